@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace Sd3Mesh.Cli.Commands;
+
+/// <summary>Every top-level `sd3mesh` command, in the order `--help` lists them. One file per command.</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> All()
+    {
+        yield break;
+    }
+}

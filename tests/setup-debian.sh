@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests use as real peers (idempotent; does nothing when present):
+#   python3-grpcio, python3-protobuf  the reference gRPC implementation for interop tests (/usr/bin/python3)
+set -euo pipefail
+packages=(python3-grpcio python3-protobuf)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+sudo=; [[ $(id -u) -eq 0 ]] || sudo=sudo
+echo "Installing Debian packages for the tests: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq >/dev/null
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,7 @@
+namespace Sd3Mesh.Models;
+
+/// <summary>
+/// A model folder, config or weight file that Sd3Mesh cannot use: the message names the file, the field or
+/// tensor, and what was expected.
+/// </summary>
+public sealed class ModelFormatException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,0 +1,37 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Sd3Mesh.Models;
+using Spectre.Console;
+
+namespace Sd3Mesh.Cli.Commands;
+
+/// <summary>`sd3mesh models convert --from DIFFUSERS_DIR --out DIR`: real SD3 weights to an ONNX repository.</summary>
+internal static class ModelsConvertCommand
+{
+    public static Command Create()
+    {
+        var from = new Option<string>("--from")
+        {
+            Description = "A diffusers StableDiffusion3Pipeline folder (model_index.json, text_encoder*/, transformer/, vae/ with safetensors).",
+            Required = true,
+        };
+        var output = new Option<string>("--out") { Description = "Folder to write the ONNX repository to.", Required = true };
+        var precision = ModelsCommand.PrecisionOption();
+        var t5Int8 = new Option<bool>("--t5-int8") { Description = "Store T5's projections as int8 with per-channel scales (weight-only quantization)." };
+
+        var command = new Command("convert", "Convert a diffusers SD3 folder (safetensors) into an ONNX model repository.")
+        {
+            from, output, precision, t5Int8,
+        };
+        command.SetAction(parse => ModelsCommand.Guard(() =>
+        {
+            var dtype = Precision.Parse(parse.GetValue(precision)!);
+            var outDir = parse.GetValue(output)!;
+            var clock = Stopwatch.StartNew();
+            ModelWriteProgress.Run(progress => ModelConverter.Convert(parse.GetValue(from)!, outDir, dtype, parse.GetValue(t5Int8), progress));
+            AnsiConsole.MarkupLineInterpolated($"[green]wrote[/] {Path.GetFullPath(outDir)} in {clock.Elapsed.TotalSeconds:0.0} s");
+            return 0;
+        }));
+        return command;
+    }
+}

@@ -14,8 +14,8 @@ public static class Int8Quantizer
         Parallel.For(0, (int)outFeatures, o =>
         {
             var row = weight.AsSpan((int)(o * inFeatures), (int)inFeatures);
-            float max = System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(row);
-            float scale = max > 0 ? Math.Abs(max) / 127f : 1f;
+            float max = Math.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(row)); // the signed value of largest magnitude
+            float scale = max > 0 ? max / 127f : 1f;
             scales[o] = scale;
             for (int i = 0; i < row.Length; i++)
                 q[(long)i * outFeatures + o] = (sbyte)Math.Clamp(MathF.Round(row[i] / scale, MidpointRounding.ToEven), -127f, 127f);

@@ -104,7 +104,7 @@ public sealed class ModelGraph
     }
 
     /// <summary>Row-major [rows, cols] -> [cols, rows], in blocks for cache locality.</summary>
-    internal static float[] Transpose(float[] a, long rows, long cols)
+    public static float[] Transpose(float[] a, long rows, long cols)
     {
         var t = new float[a.Length];
         const int B = 64;

@@ -19,9 +19,22 @@ internal sealed unsafe class EnvHandle(nint h) : OrtHandle(h)
     protected override bool ReleaseHandle() { OrtApi.ReleaseEnv(handle); return true; }
 }
 
-internal sealed unsafe class SessionHandle(nint h) : OrtHandle(h)
+/// <summary>
+/// An OrtSession, plus what must outlive it: the environment reference it holds (the OrtEnv must outlive
+/// every session) and the native name strings that runs in flight pass to ONNX Runtime.
+/// </summary>
+internal sealed unsafe class SessionHandle(nint h, EnvHandle env) : OrtHandle(h)
 {
-    protected override bool ReleaseHandle() { OrtApi.ReleaseSession(handle); return true; }
+    /// <summary>Freed after ReleaseSession, i.e. after the last run in flight has ended.</summary>
+    public IDisposable? Dependents { get; set; }
+
+    protected override bool ReleaseHandle()
+    {
+        OrtApi.ReleaseSession(handle);
+        Dependents?.Dispose();
+        env.DangerousRelease();
+        return true;
+    }
 }
 
 internal sealed unsafe class SessionOptionsHandle(nint h) : OrtHandle(h)
@@ -29,9 +42,21 @@ internal sealed unsafe class SessionOptionsHandle(nint h) : OrtHandle(h)
     protected override bool ReleaseHandle() { OrtApi.ReleaseSessionOptions(handle); return true; }
 }
 
-internal sealed unsafe class ValueHandle(nint h) : OrtHandle(h)
+/// <summary>
+/// An OrtValue, plus what must outlive it when ONNX Runtime does not own its memory: the pin on a managed
+/// buffer, or the owner of a native one. Both are let go only after ReleaseValue.
+/// </summary>
+internal sealed unsafe class ValueHandle(nint h, System.Buffers.MemoryHandle pin = default, IDisposable? owner = null) : OrtHandle(h)
 {
-    protected override bool ReleaseHandle() { OrtApi.ReleaseValue(handle); return true; }
+    private System.Buffers.MemoryHandle _pin = pin;
+
+    protected override bool ReleaseHandle()
+    {
+        OrtApi.ReleaseValue(handle);
+        _pin.Dispose();
+        owner?.Dispose();
+        return true;
+    }
 }
 
 internal sealed unsafe class RunOptionsHandle(nint h) : OrtHandle(h)

@@ -4,23 +4,34 @@ namespace Sd3Mesh.Onnx.Native;
 
 /// <summary>
 /// dlopen/dlerror from glibc. NativeLibrary.Load would do, but its exception buries the loader's reason
-/// in a long generic text; the library-resolution message quotes dlerror() as it is.
+/// in a long generic text; the library-resolution message quotes dlerror() as it is. Both entry points
+/// are resolved up front: resolving dlerror lazily (a dlsym call) would clear the error it should report.
 /// </summary>
-internal static unsafe partial class Dl
+internal static unsafe class Dl
 {
     private const int RtldNow = 2;
+    private static readonly delegate* unmanaged<byte*, int, nint> s_dlopen;
+    private static readonly delegate* unmanaged<byte*> s_dlerror;
 
-    [LibraryImport("libc.so.6", EntryPoint = "dlopen", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial nint DlOpen(string path, int flags);
-
-    [LibraryImport("libc.so.6", EntryPoint = "dlerror")]
-    private static partial byte* DlError();
+    static Dl()
+    {
+        nint libc = NativeLibrary.Load("libc.so.6");
+        s_dlopen = (delegate* unmanaged<byte*, int, nint>)NativeLibrary.GetExport(libc, "dlopen");
+        s_dlerror = (delegate* unmanaged<byte*>)NativeLibrary.GetExport(libc, "dlerror");
+    }
 
     /// <summary>Loads <paramref name="path"/>; on failure returns 0 and the loader's reason.</summary>
     public static nint Open(string path, out string? error)
     {
-        nint handle = DlOpen(path, RtldNow);
-        error = handle == 0 ? Marshal.PtrToStringUTF8((nint)DlError()) ?? "unknown loader error" : null;
+        nint handle;
+        string? reason;
+        using (var p = new Utf8(path))
+        {
+            s_dlerror(); // clear any stale error
+            handle = s_dlopen(p.Pointer, RtldNow);
+            reason = handle == 0 ? Marshal.PtrToStringUTF8((nint)s_dlerror()) : null;
+        }
+        error = handle == 0 ? reason ?? "unknown loader error" : null;
         return handle;
     }
 }

@@ -14,13 +14,25 @@ internal static unsafe class MemoryInfos
 
     public static readonly MemoryInfoHandle Cpu = CreateCpu();
 
-    /// <summary>ONNX Runtime's allocator name for a device's memory ("Cpu", "WebGPU_Buffer", "Cuda").</summary>
+    /// <summary>
+    /// ONNX Runtime's allocator name for a device's memory ("Cpu", "WebGPU_Buf", "Cuda"). ORT 1.30 names WebGPU
+    /// memory "WebGPU_Buf" (it still accepts the older "WebGPU_Buffer" and reports it as "WebGPU_Buf").
+    /// </summary>
     public static string AllocatorName(Device device) => device.Kind switch
     {
         DeviceKind.Cpu => "Cpu",
-        DeviceKind.WebGpu => "WebGPU_Buffer",
+        DeviceKind.WebGpu => "WebGPU_Buf",
         DeviceKind.Cuda => "Cuda",
         _ => throw new ArgumentOutOfRangeException(nameof(device), device, null),
+    };
+
+    /// <summary>The device whose memory an ONNX Runtime allocator name and id denote, if it is one we place sessions on.</summary>
+    public static Device? DeviceOf(string allocatorName, int id) => allocatorName switch
+    {
+        "Cpu" => Device.Cpu,
+        "WebGPU_Buf" or "WebGPU_Buffer" => new Device(DeviceKind.WebGpu, 0),
+        "Cuda" => new Device(DeviceKind.Cuda, id),
+        _ => null,
     };
 
     public static MemoryInfoHandle For(Device device) =>
@@ -41,17 +53,20 @@ internal static unsafe class MemoryInfos
         return new MemoryInfoHandle(info);
     }
 
-    /// <summary>"cpu" for CPU-accessible memory, else ONNX Runtime's name and device id, e.g. "WebGPU_Buffer:0".</summary>
-    public static string Describe(nint memoryInfo, out bool isCpu)
+    /// <summary>"cpu" for CPU-accessible memory, else ONNX Runtime's name and device id, e.g. "WebGPU_Buf:0".</summary>
+    public static string Describe(nint memoryInfo, out bool isCpu) => Describe(memoryInfo, out isCpu, out _);
+
+    public static string Describe(nint memoryInfo, out bool isCpu, out Device? device)
     {
         int deviceType;
         OrtApi.MemoryInfoGetDeviceType(memoryInfo, &deviceType);
         isCpu = deviceType == 0;
-        if (isCpu) return "cpu";
         byte* name;
         int id;
         OrtStatus.Check(OrtApi.MemoryInfoGetName(memoryInfo, &name));
         OrtStatus.Check(OrtApi.MemoryInfoGetId(memoryInfo, &id));
-        return $"{Utf8.Read(name)}:{id}";
+        string allocator = Utf8.Read(name) ?? "";
+        device = isCpu ? Device.Cpu : DeviceOf(allocator, id);
+        return isCpu ? "cpu" : $"{allocator}:{id}";
     }
 }

@@ -143,7 +143,6 @@ internal static unsafe class OrtApi
     // ---- 1.23 additions (after the table in ort-c-api-order.txt; counted in the 1.30 header)
     public static readonly delegate* unmanaged<nint, nuint*, nint> GetTensorSizeInBytes;        // 318
     public static readonly delegate* unmanaged<nint, byte*, byte*> GetRunConfigEntry;           // 373
-    public static readonly delegate* unmanaged<nint, nint*, nint*, nint, nuint, nint> CopyTensors; // 386
 
     /// <summary>Run's entry, exposed for the benchmark that measures the binding's overhead over a bare call.</summary>
     internal static nint RunEntry => (nint)Run;
@@ -252,6 +251,5 @@ internal static unsafe class OrtApi
         EpDevice_Device = (delegate* unmanaged<nint, nint>)t[316];
         GetTensorSizeInBytes = (delegate* unmanaged<nint, nuint*, nint>)t[318];
         GetRunConfigEntry = (delegate* unmanaged<nint, byte*, byte*>)t[373];
-        CopyTensors = (delegate* unmanaged<nint, nint*, nint*, nint, nuint, nint>)t[386];
     }
 }

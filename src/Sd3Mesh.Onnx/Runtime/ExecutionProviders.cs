@@ -60,8 +60,12 @@ internal static unsafe class ExecutionProviders
         }
         catch (OrtException e)
         {
+            string hint = e.Message.Contains("adapter", StringComparison.OrdinalIgnoreCase)
+                ? " (no GPU was found through Vulkan: the WebGPU execution provider needs a GPU driver with Vulkan and " +
+                  "libvulkan.so.1; on the GPU hosts, source .device/prelude.sh first)"
+                : "";
             throw new DeviceUnavailableException(device,
-                $"{device}: ONNX Runtime's WebGPU execution provider could not be added: {e.Message}", e);
+                $"{device}: ONNX Runtime's WebGPU execution provider could not be added{hint}: {e.Message}", e);
         }
     }
 
@@ -92,11 +96,11 @@ internal static unsafe class ExecutionProviders
         if (missing is null)
             return $"{device}: ONNX Runtime's CUDA execution provider could not be added: {ortMessage}";
         string dir = Path.GetDirectoryName(OrtLibrary.Shared.Path) ?? ".";
-        return $"{device}: ONNX Runtime could not load {missing}, the library of its CUDA execution provider. " +
+        return $"{device}: ONNX Runtime could not load {missing}, which its CUDA execution provider needs. " +
                $"ONNX Runtime {OrtLibrary.RequiredVersion}'s CUDA provider package must be supplied: put " +
                $"libonnxruntime_providers_shared.so and libonnxruntime_providers_cuda.so (ORT {OrtLibrary.RequiredVersion}, " +
-               $"CUDA 12) in {dir}, with the CUDA 12 runtime and cuDNN 9 on the library path. " +
-               $"On GPU hosts without it, use webgpu:0. (ONNX Runtime said: {ortMessage})";
+               $"CUDA 12) in {dir}, with the CUDA 12 runtime and cuDNN 9 on the library path; " +
+               $"on GPU hosts without them, use webgpu:0. (ONNX Runtime said: {ortMessage.TrimEnd()})";
     }
 
     /// <summary>The file name of the shared library an ORT load error is about, if it names one.</summary>

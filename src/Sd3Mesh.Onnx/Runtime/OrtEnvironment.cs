@@ -91,13 +91,5 @@ public sealed unsafe class OrtEnvironment : IDisposable
         }
     }
 
-    /// <summary>The process's native environment, for calls that need one but have no session at hand.</summary>
-    internal static EnvHandle NativeForCopies()
-    {
-        lock (s_lock)
-            return s_native ?? throw new InvalidOperationException(
-                "copying a tensor between devices needs a live OrtEnvironment (create one with OrtEnvironment.Create)");
-    }
-
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
 }

@@ -10,7 +10,7 @@ namespace Sd3Mesh.Onnx;
 /// <item><see cref="FromTensor"/> wraps a managed tensor's bytes without copying: they stay pinned until
 /// this value is disposed (the tensor's later writes are visible to ONNX Runtime).</item>
 /// <item><see cref="GetSpan{T}"/> reads a CPU value in place (ONNX Runtime's buffer, valid until Dispose);
-/// <see cref="ToTensor"/> copies into a new managed tensor, from any memory.</item>
+/// <see cref="ToTensor"/> copies into a new managed tensor, from CPU or device memory.</item>
 /// </list>
 /// Disposing is required to free native memory promptly (a finalizer is the safety net). A value may be
 /// read from several threads; disposing while another thread uses it is safe but the other call fails.
@@ -22,6 +22,7 @@ public sealed unsafe class OrtValue : IDisposable
     private bool _typeKnown;
     private string? _location;
     private bool _isOnCpu;
+    private Device? _device;
 
     private OrtValue(ValueHandle handle) => Handle = handle;
 
@@ -35,7 +36,7 @@ public sealed unsafe class OrtValue : IDisposable
 
     public long ElementCount => Shape.ElementCount;
 
-    /// <summary>"cpu" for CPU-accessible memory, else the device memory's name and id, e.g. "WebGPU_Buffer:0".</summary>
+    /// <summary>"cpu" for CPU-accessible memory, else the device memory's name and id, e.g. "WebGPU_Buf:0".</summary>
     public string Location { get { EnsureLocation(); return _location!; } }
 
     public bool IsOnCpu { get { EnsureLocation(); return _isOnCpu; } }
@@ -125,7 +126,10 @@ public sealed unsafe class OrtValue : IDisposable
         return new Span<byte>(DataPointer(), (int)bytes);
     }
 
-    /// <summary>A copy in a new managed tensor (from device memory too, through ONNX Runtime's CopyTensors).</summary>
+    /// <summary>
+    /// A copy in a new managed tensor. Device values are copied by ONNX Runtime itself (an Identity session
+    /// on that device with the output in CPU memory, see <see cref="DeviceDownloads"/>).
+    /// </summary>
     public Tensor ToTensor()
     {
         var tensor = Tensor.Zeros(DType, Shape);
@@ -134,36 +138,9 @@ public sealed unsafe class OrtValue : IDisposable
             GetBytes().CopyTo(tensor.Data.Span);
             return tensor;
         }
-        using var destination = FromTensor(tensor);
-        CopyTo(destination);
+        var device = _device ?? throw new NotSupportedException($"cannot copy a value out of {Location}: no Sd3Mesh device uses that memory");
+        DeviceDownloads.CopyToCpu(this, device, tensor);
         return tensor;
-    }
-
-    /// <summary>
-    /// Copies this value's elements into <paramref name="destination"/> (same type and shape), across
-    /// devices if need be (OrtApi::CopyTensors; needs a live <see cref="OrtEnvironment"/>).
-    /// </summary>
-    public void CopyTo(OrtValue destination)
-    {
-        if (destination.DType != DType || destination.Shape != Shape)
-            throw new ArgumentException(
-                $"cannot copy a {DType.Name()} {Shape} value into a {destination.DType.Name()} {destination.Shape} one", nameof(destination));
-        var env = OrtEnvironment.NativeForCopies();
-        bool addedEnv = false, addedSrc = false, addedDst = false;
-        try
-        {
-            env.DangerousAddRef(ref addedEnv);
-            Handle.DangerousAddRef(ref addedSrc);
-            destination.Handle.DangerousAddRef(ref addedDst);
-            nint src = Handle.DangerousGetHandle(), dst = destination.Handle.DangerousGetHandle();
-            OrtStatus.Check(OrtApi.CopyTensors(env.DangerousGetHandle(), &src, &dst, 0, 1));
-        }
-        finally
-        {
-            if (addedDst) destination.Handle.DangerousRelease();
-            if (addedSrc) Handle.DangerousRelease();
-            if (addedEnv) env.DangerousRelease();
-        }
     }
 
     /// <summary>Size of the tensor's data as ONNX Runtime computes it (GetTensorSizeInBytes).</summary>
@@ -207,7 +184,7 @@ public sealed unsafe class OrtValue : IDisposable
         ObjectDisposedException.ThrowIf(Handle.IsClosed, this);
         nint info; // owned by the value
         OrtStatus.Check(OrtApi.GetTensorMemoryInfo(Handle.DangerousGetHandle(), &info));
-        string location = MemoryInfos.Describe(info, out bool isCpu);
+        string location = MemoryInfos.Describe(info, out bool isCpu, out _device);
         _isOnCpu = isCpu;
         _location = location;
     }

@@ -17,6 +17,7 @@ public sealed unsafe class IoBinding : IDisposable
     private readonly Dictionary<string, OrtValue> _inputs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, OrtValue> _outputs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, OrtValue> _owned = new(StringComparer.Ordinal); // inputs wrapped from tensors
+    private readonly Dictionary<string, Device> _outputDevices = new(StringComparer.Ordinal); // outputs ORT allocates
 
     internal IoBinding(InferenceSession session)
     {
@@ -57,6 +58,7 @@ public sealed unsafe class IoBinding : IDisposable
         Session.CheckOutput(name, value.DType, value.Shape);
         int index = Session.OutputIndex(name);
         Keep(_outputs, name, value);
+        _outputDevices.Remove(name);
         OrtStatus.Check(OrtApi.BindOutput(Handle.DangerousGetHandle(), Session.OutputNamePointer(index), value.Handle.DangerousGetHandle()));
     }
 
@@ -70,9 +72,13 @@ public sealed unsafe class IoBinding : IDisposable
         if (!device.IsCpu && device != Session.Device)
             throw new ArgumentException($"output '{name}' can be bound to cpu or to the session's device {Session.Device}, not {device}");
         Release(_outputs, name);
-        OrtStatus.Check(OrtApi.BindOutputToDevice(Handle.DangerousGetHandle(), Session.OutputNamePointer(index),
-            MemoryInfos.For(device).DangerousGetHandle()));
+        BindToDevice(index, device);
+        _outputDevices[name] = device;
     }
+
+    private void BindToDevice(int outputIndex, Device device) =>
+        OrtStatus.Check(OrtApi.BindOutputToDevice(Handle.DangerousGetHandle(), Session.OutputNamePointer(outputIndex),
+            MemoryInfos.For(device).DangerousGetHandle()));
 
     /// <summary>Binds every output of the session to <paramref name="device"/>.</summary>
     public void BindOutputs(Device device)
@@ -90,6 +96,7 @@ public sealed unsafe class IoBinding : IDisposable
     {
         OrtApi.ClearBoundOutputs(Handle.DangerousGetHandle());
         foreach (var name in _outputs.Keys.ToList()) Release(_outputs, name);
+        _outputDevices.Clear();
     }
 
     /// <summary>Waits until bound inputs have reached their device (needed only for asynchronous EPs).</summary>
@@ -130,6 +137,9 @@ public sealed unsafe class IoBinding : IDisposable
     /// <summary>
     /// The outputs of the last run, by name, as new OrtValues (in the memory they were bound to) that the
     /// caller owns and disposes. Feed them to the next run with <see cref="BindInput(string, OrtValue)"/>.
+    /// Outputs bound to a device are bound afresh here: ONNX Runtime would otherwise write the next run's
+    /// output into the same buffer, under the values just handed out (and under the next run's input
+    /// when an output is fed back). Outputs bound to a pre-allocated value are written in place each run.
     /// </summary>
     public IReadOnlyDictionary<string, OrtValue> GetOutputs()
     {
@@ -147,6 +157,7 @@ public sealed unsafe class IoBinding : IDisposable
         {
             OrtStatus.Check(OrtApi.AllocatorFree(DefaultAllocator.Pointer, values));
         }
+        foreach (var (name, device) in _outputDevices) BindToDevice(Session.OutputIndex(name), device);
         return result;
     }
 

@@ -8,16 +8,22 @@ public sealed class IoBindingTests : IDisposable
     private readonly OrtEnvironment _env = OrtEnvironment.Create();
     public void Dispose() => _env.Dispose();
 
-    /// <summary>One "denoising step": x' = 0.5 * x + c, with x [1, 4].</summary>
+    /// <summary>One "denoising step": x' = x . M + c, with x [1, 4]. A MatMul reads all of x for every element
+    /// of x', so an output written over its own input (a reused buffer) would give wrong values.</summary>
+    private static readonly float[] M = [0.5f, 0.25f, 0f, -0.5f, 0.125f, 0.5f, 0.25f, 0f, 0f, -0.25f, 0.5f, 0.25f, 0.25f, 0f, 0.125f, 0.5f];
     private static readonly float[] C = [1f, -2f, 0.25f, 8f];
 
     private InferenceSession Step()
     {
         var g = new GraphBuilder("step");
         var x = g.Input("x", DType.Float32, 1, 4);
-        g.Output(g.Add(g.Mul(x, g.Scalar(0.5)), g.Initializer("c", Tensor.FromArray(C, 4))), "y", DType.Float32, 1, 4);
+        g.Output(g.Add(g.MatMul(x, g.Initializer("m", Tensor.FromArray(M, 4, 4))), g.Initializer("c", Tensor.FromArray(C, 4))),
+            "y", DType.Float32, 1, 4);
         return InferenceSession.Create(_env, g.Build().ToBytes());
     }
+
+    private static double[] StepReference(double[] x) =>
+        Enumerable.Range(0, 4).Select(j => C[j] + Enumerable.Range(0, 4).Sum(k => x[k] * M[k * 4 + j])).ToArray();
 
     [Fact]
     public void An_output_bound_to_the_device_feeds_the_next_run()
@@ -30,15 +36,21 @@ public sealed class IoBindingTests : IDisposable
         Assert.Equal(["y"], binding.OutputNames);
 
         double[] expected = Array.ConvertAll(x0, v => (double)v);
-        for (int step = 0; step < 3; step++)
+        var kept = new List<(OrtValue Value, double[] Expected)>();
+        for (int step = 0; step < 4; step++)
         {
             session.Run(binding);
-            var outputs = binding.GetOutputs();
-            var y = outputs["y"];
-            expected = expected.Select((v, i) => 0.5 * v + C[i]).ToArray();
+            var y = binding.GetOutputs()["y"];
+            expected = StepReference(expected);
             TestModels.AssertClose(expected, y.ToTensor().ToArray<float>(), 1e-6);
             binding.BindInput("x", y); // the output becomes the next input, no copy
-            y.Dispose();               // safe: the binding keeps its own reference while bound
+            kept.Add((y, expected));
+        }
+        // Every step's output kept its own buffer: later runs did not write over earlier outputs.
+        foreach (var (value, values) in kept)
+        {
+            TestModels.AssertClose(values, value.ToTensor().ToArray<float>(), 1e-6);
+            value.Dispose(); // safe even while bound: the binding holds its own reference
         }
     }
 
@@ -52,7 +64,7 @@ public sealed class IoBindingTests : IDisposable
         binding.BindInput("x", Tensor.FromArray(new[] { 2f, 2f, 2f, 2f }, 1, 4));
         binding.BindOutput("y", output);
         session.Run(binding);
-        Assert.Equal([2f, -1f, 1.25f, 9f], result);
+        TestModels.AssertClose(StepReference([2, 2, 2, 2]), result, 1e-6);
     }
 
     [Fact]

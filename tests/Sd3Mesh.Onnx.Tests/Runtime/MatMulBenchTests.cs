@@ -14,7 +14,7 @@ public sealed class MatMulBenchTests : IDisposable
         const int n = 24;
         using var session = InferenceSession.Create(_env, MatMulBench.Model(n, DType.Float32));
         var x = MatMulBench.Input(n, DType.Float32);
-        var w = Writer.TensorProtos.ToTensor(Proto.ModelProto.Parser.ParseFrom(MatMulBench.Model(n, DType.Float32)).Graph.Initializer.Single());
+        var w = Sd3Mesh.Onnx.Writer.TensorProtos.ToTensor(Sd3Mesh.Onnx.Proto.ModelProto.Parser.ParseFrom(MatMulBench.Model(n, DType.Float32)).Graph.Initializer.Single());
         var expected = ReferenceMath.MatMul(Array.ConvertAll(x.ToArray<float>(), v => (double)v), Array.ConvertAll(w.ToArray<float>(), v => (double)v), n, n, n);
         TestModels.AssertClose(expected, session.Run(new Dictionary<string, Tensor> { ["x"] = x })["y"].ToArray<float>(), 1e-5);
     }

@@ -46,6 +46,9 @@ public sealed class IoBindingTests : IDisposable
             binding.BindInput("x", y); // the output becomes the next input, no copy
             kept.Add((y, expected));
         }
+        var e = Assert.Throws<InvalidOperationException>(() => binding.GetOutputs());
+        Assert.Equal("output 'y' has no value: run the session first (each run's device outputs can be taken once)", e.Message);
+
         // Every step's output kept its own buffer: later runs did not write over earlier outputs.
         foreach (var (value, values) in kept)
         {

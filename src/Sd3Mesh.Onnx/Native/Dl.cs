@@ -3,9 +3,9 @@ using System.Runtime.InteropServices;
 namespace Sd3Mesh.Onnx.Native;
 
 /// <summary>
-/// dlopen/dlerror from glibc. NativeLibrary.Load would do, but its exception buries the loader's reason
-/// in a long generic text; the library-resolution message quotes dlerror() as it is. Both entry points
-/// are resolved up front: resolving dlerror lazily (a dlsym call) would clear the error it should report.
+/// dlopen/dlerror from glibc, to learn why a library does not load: NativeLibrary.TryLoad only says that
+/// it failed, and NativeLibrary.Load's exception buries the loader's reason in a long generic text. Both
+/// entry points are resolved up front: resolving dlerror lazily (a dlsym call) would clear its error.
 /// </summary>
 internal static unsafe class Dl
 {

@@ -144,9 +144,6 @@ internal static unsafe class OrtApi
     public static readonly delegate* unmanaged<nint, nuint*, nint> GetTensorSizeInBytes;        // 318
     public static readonly delegate* unmanaged<nint, byte*, byte*> GetRunConfigEntry;           // 373
 
-    /// <summary>Run's entry, exposed for the benchmark that measures the binding's overhead over a bare call.</summary>
-    internal static nint RunEntry => (nint)Run;
-
     static OrtApi()
     {
         nint* t = (nint*)OrtLibrary.Shared.ApiTable;

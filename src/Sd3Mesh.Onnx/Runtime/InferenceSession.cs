@@ -14,7 +14,7 @@ namespace Sd3Mesh.Onnx;
 /// <para>Inputs are checked against the model (names, element types, ranks and fixed dimensions) before
 /// any native call, with messages such as "input 'x' expects float32 [batch, 4], got float16 [2, 4]".</para>
 /// </summary>
-public sealed unsafe partial class InferenceSession : IDisposable
+public sealed unsafe class InferenceSession : IDisposable
 {
     /// <summary>Serializes runs of WebGPU sessions within the process (see the class remarks).</summary>
     private static readonly SemaphoreSlim s_webGpuRuns = new(1, 1);

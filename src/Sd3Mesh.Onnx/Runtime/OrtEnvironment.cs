@@ -69,7 +69,7 @@ public sealed unsafe class OrtEnvironment : IDisposable
         }
     }
 
-    /// <summary>The devices offered by ONNX Runtime's execution providers (<see cref="OrtLibrary.GetEpDevices"/>).</summary>
+    /// <summary>The devices offered by ONNX Runtime's execution providers (OrtApi::GetEpDevices).</summary>
     public IReadOnlyList<EpDeviceInfo> EpDevices => EpDeviceInfo.List(this);
 
     public void Dispose()

@@ -68,8 +68,15 @@ public sealed unsafe class OrtLibrary
         }
     }
 
-    /// <summary>The devices ONNX Runtime's execution providers offer (OrtApi::GetEpDevices).</summary>
-    public IReadOnlyList<EpDeviceInfo> GetEpDevices(OrtEnvironment environment) => EpDeviceInfo.List(environment);
+    /// <summary>The devices ONNX Runtime's execution providers offer (OrtApi::GetEpDevices; uses the process's environment).</summary>
+    public IReadOnlyList<EpDeviceInfo> EpDevices
+    {
+        get
+        {
+            using var environment = OrtEnvironment.Create();
+            return environment.EpDevices;
+        }
+    }
 
     /// <summary>
     /// Loads the first usable candidate of <paramref name="search"/>. A file is usable when it loads, exports
@@ -107,8 +114,12 @@ public sealed unsafe class OrtLibrary
     {
         library = null;
         if (!File.Exists(path)) return "file not found";
-        nint handle = Dl.Open(path, out string? loadError);
-        if (handle == 0) return $"cannot be loaded: {loadError}";
+        if (!NativeLibrary.TryLoad(path, out nint handle))
+        {
+            // NativeLibrary does not say why; a second dlopen gives the loader's own reason.
+            Dl.Open(path, out string? loadError);
+            return $"cannot be loaded: {loadError}";
+        }
         // A library that was dlopen'ed stays loaded: unloading a half-checked ONNX Runtime (its static
         // destructors, thread pools) is riskier than keeping a few megabytes mapped.
         if (!NativeLibrary.TryGetExport(handle, "OrtGetApiBase", out nint getApiBase))

@@ -73,10 +73,14 @@ public sealed unsafe class OrtApiTableTests : IDisposable
         Assert.Equal("Cuda:1", MemoryInfos.Describe(MemoryInfos.For(Device.Parse("cuda:1")).DangerousGetHandle(), out _));
     }
 
+    private static readonly IEqualityComparer<EpDeviceInfo> EpDeviceComparer = EqualityComparer<EpDeviceInfo>.Create(
+        (a, b) => a!.EpName == b!.EpName && a.DeviceType == b.DeviceType && a.VendorId == b.VendorId && a.DeviceId == b.DeviceId);
+
     [Fact]
     public void GetEpDevices_303_and_its_accessors_307_to_316_describe_the_cpu()
     {
         var cpu = Assert.Single(_env.EpDevices, d => d.EpName == "CPUExecutionProvider");
+        Assert.Equal(cpu, Assert.Single(OrtLibrary.Shared.EpDevices, d => d.EpName == "CPUExecutionProvider"), EpDeviceComparer);
         Assert.Equal("Microsoft", cpu.EpVendor);
         Assert.Equal("CPU", cpu.DeviceType);
         Assert.False(string.IsNullOrEmpty(cpu.Vendor));

@@ -54,10 +54,9 @@ public sealed unsafe class OrtEnvironment : IDisposable
                         OrtStatus.Check(OrtApi.CreateEnvWithCustomLogger(OrtLogRouter.Callback, 0, (int)OrtLogRouter.MinimumLevel, id.Pointer, &env));
                     s_native = new EnvHandle(env);
                 }
-                else
-                {
-                    OrtStatus.Check(OrtApi.UpdateEnvWithCustomLogLevel(s_native.DangerousGetHandle(), (int)OrtLogRouter.MinimumLevel));
-                }
+                // Also after creating: ORT hands back its existing OrtEnv (with its old level) while a session
+                // of an earlier environment still holds it.
+                OrtStatus.Check(OrtApi.UpdateEnvWithCustomLogLevel(s_native.DangerousGetHandle(), (int)OrtLogRouter.MinimumLevel));
             }
             catch
             {

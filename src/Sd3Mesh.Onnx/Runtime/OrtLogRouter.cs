@@ -39,17 +39,23 @@ internal static unsafe class OrtLogRouter
         {
             var level = (OrtLogLevel)severity;
             var sinks = s_sinks;
+            string? text = null, id = null, cat = null;
+            bool toStandardError = false;
             foreach (var sink in sinks)
             {
                 if (level < sink.Level) continue;
-                string text = Utf8.Read(message) ?? "";
-                string cat = Utf8.Read(category) ?? "";
-                string id = Utf8.Read(logId) ?? "";
-                if (sink.Logger is { } logger)
-                    logger.Log(ToLogLevel(level), "[{OrtCategory}] {OrtLogId}: {OrtMessage}", cat, id, text);
-                else
-                    Console.Error.WriteLine($"[onnxruntime {level.ToString().ToLowerInvariant()}] {id}: {text}");
+                if (sink.Logger is not { } logger)
+                {
+                    toStandardError = true; // once, however many logger-less environments are alive
+                    continue;
+                }
+                text ??= Utf8.Read(message) ?? "";
+                cat ??= Utf8.Read(category) ?? "";
+                id ??= Utf8.Read(logId) ?? "";
+                logger.Log(ToLogLevel(level), "[{OrtCategory}] {OrtLogId}: {OrtMessage}", cat, id, text);
             }
+            if (toStandardError)
+                Console.Error.WriteLine($"[onnxruntime {level.ToString().ToLowerInvariant()}] {id ?? Utf8.Read(logId)}: {text ?? Utf8.Read(message)}");
         }
         catch
         {

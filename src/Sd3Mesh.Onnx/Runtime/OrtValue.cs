@@ -148,6 +148,7 @@ public sealed unsafe class OrtValue : IDisposable
     {
         get
         {
+            ObjectDisposedException.ThrowIf(Handle.IsClosed, this);
             nuint size;
             OrtStatus.Check(OrtApi.GetTensorSizeInBytes(Handle.DangerousGetHandle(), &size));
             return (long)size;
@@ -156,6 +157,7 @@ public sealed unsafe class OrtValue : IDisposable
 
     internal void* DataPointer()
     {
+        ObjectDisposedException.ThrowIf(Handle.IsClosed, this);
         void* data;
         OrtStatus.Check(OrtApi.GetTensorMutableData(Handle.DangerousGetHandle(), &data));
         return data;

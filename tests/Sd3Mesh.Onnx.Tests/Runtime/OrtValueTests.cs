@@ -91,6 +91,19 @@ public sealed unsafe class OrtValueTests : IDisposable
     }
 
     [Fact]
+    public void Empty_tensors_run_and_disposed_values_refuse_access()
+    {
+        using var session = InferenceSession.Create(_env, TestModels.MatMulAdd());
+        var y = session.Run(new Dictionary<string, Tensor> { ["x"] = Tensor.FromArray(Array.Empty<float>(), 0, 4) })["y"];
+        Assert.Equal(new TensorShape(0, 3), y.Shape);
+
+        var value = OrtValue.FromTensor(Tensor.FromArray(new[] { 1f }, 1));
+        value.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => value.GetSpan<float>());
+        Assert.Throws<ObjectDisposedException>(() => value.SizeInBytes);
+    }
+
+    [Fact]
     public void GetSpan_with_the_wrong_type_is_refused()
     {
         using var value = OrtValue.FromTensor(Tensor.FromArray(new long[] { 1, 2 }, 2));

@@ -17,6 +17,7 @@ public static class BenchModelsCommand
     public static IEnumerable<Command> Subcommands()
     {
         yield return CreateCommand();
+        yield return BenchTransformerCommand.Create();
     }
 
     private static Command CreateCommand()

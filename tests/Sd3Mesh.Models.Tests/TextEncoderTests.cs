@@ -6,8 +6,10 @@ using Sd3Mesh.Tensors;
 namespace Sd3Mesh.Models.Tests;
 
 /// <summary>CLIP and T5 graphs (ONNX Runtime, fp32) against the float64 references; relative L2 tolerance 1e-5.</summary>
-public sealed class TextEncoderTests
+public sealed class TextEncoderTests(Xunit.Abstractions.ITestOutputHelper output)
 {
+    private readonly Xunit.Abstractions.ITestOutputHelper _output = output;
+
     private const double Tolerance = 1e-5;
 
     private static readonly T5EncoderConfig SmallT5 = new()
@@ -48,8 +50,11 @@ public sealed class TextEncoderTests
         var a = Ort.Run(fp32, new Dictionary<string, Tensor> { ["input_ids"] = ids })["last_hidden_state"].ToFloatArray();
         var b = Ort.Run(int8, new Dictionary<string, Tensor> { ["input_ids"] = ids })["last_hidden_state"].ToFloatArray();
         double error = Ref.RelL2(b, a.Select(v => (double)v).ToArray());
+        _output.WriteLine($"int8 vs fp32 relative L2: {error:E2}");
         Assert.InRange(error, 1e-5, 3e-2); // quantized (not identical) but close
-        Assert.True(int8.ParameterBytes < 0.6 * fp32.ParameterBytes);
+        foreach (var q in int8.Initializers.Where(i => i.DType == DType.Int8))
+            Assert.Equal(4 * q.ByteCount, fp32.Initializers.Single(i => i.Name == q.Name).ByteCount);
+        Assert.Equal(2 * 7, int8.Initializers.Count(i => i.DType == DType.Int8)); // q, k, v, o, wi_0, wi_1, wo per layer
     }
 
     private static ClipTextConfig SmallClip(string act, int eos) => Presets.Tiny().TextEncoder with

@@ -1,6 +1,7 @@
 using Sd3Mesh.Models.Configs;
 using Sd3Mesh.Models.Graphs;
 using Sd3Mesh.Models.Tests.Reference;
+using Sd3Mesh.Onnx.Writer;
 using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Models.Tests;

@@ -23,7 +23,8 @@ public sealed class WholeModelTests : IClassFixture<WholeModelTests.TinyReposito
     }
 
     private readonly TinyRepositories _repos;
-    public WholeModelTests(TinyRepositories repos) => _repos = repos;
+    private readonly Xunit.Abstractions.ITestOutputHelper _output;
+    public WholeModelTests(TinyRepositories repos, Xunit.Abstractions.ITestOutputHelper output) => (_repos, _output) = (repos, output);
 
     private static Dictionary<string, Tensor> TransformerInputs(int batch, int imageHeight, int imageWidth, int textTokens, DType dtype, ulong seed = 1)
     {
@@ -98,7 +99,9 @@ public sealed class WholeModelTests : IClassFixture<WholeModelTests.TinyReposito
             var x = a.Run(inputs(DType.Float32))[output].ToFloatArray();
             var y = b.Run(inputs(DType.Float16))[output];
             Assert.Equal(DType.Float16, y.DType);
-            return Reference.Ref.RelL2(y.ToFloatArray(), x.Select(v => (double)v).ToArray());
+            double error = Reference.Ref.RelL2(y.ToFloatArray(), x.Select(v => (double)v).ToArray());
+            _output.WriteLine($"{s.FolderName()} {output}: fp16 vs fp32 relative L2 {error:E2}");
+            return error;
         }
         var clip = Tensor.FromArray(Enumerable.Range(0, 77).Select(i => (long)(i < 5 ? 100 + i : 49407)).ToArray(), 1, 77);
         Assert.InRange(Compare(Submodule.TextEncoder, _ => new() { ["input_ids"] = clip }, "last_hidden_state"), 0, 1e-2);
@@ -144,6 +147,7 @@ public sealed class WholeModelTests : IClassFixture<WholeModelTests.TinyReposito
         var clipOut = Ort.Run(Sd3Graphs.TextEncoder(Submodule.TextEncoder2, clip, DType.Float32, w).Model,
             new Dictionary<string, Tensor> { ["input_ids"] = clipIds })["hidden_states.31"].ToFloatArray();
         var (std, spread) = Stats(clipOut, 64);
+        _output.WriteLine($"CLIP-G depth 32: std {std:0.000}, token spread {spread:0.000}");
         Assert.InRange(std, 0.1, 10);
         Assert.InRange(spread, 0.05, 10);
 
@@ -151,6 +155,7 @@ public sealed class WholeModelTests : IClassFixture<WholeModelTests.TinyReposito
         var t5Ids = Tensor.FromArray(Enumerable.Range(0, 120).Select(i => (long)(i * 263 % 32128)).ToArray(), 1, 120);
         (std, spread) = Stats(Ort.Run(Sd3Graphs.T5Encoder(t5, DType.Float32, w).Model,
             new Dictionary<string, Tensor> { ["input_ids"] = t5Ids })["last_hidden_state"].ToFloatArray(), 64);
+        _output.WriteLine($"T5 depth 24: std {std:0.000}, token spread {spread:0.000}");
         Assert.InRange(std, 0.1, 10);
         Assert.InRange(spread, 0.05, 10);
 
@@ -164,6 +169,7 @@ public sealed class WholeModelTests : IClassFixture<WholeModelTests.TinyReposito
         };
         var latent = Ort.Run(Sd3Graphs.Transformer(mmdit, DType.Float32, w).Model, inputs)["out_hidden_states"].ToFloatArray();
         (std, spread) = Stats(latent, 16 * 16); // per channel: spread across channels
+        _output.WriteLine($"MMDiT depth 24: std {std:0.000}, channel spread {spread:0.000}");
         Assert.InRange(std, 0.1, 10);
         Assert.InRange(spread, 0.05, 10);
 
@@ -171,6 +177,7 @@ public sealed class WholeModelTests : IClassFixture<WholeModelTests.TinyReposito
         var image = Ort.Run(Sd3Graphs.VaeDecoder(vae, DType.Float32, w).Model,
             new Dictionary<string, Tensor> { ["latent_sample"] = Ort.Normal(4, 1, 16, 8, 8) })["sample"].ToFloatArray();
         (std, spread) = Stats(image, 64 * 64);
+        _output.WriteLine($"VAE decoder (SD3 structure): std {std:0.000}, channel spread {spread:0.000}");
         Assert.InRange(std, 0.1, 10);
         Assert.InRange(spread, 0.05, 10);
     }

@@ -37,16 +37,21 @@ public static class BenchModelsCommand
         {
             preset, precision, seed, output, keep,
         };
-        command.SetAction(parse => ModelsCommand.Guard(() =>
+        command.SetAction(parse => RunCreate(AnsiConsole.Console, parse.GetValue(preset)!, parse.GetValue(precision)!, parse.GetValue(seed),
+            parse.GetValue(output), parse.GetValue(keep)));
+        return command;
+    }
+
+    /// <summary>Writes the repository (into <paramref name="output"/> or a temporary folder), then prints time, bytes and VmHWM.</summary>
+    public static int RunCreate(IAnsiConsole console, string name, string precision, ulong seed, string? output, bool keep) => ModelsCommand.Guard(console, () =>
         {
-            var dtype = Precision.Parse(parse.GetValue(precision)!);
-            var name = parse.GetValue(preset)!;
-            var outDir = parse.GetValue(output) ?? Path.Combine(Path.GetTempPath(), $"sd3mesh-bench-create-{Environment.ProcessId}");
-            var keepIt = parse.GetValue(keep) || parse.GetValue(output) is not null;
+            var dtype = Precision.Parse(precision);
+            var outDir = output ?? Path.Combine(Path.GetTempPath(), $"sd3mesh-bench-create-{Environment.ProcessId}");
+            var keepIt = keep || output is not null;
             try
             {
                 var clock = Stopwatch.StartNew();
-                ModelWriteProgress.Run(progress => ModelZoo.Create(name, dtype, parse.GetValue(seed), outDir, progress));
+                ModelWriteProgress.Run(console, progress => ModelZoo.Create(name, dtype, seed, outDir, progress));
                 var elapsed = clock.Elapsed;
                 var repo = ModelRepository.Open(outDir);
                 long bytes = repo.Submodules.Sum(s => s.ModelBytes);
@@ -55,16 +60,14 @@ public static class BenchModelsCommand
                 table.AddRow(name, Precision.Name(dtype), $"{parameters / 1e9:0.000} B", ModelWriteProgress.Bytes(bytes),
                     elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture),
                     (bytes / 1e9 / elapsed.TotalSeconds).ToString("0.00", CultureInfo.InvariantCulture), ModelWriteProgress.Bytes(PeakResidentBytes()));
-                AnsiConsole.Write(table);
+                console.Write(table);
             }
             finally
             {
                 if (!keepIt && Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);
             }
             return 0;
-        }));
-        return command;
-    }
+        });
 
     /// <summary>Peak resident set size of this process (VmHWM in /proc/self/status), or -1 where unavailable.</summary>
     public static long PeakResidentBytes()

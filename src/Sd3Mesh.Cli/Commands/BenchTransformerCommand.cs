@@ -38,13 +38,26 @@ public static class BenchTransformerCommand
         {
             preset, precision, device, width, height, batch, steps, warmup, tokens, seed, models,
         };
-        command.SetAction(parse => ModelsCommand.Guard(() => Run(AnsiConsole.Console, new Settings(
+        command.SetAction(parse => Run(AnsiConsole.Console, new Settings(
             parse.GetValue(preset)!, parse.GetValue(precision)!, parse.GetValue(device)!, parse.GetValue(width), parse.GetValue(height),
-            parse.GetValue(batch), parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(tokens), parse.GetValue(seed), parse.GetValue(models)))));
+            parse.GetValue(batch), parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(tokens), parse.GetValue(seed), parse.GetValue(models))));
         return command;
     }
 
     public static int Run(IAnsiConsole console, Settings s)
+    {
+        try
+        {
+            return ModelsCommand.Guard(console, () => Measure(console, s));
+        }
+        catch (Exception ex) when (ex is OrtException or DeviceUnavailableException or OrtLibraryException)
+        {
+            console.MarkupLine($"[red]error: {Markup.Escape(ex.Message)}[/]");
+            return 1;
+        }
+    }
+
+    private static int Measure(IAnsiConsole console, Settings s)
     {
         if (s.Width <= 0 || s.Width % 16 != 0) throw new ArgumentException($"--width must be a positive multiple of 16 (is {s.Width})");
         if (s.Height <= 0 || s.Height % 16 != 0) throw new ArgumentException($"--height must be a positive multiple of 16 (is {s.Height})");
@@ -62,7 +75,7 @@ public static class BenchTransformerCommand
             if (s.Models is null)
             {
                 var clock = Stopwatch.StartNew();
-                ModelWriteProgress.Run(p => ModelZoo.Create(s.Preset, dtype, s.Seed, dir, p, [Submodule.Transformer]));
+                ModelWriteProgress.Run(console, p => ModelZoo.Create(s.Preset, dtype, s.Seed, dir, p, [Submodule.Transformer]));
                 createSeconds = clock.Elapsed.TotalSeconds;
             }
             var repo = ModelRepository.Open(dir);
@@ -111,11 +124,11 @@ public static class BenchTransformerCommand
             bool finite = result.ToFloatArray().All(float.IsFinite);
 
             double flops = MmditFlops.PerSample(config, s.Height, s.Width, s.TextTokens) * s.Batch;
-            var table = new Table().AddColumns("device", "model", "batch", "image", "tokens (img+txt)", "ms/step", "TFLOP/step", "TFLOP/s");
+            var table = new Table().AddColumns("device", "model", "batch", "image", "tokens img+txt", "ms/step", "TFLOP/step", "TFLOP/s");
             int imageTokens = s.Height / 8 / config.PatchSize * (s.Width / 8 / config.PatchSize);
             table.AddRow(session.Device.ToString(), $"{s.Preset} {Models.Precision.Name(inputDType)}", s.Batch.ToString(CultureInfo.InvariantCulture),
                 $"{s.Width}x{s.Height}", $"{imageTokens}+{s.TextTokens}", msPerStep.ToString("0.0", CultureInfo.InvariantCulture),
-                (flops / 1e12).ToString("0.00", CultureInfo.InvariantCulture), (flops / (msPerStep / 1000) / 1e12).ToString("0.00", CultureInfo.InvariantCulture));
+                (flops / 1e12).ToString("0.000", CultureInfo.InvariantCulture), (flops / (msPerStep / 1000) / 1e12).ToString("0.00", CultureInfo.InvariantCulture));
             console.Write(table);
             console.MarkupLine(Markup.Escape(
                 $"{s.Steps} timed steps after {s.Warmup} warm-up ({warmupSeconds:0.00} s); session load {loadSeconds:0.00} s; " +

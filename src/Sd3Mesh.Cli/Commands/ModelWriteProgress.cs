@@ -5,11 +5,11 @@ using Spectre.Console;
 namespace Sd3Mesh.Cli.Commands;
 
 /// <summary>Spectre.Console progress bars (bytes of weights written, per submodule) around a repository write.</summary>
-internal static class ModelWriteProgress
+public static class ModelWriteProgress
 {
-    public static void Run(Action<IProgress<ZooProgress>> write)
+    public static void Run(IAnsiConsole console, Action<IProgress<ZooProgress>> write)
     {
-        AnsiConsole.Progress()
+        console.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(),
                 new RemainingTimeColumn())

@@ -5,7 +5,7 @@ using Spectre.Console;
 namespace Sd3Mesh.Cli.Commands;
 
 /// <summary>`sd3mesh models create|convert|inspect`: SD3 ONNX model repositories.</summary>
-internal static class ModelsCommand
+public static class ModelsCommand
 {
     public static Command Create()
     {
@@ -17,7 +17,7 @@ internal static class ModelsCommand
     }
 
     /// <summary>Runs a command body, turning bad input (model folders, options) into a one-line error and exit code 1.</summary>
-    public static int Guard(Func<int> body)
+    public static int Guard(IAnsiConsole console, Func<int> body)
     {
         try
         {
@@ -25,8 +25,7 @@ internal static class ModelsCommand
         }
         catch (Exception ex) when (ex is ModelFormatException or FormatException or ArgumentException or IOException or UnauthorizedAccessException)
         {
-            AnsiConsole.Console.Profile.Out.Writer.Flush();
-            Console.Error.WriteLine($"error: {ex.Message}");
+            console.MarkupLine($"[red]error: {Markup.Escape(ex.Message)}[/]");
             return 1;
         }
     }

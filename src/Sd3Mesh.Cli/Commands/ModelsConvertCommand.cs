@@ -6,7 +6,7 @@ using Spectre.Console;
 namespace Sd3Mesh.Cli.Commands;
 
 /// <summary>`sd3mesh models convert --from DIFFUSERS_DIR --out DIR`: real SD3 weights to an ONNX repository.</summary>
-internal static class ModelsConvertCommand
+public static class ModelsConvertCommand
 {
     public static Command Create()
     {
@@ -23,15 +23,16 @@ internal static class ModelsConvertCommand
         {
             from, output, precision, t5Int8,
         };
-        command.SetAction(parse => ModelsCommand.Guard(() =>
-        {
-            var dtype = Precision.Parse(parse.GetValue(precision)!);
-            var outDir = parse.GetValue(output)!;
-            var clock = Stopwatch.StartNew();
-            ModelWriteProgress.Run(progress => ModelConverter.Convert(parse.GetValue(from)!, outDir, dtype, parse.GetValue(t5Int8), progress));
-            AnsiConsole.MarkupLineInterpolated($"[green]wrote[/] {Path.GetFullPath(outDir)} in {clock.Elapsed.TotalSeconds:0.0} s");
-            return 0;
-        }));
+        command.SetAction(parse => Run(AnsiConsole.Console, parse.GetValue(from)!, parse.GetValue(output)!, parse.GetValue(precision)!, parse.GetValue(t5Int8)));
         return command;
     }
+
+    public static int Run(IAnsiConsole console, string from, string outDir, string precision, bool t5Int8) => ModelsCommand.Guard(console, () =>
+    {
+        var dtype = Precision.Parse(precision);
+        var clock = Stopwatch.StartNew();
+        ModelWriteProgress.Run(console, progress => ModelConverter.Convert(from, outDir, dtype, t5Int8, progress));
+        console.MarkupLineInterpolated($"[green]wrote[/] {Path.GetFullPath(outDir)} in {clock.Elapsed.TotalSeconds:0.0} s");
+        return 0;
+    });
 }

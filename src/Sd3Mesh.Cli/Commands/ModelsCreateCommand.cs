@@ -6,7 +6,7 @@ using Spectre.Console;
 namespace Sd3Mesh.Cli.Commands;
 
 /// <summary>`sd3mesh models create --preset tiny|medium --out DIR`: a seeded-random SD3 repository.</summary>
-internal static class ModelsCreateCommand
+public static class ModelsCreateCommand
 {
     public static Command Create()
     {
@@ -30,17 +30,20 @@ internal static class ModelsCreateCommand
         {
             preset, precision, seed, submodules, t5Int8, output,
         };
-        command.SetAction(parse => ModelsCommand.Guard(() =>
-        {
-            var dtype = Precision.Parse(parse.GetValue(precision)!);
-            var list = parse.GetValue(submodules) is { } s ? Submodules.ParseList(s) : Submodules.All;
-            var outDir = parse.GetValue(output)!;
-            var clock = Stopwatch.StartNew();
-            ModelWriteProgress.Run(progress =>
-                ModelZoo.Create(parse.GetValue(preset)!, dtype, parse.GetValue(seed), outDir, progress, list, parse.GetValue(t5Int8)));
-            AnsiConsole.MarkupLineInterpolated($"[green]wrote[/] {Path.GetFullPath(outDir)} in {clock.Elapsed.TotalSeconds:0.0} s");
-            return 0;
-        }));
+        command.SetAction(parse => Run(AnsiConsole.Console, new Settings(parse.GetValue(preset)!, parse.GetValue(precision)!, parse.GetValue(seed),
+            parse.GetValue(submodules), parse.GetValue(t5Int8), parse.GetValue(output)!)));
         return command;
     }
+
+    public sealed record Settings(string Preset, string Precision, ulong Seed, string? Submodules, bool T5Int8, string Out);
+
+    public static int Run(IAnsiConsole console, Settings s) => ModelsCommand.Guard(console, () =>
+    {
+        var dtype = Models.Precision.Parse(s.Precision);
+        var list = s.Submodules is { } names ? Models.Submodules.ParseList(names) : Models.Submodules.All;
+        var clock = Stopwatch.StartNew();
+        ModelWriteProgress.Run(console, progress => ModelZoo.Create(s.Preset, dtype, s.Seed, s.Out, progress, list, s.T5Int8));
+        console.MarkupLineInterpolated($"[green]wrote[/] {Path.GetFullPath(s.Out)} in {clock.Elapsed.TotalSeconds:0.0} s");
+        return 0;
+    });
 }

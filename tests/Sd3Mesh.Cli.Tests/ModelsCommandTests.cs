@@ -8,19 +8,7 @@ public sealed class ModelsCommandTests : IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("sd3mesh-cli-models-").FullName;
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static (IAnsiConsole Console, StringWriter Output) Capture()
-    {
-        var output = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(output),
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-        });
-        console.Profile.Width = 200;
-        return (console, output);
-    }
+    private static (IAnsiConsole Console, StringWriter Output) Capture() => CapturedConsole.Create();
 
     [Fact]
     public void Create_then_inspect_lists_the_submodules()

@@ -1,3 +1,5 @@
+using Sd3Mesh.Onnx.Diagnostics;
+
 namespace Sd3Mesh.Models.Tests.Reference;
 
 /// <summary>
@@ -23,21 +25,9 @@ public static class Ref
     public static double[] Linear(RefWeights w, string name, double[] x, int n, int inF, int outF) =>
         Linear(x, n, inF, outF, w[name + ".weight"], w.Has(name + ".bias") ? w[name + ".bias"] : null);
 
-    public static double[] LayerNorm(double[] x, int n, int d, double eps, double[]? gamma = null, double[]? beta = null)
-    {
-        var y = new double[x.Length];
-        for (int i = 0; i < n; i++)
-        {
-            double mean = 0, var = 0;
-            for (int k = 0; k < d; k++) mean += x[i * d + k];
-            mean /= d;
-            for (int k = 0; k < d; k++) var += Math.Pow(x[i * d + k] - mean, 2);
-            var /= d;
-            for (int k = 0; k < d; k++)
-                y[i * d + k] = (x[i * d + k] - mean) / Math.Sqrt(var + eps) * (gamma?[k] ?? 1) + (beta?[k] ?? 0);
-        }
-        return y;
-    }
+    /// <summary>LayerNorm over rows (ReferenceMath's), without affine when gamma/beta are null.</summary>
+    public static double[] LayerNorm(double[] x, int n, int d, double eps, double[]? gamma = null, double[]? beta = null) =>
+        ReferenceMath.LayerNorm(x, gamma ?? Enumerable.Repeat(1.0, d).ToArray(), beta ?? new double[d], n, d, eps);
 
     public static double[] RmsNorm(double[] x, int n, int d, double eps, double[] gamma)
     {
@@ -72,7 +62,8 @@ public static class Ref
         return y;
     }
 
-    /// <summary>2-D convolution on one sample [C, H, W] with zero padding (top, left, bottom, right).</summary>
+    /// <summary>2-D convolution on one sample [C, H, W] with zero padding (top, left, bottom, right): unlike
+    /// ReferenceMath.Conv2d, padding may be asymmetric (Downsample2D pads only right and bottom).</summary>
     public static double[] Conv2d(double[] x, int c, int h, int wd, double[] weight, double[] bias, int outC, int k, int stride,
         int padTop, int padLeft, int padBottom, int padRight, out int oh, out int ow)
     {
@@ -170,16 +161,6 @@ public static class Ref
         return x < 0 ? -r : r;
     }
 
-    /// <summary>Relative L2 error ||a - b|| / ||b||.</summary>
-    public static double RelL2(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected)
-    {
-        if (actual.Length != expected.Length) throw new ArgumentException($"lengths differ: {actual.Length} vs {expected.Length}");
-        double num = 0, den = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            num += Math.Pow(actual[i] - expected[i], 2);
-            den += expected[i] * expected[i];
-        }
-        return Math.Sqrt(num / den);
-    }
+    /// <summary>Relative L2 error ||actual - expected|| / ||expected||.</summary>
+    public static double RelL2(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected) => ReferenceMath.RelativeL2Error(actual, expected);
 }

@@ -34,6 +34,34 @@ public sealed class ConversionTests : IDisposable
         }
     }
 
+    /// <summary>The converted and the created repositories compute the same outputs, bit for bit, under ONNX Runtime.</summary>
+    private static void AssertSameOutputs(string expectedRoot, string actualRoot, DType dtype)
+    {
+        var inputs = new Dictionary<string, Tensor>
+        {
+            ["hidden_states"] = Ort.Normal(1, 2, 16, 8, 8).ToDType(dtype),
+            ["encoder_hidden_states"] = Ort.Normal(2, 2, 20, 64).ToDType(dtype),
+            ["pooled_projections"] = Ort.Normal(3, 2, 64).ToDType(dtype),
+            ["timestep"] = Tensor.FromArray(new[] { 1000f, 500f }, 2),
+        };
+        var ids = Tensor.FromArray(Enumerable.Range(0, 77).Select(i => (long)(i < 6 ? 300 + i : 49407)).ToArray(), 1, 77);
+        foreach (var (s, feed) in new (Submodule, Dictionary<string, Tensor>)[]
+                 {
+                     (Submodule.Transformer, inputs),
+                     (Submodule.TextEncoder3, new() { ["input_ids"] = Tensor.FromArray(Enumerable.Range(0, 30).Select(i => (long)(i * 1001)).ToArray(), 1, 30) }),
+                     (Submodule.TextEncoder2, new() { ["input_ids"] = ids }),
+                     (Submodule.VaeDecoder, new() { ["latent_sample"] = Ort.Normal(4, 1, 16, 4, 4).ToDType(dtype) }),
+                 })
+        {
+            using var a = Ort.Open(Path.Combine(expectedRoot, s.FolderName(), "model.onnx"));
+            using var b = Ort.Open(Path.Combine(actualRoot, s.FolderName(), "model.onnx"));
+            var x = a.Run(feed);
+            var y = b.Run(feed);
+            foreach (var (name, t) in x)
+                Assert.True(t.Data.Span.SequenceEqual(y[name].Data.Span), $"{s.FolderName()}: output '{name}' differs");
+        }
+    }
+
     [Theory]
     [InlineData("fp32", false)]
     [InlineData("fp16", true)]
@@ -45,6 +73,7 @@ public sealed class ConversionTests : IDisposable
         ModelConverter.Convert(_dir.Sub("diffusers"), _dir.Sub("converted"), dtype);
         ModelZoo.Create("tiny", dtype, 11, _dir.Sub("created"));
         AssertSameWeights(_dir.Sub("created"), _dir.Sub("converted"));
+        AssertSameOutputs(_dir.Sub("created"), _dir.Sub("converted"), dtype);
 
         var repo = ModelRepository.Open(_dir.Sub("converted"));
         Assert.Equal("diffusers", repo.Manifest!.Source);

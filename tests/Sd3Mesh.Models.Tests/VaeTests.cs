@@ -48,13 +48,17 @@ public sealed class VaeTests
         Check((m, x) => m.G.Output(VaeGraph.Downsample(m, x, "d", 16), "y", DType.Float32), [16, 8, 6],
             (w, x) => RefVae.Downsample(w, "d", x, 16, 8, 6), [16, 4, 3]);
 
-    [Fact]
-    public void Tiny_decoder_matches_the_reference()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Tiny_decoder_matches_the_reference(bool postQuantConv)
     {
-        var (model, w) = Ort.Build(m => VaeGraph.DefineDecoder(m, Cfg));
+        var cfg = Cfg with { UsePostQuantConv = postQuantConv };
+        var (model, w) = Ort.Build(m => VaeGraph.DefineDecoder(m, cfg));
+        Assert.Equal(postQuantConv, w.Has("post_quant_conv.weight"));
         var z = Ort.Normal(10, 1, 16, 4, 3);
         var image = Ort.Run(model, new Dictionary<string, Tensor> { ["latent_sample"] = z })["sample"];
         Assert.Equal(new TensorShape(1, 3, 32, 24), image.Shape);
-        Assert.InRange(Ref.RelL2(image.ToFloatArray(), RefVae.Decode(w, Cfg, Ort.Sample(z, 0), 4, 3)), 0, Tolerance);
+        Assert.InRange(Ref.RelL2(image.ToFloatArray(), RefVae.Decode(w, cfg, Ort.Sample(z, 0), 4, 3)), 0, Tolerance);
     }
 }

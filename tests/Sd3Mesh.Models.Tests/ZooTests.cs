@@ -90,4 +90,19 @@ public sealed class ZooTests : IDisposable
         Assert.Equal("relu", new T5EncoderConfig().Activation);
         Assert.False(new T5EncoderConfig().Gated);
     }
+
+    /// <summary>
+    /// The analytic MMDiT count for SD3 Medium at 1024x1024 (N = 4096) with 333 text tokens, written out from the
+    /// formula in docs/benchmarks.md: 23 full blocks, the context_pre_only block, embeddings and output.
+    /// </summary>
+    [Fact]
+    public void Mmdit_flops_follow_the_documented_formula()
+    {
+        const long n = 4096, t = 333, d = 1536;
+        long block = 24 * (n + t) * d * d + 4 * (n + t) * (n + t) * d + 24 * d * d;
+        long last = 20 * n * d * d + 4 * (n + t) * d * d + 4 * n * (n + t) * d + 16 * d * d;
+        long embed = 2 * n * 64 * d + 2 * t * 4096 * d + 2 * (256 * d + 2048 * d + 2 * d * d) + 4 * d * d + 2 * n * d * 64;
+        Assert.Equal(8_893_704_726_528L, 23 * block + last + embed);
+        Assert.Equal(8_893_704_726_528.0, MmditFlops.PerSample(Presets.Medium().Transformer, 1024, 1024, 333));
+    }
 }

@@ -67,6 +67,7 @@ public static class RefVae
     {
         var ch = cfg.BlockOutChannels;
         int groups = cfg.NormNumGroups;
+        if (cfg.UsePostQuantConv) z = Conv(w, "post_quant_conv", z, cfg.LatentChannels, h, wd, cfg.LatentChannels, 1, 1, [0, 0, 0, 0], out _, out _);
         var x = Conv(w, "decoder.conv_in", z, cfg.LatentChannels, h, wd, ch[^1], 3, 1, [1, 1, 1, 1], out _, out _);
         x = Mid(w, "decoder.mid_block", cfg, x, ch[^1], h, wd);
         int prev = ch[^1];

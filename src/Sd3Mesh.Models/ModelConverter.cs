@@ -1,4 +1,5 @@
 using Sd3Mesh.Models.Configs;
+using Sd3Mesh.Models.Graphs;
 using Sd3Mesh.Models.Repository;
 using Sd3Mesh.Models.Weights;
 using Sd3Mesh.Tensors;
@@ -14,7 +15,8 @@ namespace Sd3Mesh.Models;
 /// </summary>
 public static class ModelConverter
 {
-    public static void Convert(string fromDir, string outDir, DType precision, bool t5Int8 = false, IProgress<ZooProgress>? progress = null)
+    public static void Convert(string fromDir, string outDir, DType precision, bool t5Int8 = false, IProgress<ZooProgress>? progress = null,
+        AttentionKernel attention = AttentionKernel.MatMulSoftmax)
     {
         fromDir = Path.GetFullPath(fromDir);
         outDir = Path.GetFullPath(outDir);
@@ -49,6 +51,7 @@ public static class ModelConverter
             {
                 Precision = precision,
                 T5Int8 = t5Int8,
+                Attention = attention,
                 Submodules = submodules,
                 Progress = progress,
                 ConfigJsonOverrides = submodules.ToDictionary(s => s, s => File.ReadAllText(Config(sourceFolder[s]))),

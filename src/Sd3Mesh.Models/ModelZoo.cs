@@ -1,3 +1,4 @@
+using Sd3Mesh.Models.Graphs;
 using Sd3Mesh.Models.Repository;
 using Sd3Mesh.Models.Weights;
 using Sd3Mesh.Tensors;
@@ -13,7 +14,7 @@ namespace Sd3Mesh.Models;
 public static class ModelZoo
 {
     public static void Create(string preset, DType precision, ulong seed, string outDir, IProgress<ZooProgress>? progress = null,
-        IReadOnlyList<Submodule>? submodules = null, bool t5Int8 = false)
+        IReadOnlyList<Submodule>? submodules = null, bool t5Int8 = false, AttentionKernel attention = AttentionKernel.MatMulSoftmax)
     {
         var set = Presets.Get(preset);
         var weights = new RandomWeights(seed);
@@ -21,6 +22,7 @@ public static class ModelZoo
         {
             Precision = precision,
             T5Int8 = t5Int8,
+            Attention = attention,
             Submodules = submodules ?? Submodules.All,
             Progress = progress,
         };

@@ -12,13 +12,14 @@ public sealed class VaeTests
     private const double Tolerance = 1e-5;
     private static readonly AutoencoderKlConfig Cfg = Presets.Tiny().Vae; // groups 8
 
-    private static void Check(Action<ModelGraph, Value> block, long[] inputShape, Func<RefWeights, double[], double[]> reference, long[] outputShape)
+    private static void Check(Action<ModelGraph, Value> block, long[] inputShape, Func<RefWeights, double[], double[]> reference, long[] outputShape,
+        AttentionKernel kernel = AttentionKernel.MatMulSoftmax)
     {
         var (model, w) = Ort.Build(m =>
         {
             var x = m.G.Input("x", DType.Float32, "b", inputShape[0], "h", "w");
             block(m, x);
-        });
+        }, attention: kernel);
         var input = Ort.Normal(9, 2, inputShape[0], inputShape[1], inputShape[2]);
         var y = Ort.Run(model, new Dictionary<string, Tensor> { ["x"] = input })["y"];
         Assert.Equal(new TensorShape([2, .. outputShape]), y.Shape);
@@ -33,10 +34,12 @@ public sealed class VaeTests
         Check((m, x) => m.G.Output(VaeGraph.Resnet(m, Cfg, x, "r", inC, outC), "y", DType.Float32), [inC, 6, 5],
             (w, x) => RefVae.Resnet(w, "r", x, inC, outC, 6, 5, Cfg.NormNumGroups), [outC, 6, 5]);
 
-    [Fact]
-    public void Attention_block_matches_the_reference() =>
+    [Theory]
+    [InlineData(AttentionKernel.MatMulSoftmax)]
+    [InlineData(AttentionKernel.ContribMultiHeadAttention)]
+    public void Attention_block_matches_the_reference(AttentionKernel kernel) =>
         Check((m, x) => m.G.Output(VaeGraph.SpatialAttention(m, x, "a", 16, Cfg.NormNumGroups), "y", DType.Float32), [16, 4, 7],
-            (w, x) => RefVae.Attention(w, "a", x, 16, 28, Cfg.NormNumGroups), [16, 4, 7]);
+            (w, x) => RefVae.Attention(w, "a", x, 16, 28, Cfg.NormNumGroups), [16, 4, 7], kernel);
 
     [Fact]
     public void Upsample_block_matches_the_reference() =>

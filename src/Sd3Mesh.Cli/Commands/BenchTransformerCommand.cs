@@ -18,7 +18,7 @@ namespace Sd3Mesh.Cli.Commands;
 public static class BenchTransformerCommand
 {
     public sealed record Settings(string Preset, string Precision, string Device, int Width, int Height, int Batch, int Steps, int Warmup,
-        int TextTokens, ulong Seed, string? Models);
+        int TextTokens, ulong Seed, string? Models, string Attention = "plain");
 
     public static Command Create()
     {
@@ -34,13 +34,14 @@ public static class BenchTransformerCommand
         var tokens = new Option<int>("--text-tokens") { Description = "Text tokens (77 CLIP + 256 T5 in SD3).", DefaultValueFactory = _ => 333 };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the random weights.", DefaultValueFactory = _ => 0 };
         var models = new Option<string?>("--models") { Description = "Use this repository's transformer instead of creating one." };
+        var attention = ModelsCommand.AttentionOption();
         var command = new Command("transformer", "SD3 transformer ms/step and TFLOP/s on a device (creates the model first).")
         {
-            preset, precision, device, width, height, batch, steps, warmup, tokens, seed, models,
+            preset, precision, device, width, height, batch, steps, warmup, tokens, seed, models, attention,
         };
         command.SetAction(parse => Run(AnsiConsole.Console, new Settings(
             parse.GetValue(preset)!, parse.GetValue(precision)!, parse.GetValue(device)!, parse.GetValue(width), parse.GetValue(height),
-            parse.GetValue(batch), parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(tokens), parse.GetValue(seed), parse.GetValue(models))));
+            parse.GetValue(batch), parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(tokens), parse.GetValue(seed), parse.GetValue(models), parse.GetValue(attention)!)));
         return command;
     }
 
@@ -67,6 +68,7 @@ public static class BenchTransformerCommand
         if (s.TextTokens < 1) throw new ArgumentException($"--text-tokens must be at least 1 (is {s.TextTokens})");
         var device = Device.Parse(s.Device);
         var dtype = Models.Precision.Parse(s.Precision);
+        var kernel = ModelsCommand.ParseAttention(s.Attention);
 
         string dir = s.Models ?? Path.Combine(Path.GetTempPath(), $"sd3mesh-bench-transformer-{Environment.ProcessId}");
         double createSeconds = double.NaN;
@@ -75,7 +77,7 @@ public static class BenchTransformerCommand
             if (s.Models is null)
             {
                 var clock = Stopwatch.StartNew();
-                ModelWriteProgress.Run(console, p => ModelZoo.Create(s.Preset, dtype, s.Seed, dir, p, [Submodule.Transformer]));
+                ModelWriteProgress.Run(console, p => ModelZoo.Create(s.Preset, dtype, s.Seed, dir, p, [Submodule.Transformer], attention: kernel));
                 createSeconds = clock.Elapsed.TotalSeconds;
             }
             var repo = ModelRepository.Open(dir);
@@ -126,7 +128,7 @@ public static class BenchTransformerCommand
             double flops = MmditFlops.PerSample(config, s.Height, s.Width, s.TextTokens) * s.Batch;
             var table = new Table().AddColumns("device", "model", "batch", "image", "tokens img+txt", "ms/step", "TFLOP/step", "TFLOP/s");
             int imageTokens = s.Height / 8 / config.PatchSize * (s.Width / 8 / config.PatchSize);
-            table.AddRow(session.Device.ToString(), $"{s.Preset} {Models.Precision.Name(inputDType)}", s.Batch.ToString(CultureInfo.InvariantCulture),
+            table.AddRow(session.Device.ToString(), $"{s.Preset} {Models.Precision.Name(inputDType)} {repo.Manifest?.Attention ?? "?"}", s.Batch.ToString(CultureInfo.InvariantCulture),
                 $"{s.Width}x{s.Height}", $"{imageTokens}+{s.TextTokens}", msPerStep.ToString("0.0", CultureInfo.InvariantCulture),
                 (flops / 1e12).ToString("0.000", CultureInfo.InvariantCulture), (flops / (msPerStep / 1000) / 1e12).ToString("0.00", CultureInfo.InvariantCulture));
             console.Write(table);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Sd3Mesh.Models;
+using Sd3Mesh.Models.Graphs;
 using Spectre.Console;
 
 namespace Sd3Mesh.Cli.Commands;
@@ -36,6 +37,21 @@ public static class ModelsCommand
         Description = "Weight and activation precision: fp32 or fp16 (fp16 keeps norms, softmax and the timestep sinusoid in fp32).",
         DefaultValueFactory = _ => "fp32",
         Validators = { r => Validate(r, v => Precision.Parse(v)) },
+    };
+
+    /// <summary>--attention plain|contrib.</summary>
+    public static Option<string> AttentionOption() => new("--attention")
+    {
+        Description = "Attention in the transformer and VAE: plain (MatMul/Softmax, every EP) or contrib (ONNX Runtime's com.microsoft MultiHeadAttention).",
+        DefaultValueFactory = _ => "plain",
+        Validators = { r => Validate(r, v => ParseAttention(v)) },
+    };
+
+    public static AttentionKernel ParseAttention(string name) => name.Trim().ToLowerInvariant() switch
+    {
+        "plain" => AttentionKernel.MatMulSoftmax,
+        "contrib" => AttentionKernel.ContribMultiHeadAttention,
+        _ => throw new FormatException($"unknown attention '{name}': expected plain or contrib"),
     };
 
     public static void Validate(System.CommandLine.Parsing.OptionResult result, Action<string> parse)

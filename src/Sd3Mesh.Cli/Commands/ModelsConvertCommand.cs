@@ -18,20 +18,24 @@ public static class ModelsConvertCommand
         var output = new Option<string>("--out") { Description = "Folder to write the ONNX repository to.", Required = true };
         var precision = ModelsCommand.PrecisionOption();
         var t5Int8 = new Option<bool>("--t5-int8") { Description = "Store T5's projections as int8 with per-channel scales (weight-only quantization)." };
+        var attention = ModelsCommand.AttentionOption();
 
         var command = new Command("convert", "Convert a diffusers SD3 folder (safetensors) into an ONNX model repository.")
         {
-            from, output, precision, t5Int8,
+            from, output, precision, t5Int8, attention,
         };
-        command.SetAction(parse => Run(AnsiConsole.Console, parse.GetValue(from)!, parse.GetValue(output)!, parse.GetValue(precision)!, parse.GetValue(t5Int8)));
+        command.SetAction(parse => Run(AnsiConsole.Console, parse.GetValue(from)!, parse.GetValue(output)!, parse.GetValue(precision)!, parse.GetValue(t5Int8),
+            parse.GetValue(attention)!));
         return command;
     }
 
-    public static int Run(IAnsiConsole console, string from, string outDir, string precision, bool t5Int8) => ModelsCommand.Guard(console, () =>
+    public static int Run(IAnsiConsole console, string from, string outDir, string precision, bool t5Int8, string attention = "plain") =>
+        ModelsCommand.Guard(console, () =>
     {
         var dtype = Precision.Parse(precision);
+        var kernel = ModelsCommand.ParseAttention(attention);
         var clock = Stopwatch.StartNew();
-        ModelWriteProgress.Run(console, progress => ModelConverter.Convert(from, outDir, dtype, t5Int8, progress));
+        ModelWriteProgress.Run(console, progress => ModelConverter.Convert(from, outDir, dtype, t5Int8, progress, kernel));
         console.MarkupLineInterpolated($"[green]wrote[/] {Path.GetFullPath(outDir)} in {clock.Elapsed.TotalSeconds:0.0} s");
         return 0;
     });

@@ -24,25 +24,27 @@ public static class ModelsCreateCommand
             Validators = { r => ModelsCommand.Validate(r, v => Submodules.ParseList(v)) },
         };
         var t5Int8 = new Option<bool>("--t5-int8") { Description = "Store T5's projections as int8 with per-channel scales (weight-only quantization)." };
+        var attention = ModelsCommand.AttentionOption();
         var output = new Option<string>("--out") { Description = "Folder to write the repository to.", Required = true };
 
         var command = new Command("create", "Write a seeded-random SD3 ONNX model repository (optimum's layout).")
         {
-            preset, precision, seed, submodules, t5Int8, output,
+            preset, precision, seed, submodules, t5Int8, attention, output,
         };
         command.SetAction(parse => Run(AnsiConsole.Console, new Settings(parse.GetValue(preset)!, parse.GetValue(precision)!, parse.GetValue(seed),
-            parse.GetValue(submodules), parse.GetValue(t5Int8), parse.GetValue(output)!)));
+            parse.GetValue(submodules), parse.GetValue(t5Int8), parse.GetValue(output)!, parse.GetValue(attention)!)));
         return command;
     }
 
-    public sealed record Settings(string Preset, string Precision, ulong Seed, string? Submodules, bool T5Int8, string Out);
+    public sealed record Settings(string Preset, string Precision, ulong Seed, string? Submodules, bool T5Int8, string Out, string Attention = "plain");
 
     public static int Run(IAnsiConsole console, Settings s) => ModelsCommand.Guard(console, () =>
     {
         var dtype = Models.Precision.Parse(s.Precision);
         var list = s.Submodules is { } names ? Models.Submodules.ParseList(names) : Models.Submodules.All;
         var clock = Stopwatch.StartNew();
-        ModelWriteProgress.Run(console, progress => ModelZoo.Create(s.Preset, dtype, s.Seed, s.Out, progress, list, s.T5Int8));
+        var attention = ModelsCommand.ParseAttention(s.Attention);
+        ModelWriteProgress.Run(console, progress => ModelZoo.Create(s.Preset, dtype, s.Seed, s.Out, progress, list, s.T5Int8, attention));
         console.MarkupLineInterpolated($"[green]wrote[/] {Path.GetFullPath(s.Out)} in {clock.Elapsed.TotalSeconds:0.0} s");
         return 0;
     });

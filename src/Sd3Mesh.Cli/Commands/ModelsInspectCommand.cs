@@ -27,7 +27,7 @@ public static class ModelsInspectCommand
         console.MarkupLineInterpolated($"[bold]{repo.Directory}[/]");
         if (repo.Manifest is { } m)
             console.MarkupLineInterpolated(
-                $"sd3mesh.json: {(m.Source == "random" ? $"seeded preset {m.Preset}, seed {m.Seed}" : $"converted from {m.ConvertedFrom}")}, {m.Precision}{(m.T5Int8 ? ", T5 int8" : "")}, created {m.CreatedUtc}");
+                $"sd3mesh.json: {(m.Source == "random" ? $"seeded preset {m.Preset}, seed {m.Seed}" : $"converted from {m.ConvertedFrom}")}, {m.Precision}{(m.T5Int8 ? ", T5 int8" : "")}, {m.Attention} attention, created {m.CreatedUtc}");
         else
             console.MarkupLine("no sd3mesh.json (not written by Sd3Mesh)");
 

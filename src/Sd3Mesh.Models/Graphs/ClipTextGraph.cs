@@ -49,10 +49,10 @@ public static class ClipTextGraph
             var x = m.LayerNorm(h, "layer_norm1", d, c.LayerNormEps);
             using (m.Scope("self_attn"))
             {
-                var q = m.SplitHeads(m.Linear(x, "q_proj", d, d, inProj), heads, headDim);
-                var k = m.SplitHeads(m.Linear(x, "k_proj", d, d, inProj), heads, headDim);
-                var v = m.SplitHeads(m.Linear(x, "v_proj", d, d, inProj), heads, headDim);
-                var a = m.MergeHeads(m.Attention(q, k, v, Math.Pow(headDim, -0.5), mask2), heads, headDim);
+                var q = m.Linear(x, "q_proj", d, d, inProj);
+                var k = m.Linear(x, "k_proj", d, d, inProj);
+                var v = m.Linear(x, "v_proj", d, d, inProj);
+                var a = m.MultiHeadAttention(q, k, v, heads, headDim, Math.Pow(headDim, -0.5), mask2);
                 h = g.Add(h, m.Linear(a, "out_proj", d, d, outProj));
             }
             x = m.LayerNorm(h, "layer_norm2", d, c.LayerNormEps);

@@ -4,6 +4,15 @@ using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Models.Graphs;
 
+/// <summary>How graphs compute attention without masks or biases (MMDiT, VAE).</summary>
+public enum AttentionKernel
+{
+    /// <summary>MatMul, Softmax (fp32), MatMul: standard ONNX, runs on every execution provider (WebGPU included).</summary>
+    MatMulSoftmax,
+    /// <summary>ONNX Runtime's com.microsoft MultiHeadAttention contrib operator (fused kernels where the EP has them).</summary>
+    ContribMultiHeadAttention,
+}
+
 /// <summary>
 /// The building blocks shared by every SD3 submodule graph: weights by state-dict name, Linear, norms,
 /// convolutions, activations and attention, in the graph's precision.
@@ -20,8 +29,9 @@ public sealed class ModelGraph
 {
     private readonly List<WeightRequest> _requests = [];
 
-    public ModelGraph(GraphBuilder graph, DType dtype, IWeightSource weights)
+    public ModelGraph(GraphBuilder graph, DType dtype, IWeightSource weights, AttentionKernel attention = AttentionKernel.MatMulSoftmax)
     {
+        Kernel = attention;
         if (dtype is not (DType.Float32 or DType.Float16))
             throw new ArgumentException($"model precision must be float32 or float16, not {dtype.Name()}", nameof(dtype));
         G = graph;
@@ -33,6 +43,8 @@ public sealed class ModelGraph
     /// <summary>Precision of weights and activations.</summary>
     public DType DType { get; }
     public IWeightSource Weights { get; }
+    /// <summary>How unmasked attention is computed (<see cref="MultiHeadAttention"/>).</summary>
+    public AttentionKernel Kernel { get; }
     public bool IsHalf => DType == DType.Float16;
     /// <summary>Every weight asked for so far (state-dict name, PyTorch shape): checkpoints are verified against it.</summary>
     public IReadOnlyList<WeightRequest> Requests => _requests;
@@ -240,6 +252,27 @@ public sealed class ModelGraph
     /// <summary>[B, H, L, d] -> [B, L, H*d].</summary>
     public Value MergeHeads(Value x, long heads, long headDim) =>
         G.Reshape(G.Transpose(x, 0, 2, 1, 3), 0, 0, heads * headDim);
+
+    /// <summary>RMS norm of each head's slice of [B, L, H*d] (diffusers' qk-norm), weights "name.weight" [d].</summary>
+    public Value HeadRmsNorm(Value x, string name, long heads, long headDim, double eps) =>
+        G.Reshape(RmsNorm(G.Reshape(x, 0, 0, heads, headDim), name, headDim, eps), 0, 0, heads * headDim);
+
+    /// <summary>
+    /// Multi-head attention on token-major tensors: q [B, Lq, H*d], k, v [B, Lk, H*d] -> [B, Lq, H*d].
+    /// <see cref="AttentionKernel.MatMulSoftmax"/> (and any attention with <paramref name="bias32"/>): split heads,
+    /// <see cref="Attention"/>, merge. <see cref="AttentionKernel.ContribMultiHeadAttention"/>: ONNX Runtime's
+    /// com.microsoft MultiHeadAttention, which fused kernels can run without materializing the scores.
+    /// </summary>
+    public Value MultiHeadAttention(Value q, Value k, Value v, long heads, long headDim, double? scale, Value? bias32 = null)
+    {
+        if (Kernel == AttentionKernel.ContribMultiHeadAttention && bias32 is null)
+        {
+            G.Import("com.microsoft", 1);
+            return G.OpIn("com.microsoft", "MultiHeadAttention", 1, [q, k, v], ("num_heads", heads), ("scale", (float)(scale ?? 1.0)))[0];
+        }
+        return MergeHeads(Attention(SplitHeads(q, heads, headDim), SplitHeads(k, heads, headDim), SplitHeads(v, heads, headDim), scale, bias32),
+            heads, headDim);
+    }
 
     /// <summary>
     /// softmax(q k^T * scale + bias) v on [B, H, L, d] tensors. <paramref name="scale"/> null: no scaling (T5).

@@ -14,23 +14,26 @@ public static class Sd3Graphs
     public const int Opset = 17;
 
     public static BuiltModel TextEncoder(Submodule which, ClipTextConfig config, DType precision, IWeightSource weights) =>
-        Build(which, precision, weights, m => ClipTextGraph.Define(m, config));
+        Build(which, precision, weights, AttentionKernel.MatMulSoftmax, m => ClipTextGraph.Define(m, config));
 
     public static BuiltModel T5Encoder(T5EncoderConfig config, DType precision, IWeightSource weights, bool int8 = false) =>
-        Build(Submodule.TextEncoder3, precision, weights, m => T5EncoderGraph.Define(m, config, int8));
+        Build(Submodule.TextEncoder3, precision, weights, AttentionKernel.MatMulSoftmax, m => T5EncoderGraph.Define(m, config, int8));
 
-    public static BuiltModel Transformer(Sd3TransformerConfig config, DType precision, IWeightSource weights) =>
-        Build(Submodule.Transformer, precision, weights, m => Sd3TransformerGraph.Define(m, config));
+    public static BuiltModel Transformer(Sd3TransformerConfig config, DType precision, IWeightSource weights,
+        AttentionKernel attention = AttentionKernel.MatMulSoftmax) =>
+        Build(Submodule.Transformer, precision, weights, attention, m => Sd3TransformerGraph.Define(m, config));
 
-    public static BuiltModel VaeDecoder(AutoencoderKlConfig config, DType precision, IWeightSource weights) =>
-        Build(Submodule.VaeDecoder, precision, weights, m => VaeGraph.DefineDecoder(m, config));
+    public static BuiltModel VaeDecoder(AutoencoderKlConfig config, DType precision, IWeightSource weights,
+        AttentionKernel attention = AttentionKernel.MatMulSoftmax) =>
+        Build(Submodule.VaeDecoder, precision, weights, attention, m => VaeGraph.DefineDecoder(m, config));
 
-    public static BuiltModel VaeEncoder(AutoencoderKlConfig config, DType precision, IWeightSource weights) =>
-        Build(Submodule.VaeEncoder, precision, weights, m => VaeGraph.DefineEncoder(m, config));
+    public static BuiltModel VaeEncoder(AutoencoderKlConfig config, DType precision, IWeightSource weights,
+        AttentionKernel attention = AttentionKernel.MatMulSoftmax) =>
+        Build(Submodule.VaeEncoder, precision, weights, attention, m => VaeGraph.DefineEncoder(m, config));
 
-    private static BuiltModel Build(Submodule submodule, DType precision, IWeightSource weights, Action<ModelGraph> define)
+    private static BuiltModel Build(Submodule submodule, DType precision, IWeightSource weights, AttentionKernel attention, Action<ModelGraph> define)
     {
-        var m = new ModelGraph(new GraphBuilder(submodule.FolderName(), Opset), precision, weights);
+        var m = new ModelGraph(new GraphBuilder(submodule.FolderName(), Opset), precision, weights, attention);
         define(m);
         var model = m.G.Build(docString: $"SD3 {submodule.FolderName()} ({Precision.Name(precision)}), written by Sd3Mesh",
             metadata: new Dictionary<string, string> { ["sd3mesh.submodule"] = submodule.FolderName(), ["sd3mesh.precision"] = Precision.Name(precision) });

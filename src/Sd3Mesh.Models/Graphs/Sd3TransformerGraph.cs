@@ -130,6 +130,7 @@ public static class Sd3TransformerGraph
         }
 
         Value imageAttn, textAttn;
+        double scale = Math.Pow(s.HeadDim, -0.5);
         using (m.Scope("attn"))
         {
             var (query, k, v) = Projections(m, s, normHidden, "to_q", "to_k", "to_v", "norm_q", "norm_k");
@@ -137,22 +138,19 @@ public static class Sd3TransformerGraph
             // A context_pre_only block discards the text rows of the attention, so it needs no text queries
             // (its add_q_proj and norm_added_q weights are left unused, as their outputs are in diffusers).
             var (cq, ck, cv) = Projections(m, s, normContext, s.ContextPreOnly ? null : "add_q_proj", "add_k_proj", "add_v_proj", "norm_added_q", "norm_added_k");
-            var keys = g.Concat(2, k, ck); // image tokens first, as diffusers concatenates them
-            var values = g.Concat(2, v, cv);
+            var keys = g.Concat(1, k, ck); // image tokens first, as diffusers concatenates them
+            var values = g.Concat(1, v, cv);
             if (s.ContextPreOnly)
             {
-                // The text rows of the attention output are discarded here, so only image queries are computed.
-                var a = m.MergeHeads(m.Attention(q, keys, values, Math.Pow(s.HeadDim, -0.5)), s.Heads, s.HeadDim);
-                imageAttn = m.Linear(a, "to_out.0", d, d, residualOut);
+                imageAttn = m.Linear(m.MultiHeadAttention(q, keys, values, s.Heads, s.HeadDim, scale), "to_out.0", d, d, residualOut);
                 textAttn = default;
             }
             else
             {
-                var joint = m.Attention(g.Concat(2, q, cq!.Value), keys, values, Math.Pow(s.HeadDim, -0.5));
-                var merged = m.MergeHeads(joint, s.Heads, s.HeadDim);
+                var joint = m.MultiHeadAttention(g.Concat(1, q, cq!.Value), keys, values, s.Heads, s.HeadDim, scale);
                 var imageCount = m.DimOf(hidden, 1);
-                imageAttn = m.Linear(m.Slice(merged, g.Int64s(0), imageCount, [1]), "to_out.0", d, d, residualOut);
-                textAttn = m.Linear(m.Slice(merged, imageCount, g.Int64s(long.MaxValue), [1]), "to_add_out", d, d, residualOut);
+                imageAttn = m.Linear(m.Slice(joint, g.Int64s(0), imageCount, [1]), "to_out.0", d, d, residualOut);
+                textAttn = m.Linear(m.Slice(joint, imageCount, g.Int64s(long.MaxValue), [1]), "to_add_out", d, d, residualOut);
             }
         }
         hidden = g.Add(hidden, g.Mul(m.PerToken(gateMsa), imageAttn));
@@ -163,7 +161,7 @@ public static class Sd3TransformerGraph
             using (m.Scope("attn2"))
             {
                 var (q, k, v) = Projections(m, s, normHidden2, "to_q", "to_k", "to_v", "norm_q", "norm_k");
-                var a = m.MergeHeads(m.Attention(q!.Value, k, v, Math.Pow(s.HeadDim, -0.5)), s.Heads, s.HeadDim);
+                var a = m.MultiHeadAttention(q!.Value, k, v, s.Heads, s.HeadDim, scale);
                 hidden = g.Add(hidden, g.Mul(m.PerToken(mod[8]), m.Linear(a, "to_out.0", d, d, residualOut)));
             }
         }
@@ -178,19 +176,19 @@ public static class Sd3TransformerGraph
         return (hidden, context);
     }
 
-    /// <summary>Per-stream q, k, v projections split into heads, with SD3.5's RMS qk-norm when configured
+    /// <summary>Per-stream q, k, v projections [B, L, D], with SD3.5's RMS qk-norm per head when configured
     /// (no query when <paramref name="qName"/> is null).</summary>
     private static (Value? Q, Value K, Value V) Projections(ModelGraph m, JointBlockSpec s, Value x,
         string? qName, string kName, string vName, string qNorm, string kNorm)
     {
         long d = s.Dim;
-        Value? q = qName is null ? null : m.SplitHeads(m.Linear(x, qName, d, d, Lecun(d)), s.Heads, s.HeadDim);
-        var k = m.SplitHeads(m.Linear(x, kName, d, d, Lecun(d)), s.Heads, s.HeadDim);
-        var v = m.SplitHeads(m.Linear(x, vName, d, d, Lecun(d)), s.Heads, s.HeadDim);
+        Value? q = qName is null ? null : m.Linear(x, qName, d, d, Lecun(d));
+        var k = m.Linear(x, kName, d, d, Lecun(d));
+        var v = m.Linear(x, vName, d, d, Lecun(d));
         if (s.QkRmsNorm)
         {
-            if (q is Value query) q = m.RmsNorm(query, qNorm, s.HeadDim, 1e-6);
-            k = m.RmsNorm(k, kNorm, s.HeadDim, 1e-6);
+            if (q is Value query) q = m.HeadRmsNorm(query, qNorm, s.Heads, s.HeadDim, 1e-6);
+            k = m.HeadRmsNorm(k, kNorm, s.Heads, s.HeadDim, 1e-6);
         }
         return (q, k, v);
     }

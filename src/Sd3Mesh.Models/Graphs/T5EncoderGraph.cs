@@ -55,10 +55,10 @@ public static class T5EncoderGraph
             {
                 var x = m.RmsNorm(h, "layer_norm", d, c.LayerNormEpsilon);
                 using var _ = m.Scope("SelfAttention");
-                var q = m.SplitHeads(Project(x, "q", d, inner, qInit, m.DType), heads, dkv);
-                var k = m.SplitHeads(Project(x, "k", d, inner, kvInit, m.DType), heads, dkv);
-                var v = m.SplitHeads(Project(x, "v", d, inner, kvInit, m.DType), heads, dkv);
-                var a = m.MergeHeads(m.Attention(q, k, v, scale: null, positionBias), heads, dkv);
+                var q = Project(x, "q", d, inner, qInit, m.DType);
+                var k = Project(x, "k", d, inner, kvInit, m.DType);
+                var v = Project(x, "v", d, inner, kvInit, m.DType);
+                var a = m.MultiHeadAttention(q, k, v, heads, dkv, scale: null, positionBias);
                 h = g.Add(h, m.ToFloat32(Project(a, "o", inner, d, oInit, m.DType)));
             }
             using (m.Scope("layer.1"))

@@ -106,10 +106,10 @@ public static class VaeGraph
         var normed = m.GroupNorm(x, "group_norm", channels, groups, Eps);
         var tokens = g.Transpose(g.Reshape(normed, 0, channels, -1), 0, 2, 1);
         var init = WeightInit.Normal(1.0 / Math.Sqrt(channels));
-        var q = g.Unsqueeze(m.Linear(tokens, "to_q", channels, channels, init), 1);
-        var k = g.Unsqueeze(m.Linear(tokens, "to_k", channels, channels, init), 1);
-        var v = g.Unsqueeze(m.Linear(tokens, "to_v", channels, channels, init), 1);
-        var a = g.Squeeze(m.Attention(q, k, v, 1.0 / Math.Sqrt(channels)), 1);
+        var q = m.Linear(tokens, "to_q", channels, channels, init);
+        var k = m.Linear(tokens, "to_k", channels, channels, init);
+        var v = m.Linear(tokens, "to_v", channels, channels, init);
+        var a = m.MultiHeadAttention(q, k, v, heads: 1, channels, 1.0 / Math.Sqrt(channels));
         var o = m.Linear(a, "to_out.0", channels, channels, init);
         var back = g.Reshape(g.Transpose(o, 0, 2, 1), g.Shape(x));
         return g.Add(back, x);

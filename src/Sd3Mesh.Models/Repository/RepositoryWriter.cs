@@ -19,6 +19,8 @@ public static class RepositoryWriter
     {
         public required DType Precision { get; init; }
         public bool T5Int8 { get; init; }
+        /// <summary>Attention kernel of the transformer and the VAE (the text encoders' masked attention is always MatMul/Softmax).</summary>
+        public AttentionKernel Attention { get; init; }
         public IReadOnlyList<Submodule> Submodules { get; init; } = Sd3Mesh.Models.Submodules.All;
         public IProgress<ZooProgress>? Progress { get; init; }
         /// <summary>config.json contents per submodule folder when copied from a checkpoint (unknown fields kept).</summary>
@@ -34,9 +36,9 @@ public static class RepositoryWriter
         Submodule.TextEncoder => Sd3Graphs.TextEncoder(s, set.TextEncoder, options.Precision, weights),
         Submodule.TextEncoder2 => Sd3Graphs.TextEncoder(s, set.TextEncoder2, options.Precision, weights),
         Submodule.TextEncoder3 => Sd3Graphs.T5Encoder(set.TextEncoder3, options.Precision, weights, options.T5Int8),
-        Submodule.Transformer => Sd3Graphs.Transformer(set.Transformer, options.Precision, weights),
-        Submodule.VaeDecoder => Sd3Graphs.VaeDecoder(set.Vae, options.Precision, weights),
-        Submodule.VaeEncoder => Sd3Graphs.VaeEncoder(set.Vae, options.Precision, weights),
+        Submodule.Transformer => Sd3Graphs.Transformer(set.Transformer, options.Precision, weights, options.Attention),
+        Submodule.VaeDecoder => Sd3Graphs.VaeDecoder(set.Vae, options.Precision, weights, options.Attention),
+        Submodule.VaeEncoder => Sd3Graphs.VaeEncoder(set.Vae, options.Precision, weights, options.Attention),
         _ => throw new ArgumentOutOfRangeException(nameof(s), s, null),
     };
 
@@ -68,6 +70,7 @@ public static class RepositoryWriter
         {
             Precision = Models.Precision.Name(options.Precision),
             T5Int8 = options.T5Int8 && options.Submodules.Contains(Submodule.TextEncoder3),
+            Attention = options.Attention == AttentionKernel.ContribMultiHeadAttention ? "contrib" : "plain",
             Submodules = options.Submodules.Select(s => s.FolderName()).ToArray(),
             CreatedUtc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
             Sd3meshVersion = typeof(RepositoryWriter).Assembly.GetName().Version?.ToString() ?? "",

@@ -19,6 +19,8 @@ public sealed record Sd3MeshManifest
     public ulong? Seed { get; init; }
     public string Precision { get; init; } = "fp32";
     public bool T5Int8 { get; init; }
+    /// <summary>"plain" (MatMul/Softmax) or "contrib" (com.microsoft MultiHeadAttention in the transformer and VAE).</summary>
+    public string Attention { get; init; } = "plain";
     public string? ConvertedFrom { get; init; }
     public string[] Submodules { get; init; } = [];
     public string CreatedUtc { get; init; } = "";

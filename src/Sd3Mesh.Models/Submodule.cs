@@ -28,10 +28,12 @@ public static class Submodules
         _ => throw new ArgumentOutOfRangeException(nameof(s), s, null),
     };
 
-    public static Submodule Parse(string name) =>
-        All.FirstOrDefault(s => s.FolderName() == name.Trim(), (Submodule)(-1)) is var s && s >= 0
-            ? s
-            : throw new FormatException($"unknown submodule '{name}': expected one of {string.Join(", ", All.Select(FolderName))}");
+    public static Submodule Parse(string name)
+    {
+        foreach (var s in All)
+            if (s.FolderName() == name.Trim()) return s;
+        throw new FormatException($"unknown submodule '{name}': expected one of {string.Join(", ", All.Select(FolderName))}");
+    }
 
     /// <summary>Parses a comma-separated list ("transformer,vae_decoder").</summary>
     public static IReadOnlyList<Submodule> ParseList(string list) =>

@@ -24,6 +24,7 @@ public sealed class ModelRepository
         };
 
     private readonly Dictionary<Submodule, SubmoduleInfo> _submodules;
+    private readonly AutoencoderKlConfig? _vae;
 
     private ModelRepository(string directory, Dictionary<Submodule, SubmoduleInfo> submodules, SchedulerConfig scheduler,
         AutoencoderKlConfig? vae, Sd3MeshManifest? manifest)
@@ -34,8 +35,6 @@ public sealed class ModelRepository
         _vae = vae;
         Manifest = manifest;
     }
-
-    private readonly AutoencoderKlConfig? _vae;
 
     public string Directory { get; }
     /// <summary>sd3mesh.json, for folders Sd3Mesh wrote (null for optimum exports).</summary>

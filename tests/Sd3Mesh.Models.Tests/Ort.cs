@@ -21,9 +21,12 @@ internal static class Ort
 
     /// <summary>A graph built by <paramref name="define"/> (fp32, jittered seeded weights) and its weights for the references.</summary>
     public static (OnnxModel Model, Reference.RefWeights Weights) Build(Action<ModelGraph> define, ulong seed = 1, DType dtype = DType.Float32,
-        AttentionKernel attention = AttentionKernel.MatMulSoftmax)
+        AttentionKernel attention = AttentionKernel.MatMulSoftmax, int maxHeadsPerGroup = 8)
     {
-        var m = new ModelGraph(new GraphBuilder("test", Sd3Graphs.Opset), dtype, new RandomWeights(seed) { ConstantJitter = 0.1 }, attention);
+        var m = new ModelGraph(new GraphBuilder("test", Sd3Graphs.Opset), dtype, new RandomWeights(seed) { ConstantJitter = 0.1 }, attention)
+        {
+            MaxHeadsPerGroup = maxHeadsPerGroup,
+        };
         define(m);
         var model = m.G.Build();
         return (model, new Reference.RefWeights(model));

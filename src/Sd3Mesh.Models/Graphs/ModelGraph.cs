@@ -45,6 +45,13 @@ public sealed class ModelGraph
     public IWeightSource Weights { get; }
     /// <summary>How unmasked attention is computed (<see cref="MultiHeadAttention"/>).</summary>
     public AttentionKernel Kernel { get; }
+
+    /// <summary>
+    /// Unmasked MatMul/Softmax attention runs in groups of at most this many heads, which bounds the largest
+    /// intermediate, the fp32 score matrix: SD3 Medium at 1024x1024 and batch 2 holds 3.8 GB of scores for all 24
+    /// heads at once, more than GPU APIs such as WebGPU may bind as one buffer; groups of 8 hold 1.26 GB.
+    /// </summary>
+    public int MaxHeadsPerGroup { get; init; } = 8;
     public bool IsHalf => DType == DType.Float16;
     /// <summary>Every weight asked for so far (state-dict name, PyTorch shape): checkpoints are verified against it.</summary>
     public IReadOnlyList<WeightRequest> Requests => _requests;
@@ -270,8 +277,14 @@ public sealed class ModelGraph
             G.Import("com.microsoft", 1);
             return G.OpIn("com.microsoft", "MultiHeadAttention", 1, [q, k, v], ("num_heads", heads), ("scale", (float)(scale ?? 1.0)))[0];
         }
-        return MergeHeads(Attention(SplitHeads(q, heads, headDim), SplitHeads(k, heads, headDim), SplitHeads(v, heads, headDim), scale, bias32),
-            heads, headDim);
+        var (qh, kh, vh) = (SplitHeads(q, heads, headDim), SplitHeads(k, heads, headDim), SplitHeads(v, heads, headDim));
+        if (bias32 is not null || heads <= MaxHeadsPerGroup)
+            return MergeHeads(Attention(qh, kh, vh, scale, bias32), heads, headDim);
+        var sizes = Enumerable.Range(0, (int)((heads + MaxHeadsPerGroup - 1) / MaxHeadsPerGroup))
+            .Select(i => Math.Min(MaxHeadsPerGroup, heads - (long)i * MaxHeadsPerGroup)).ToArray();
+        var (qs, ks, vs) = (G.Split(qh, 1, sizes), G.Split(kh, 1, sizes), G.Split(vh, 1, sizes));
+        var groups = sizes.Select((_, i) => Attention(qs[i], ks[i], vs[i], scale)).ToArray();
+        return MergeHeads(G.Concat(1, groups), heads, headDim);
     }
 
     /// <summary>

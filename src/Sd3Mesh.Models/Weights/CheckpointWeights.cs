@@ -16,8 +16,24 @@ public sealed class CheckpointWeights(CheckpointFolder folder, string submodule)
     {
         if (!Find(name, shape, init, out var found, out var file))
             return ((ComputedInit)init).Values();
-        var tensor = file!.Read(found!.Name);
-        return tensor.DType == DType.Float32 ? tensor.ToArray<float>() : tensor.ToFloatArray();
+        return ToFloat(file!.Read(found!.Name));
+    }
+
+    /// <summary>The elements as a new float32 array, converted straight from the stored type (one copy, not two).</summary>
+    private static float[] ToFloat(Tensor t)
+    {
+        var values = new float[t.ElementCount];
+        switch (t.DType)
+        {
+            case DType.Float32: t.AsSpan<float>().CopyTo(values); break;
+            case DType.Float16: System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(t.AsSpan<Half>(), values); break;
+            case DType.BFloat16:
+                var bf = t.AsSpan<BFloat16>();
+                for (int i = 0; i < bf.Length; i++) values[i] = (float)bf[i];
+                break;
+            default: return t.ToFloatArray();
+        }
+        return values;
     }
 
     public void Verify(IReadOnlyList<WeightRequest> requests)

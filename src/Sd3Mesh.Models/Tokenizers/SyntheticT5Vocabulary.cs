@@ -8,14 +8,15 @@ namespace Sd3Mesh.Models.Tokenizers;
 /// them), for created models whose weights are seeded random. It is not T5's vocabulary (which cannot be
 /// downloaded here); it only has to segment text plausibly:
 /// <list type="number">
-/// <item>"▁" (the word-boundary piece);</item>
 /// <item>words and word pieces from OpenAI's CLIP vocabulary in merge order (roughly frequency order),
 /// keeping only tokens made of letters and digits: a CLIP token ending in &lt;/w&gt; (a word's last piece,
 /// most often a whole word) becomes "▁word", any other token a continuation piece "word";</item>
-/// <item>the 94 printable ASCII characters, so every ASCII text can be segmented without &lt;unk&gt;.</item>
+/// <item>"▁" (the word boundary alone) and the 94 printable ASCII characters, so every ASCII text can be
+/// segmented without &lt;unk&gt;.</item>
 /// </list>
-/// The normal piece at rank k (0-based, in the order above) scores -ln(k + 2): earlier pieces are more
-/// likely, as in a trained model.
+/// The normal piece at rank k (0-based, in the order above) scores -(10 + ln(k + 2) / 10): every piece
+/// costs about the same, so Viterbi picks the fewest pieces (whole words where they exist) and, among
+/// as many pieces, the more frequent ones.
 /// </summary>
 public sealed class SyntheticT5Vocabulary
 {
@@ -44,10 +45,10 @@ public sealed class SyntheticT5Vocabulary
         for (char c = '!'; c <= '~'; c++) singles.Add(c.ToString());
 
         var seen = new HashSet<string>(singles) { WordBoundary };
-        var ordered = new List<string> { WordBoundary };
+        var ordered = new List<string>();
         int wordsWanted = normalCount - 1 - singles.Count;
         var clip = ClipVocabulary.Load();
-        for (int id = 512; id < clip.Tokens.Count && ordered.Count - 1 < wordsWanted; id++)
+        for (int id = 256; id < clip.Tokens.Count && ordered.Count < wordsWanted; id++)
         {
             var token = clip.Tokens[id];
             bool endsWord = token.EndsWith("</w>", StringComparison.Ordinal);
@@ -56,12 +57,13 @@ public sealed class SyntheticT5Vocabulary
             var piece = endsWord ? WordBoundary + text : text;
             if (seen.Add(piece)) ordered.Add(piece);
         }
-        if (ordered.Count - 1 != wordsWanted)
-            throw new InvalidOperationException($"the CLIP vocabulary yields {ordered.Count - 1} word pieces, {wordsWanted} are needed");
+        if (ordered.Count != wordsWanted)
+            throw new InvalidOperationException($"the CLIP vocabulary yields {ordered.Count} word pieces, {wordsWanted} are needed");
+        ordered.Add(WordBoundary);
         ordered.AddRange(singles);
 
         var pieces = new List<(string, float)>(Size) { (Pad, 0f), (Eos, 0f), (Unk, 0f) };
-        for (int k = 0; k < ordered.Count; k++) pieces.Add((ordered[k], (float)-Math.Log(k + 2)));
+        for (int k = 0; k < ordered.Count; k++) pieces.Add((ordered[k], (float)-(10 + Math.Log(k + 2) / 10)));
         for (int i = ExtraIds - 1; i >= 0; i--) pieces.Add(($"<extra_id_{i}>", 0f));
         return new SyntheticT5Vocabulary(pieces);
     }

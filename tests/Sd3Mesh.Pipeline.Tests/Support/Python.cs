@@ -10,6 +10,10 @@ public static class Python
 {
     public const string Interpreter = "/usr/bin/python3";
 
+    /// <summary>Runs a .py file copied next to the test assembly (path relative to the test project).</summary>
+    public static string RunFile(string relativePath, params string[] args) =>
+        Run(System.IO.File.ReadAllText(System.IO.Path.Combine(AppContext.BaseDirectory, relativePath)), args);
+
     public static string Run(string script, params string[] args)
     {
         if (!System.IO.File.Exists(Interpreter))

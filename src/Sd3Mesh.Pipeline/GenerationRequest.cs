@@ -2,7 +2,6 @@ using System.Globalization;
 using Sd3Mesh.Pipeline.Guidance;
 using Sd3Mesh.Pipeline.Imaging;
 using Sd3Mesh.Pipeline.IO;
-using Sd3Mesh.Pipeline.Sampling;
 using Sd3Mesh.Pipeline.Tokenizers;
 using Sd3Mesh.Pipeline.Vae;
 using Sd3Mesh.Tensors;
@@ -104,13 +103,8 @@ public sealed record GenerationRequest
 
         if (InitImage is { } image)
         {
+            // Any strength in (0, 1] runs at least one step: t_start = int(N - N*strength) < N.
             if (!(Strength > 0 && Strength <= 1)) Add("strength", $"{Strength.ToString(c)} is outside the allowed range (0, 1]");
-            else if (ScheduleSteps >= 1 && ScheduleSteps <= MaxSteps)
-            {
-                double init = Math.Min(ScheduleSteps * Strength, ScheduleSteps);
-                if (ScheduleSteps - (int)Math.Max(ScheduleSteps - init, 0) < 1)
-                    Add("strength", $"{Strength.ToString(c)} x {ScheduleSteps} steps leaves no denoising step; raise strength or steps (strength x steps must reach 1)");
-            }
             if (image.Width != Width || image.Height != Height)
                 Add("init_image", $"the image is {image.Width}x{image.Height} but width x height is {Width}x{Height}; resize the image or request its size");
             if (Latents is not null) Add("latents", "latents and init_image cannot be combined: image-to-image makes its latents from the image");

@@ -1,5 +1,6 @@
 using Sd3Mesh.Models.Graphs;
 using Sd3Mesh.Models.Repository;
+using Sd3Mesh.Models.Tokenizers;
 using Sd3Mesh.Models.Weights;
 using Sd3Mesh.Tensors;
 
@@ -71,10 +72,13 @@ public static class ModelZoo
     }
 
     /// <summary>
-    /// The single call site for tokenizer/, tokenizer_2/ (pads with "!") and tokenizer_3/. PENDING: filled in with
-    /// Sd3Mesh.Models.Tokenizers.TokenizerFiles (written by the pipeline helper) once it is on main.
+    /// tokenizer/ (CLIP BPE padded with &lt;|endoftext|&gt;), tokenizer_2/ (the same BPE padded with "!", as SD3's
+    /// OpenCLIP tokenizer) and tokenizer_3/ (a synthetic T5-shaped Unigram vocabulary: see TokenizerFiles).
     /// </summary>
     private static void WriteTokenizers(string root)
     {
+        TokenizerFiles.WriteClip(Path.Combine(root, RepositoryLayout.TokenizerFolders[0]), TokenizerFiles.ClipLPadToken);
+        TokenizerFiles.WriteClip(Path.Combine(root, RepositoryLayout.TokenizerFolders[1]), TokenizerFiles.ClipGPadToken);
+        TokenizerFiles.WriteSyntheticT5(Path.Combine(root, RepositoryLayout.TokenizerFolders[2]));
     }
 }

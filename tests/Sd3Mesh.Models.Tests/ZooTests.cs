@@ -39,7 +39,12 @@ public sealed class ZooTests : IDisposable
             Assert.Equal(stamp, File.GetLastWriteTimeUtc(Path.Combine(first, "sd3mesh.json")));
             Assert.Equal([$"tiny-fp16-seed4-v{Sd3MeshManifest.CurrentFormat}"],
                 Directory.GetFileSystemEntries(ModelZoo.CacheRoot()).Select(Path.GetFileName)); // no temporary folder left
-            Assert.Equal(6, ModelRepository.Open(first).Submodules.Count);
+            var repo = ModelRepository.Open(first);
+            Assert.Equal(6, repo.Submodules.Count);
+            // Tokenizer folders in Hugging Face's layout: CLIP-L pads with <|endoftext|>, CLIP-G with "!", T5 is a tokenizer.json.
+            Assert.Contains("\"pad_token\": \"<|endoftext|>\"", File.ReadAllText(Path.Combine(repo.TokenizerDirectory(1)!, "special_tokens_map.json")));
+            Assert.Contains("\"pad_token\": \"!\"", File.ReadAllText(Path.Combine(repo.TokenizerDirectory(2)!, "special_tokens_map.json")));
+            Assert.True(File.Exists(Path.Combine(repo.TokenizerDirectory(3)!, "tokenizer.json")));
         }
         finally
         {

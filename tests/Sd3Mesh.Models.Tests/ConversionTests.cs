@@ -95,6 +95,23 @@ public sealed class ConversionTests : IDisposable
     }
 
     [Fact]
+    public void T5_can_be_converted_to_int8()
+    {
+        DiffusersFixture.Write(_dir.Sub("diffusers"), Presets.Tiny(), new RandomWeights(8), DType.BFloat16);
+        ModelConverter.Convert(_dir.Sub("diffusers"), _dir.Sub("int8"), DType.Float32, t5Int8: true);
+        ModelConverter.Convert(_dir.Sub("diffusers"), _dir.Sub("fp32"), DType.Float32);
+        var repo = ModelRepository.Open(_dir.Sub("int8"));
+        Assert.True(repo.Manifest!.T5Int8);
+        Assert.Contains(repo[Submodule.TextEncoder3].Signature.Initializers, i => i.DType == DType.Int8);
+        Assert.DoesNotContain(repo[Submodule.Transformer].Signature.Initializers, i => i.DType == DType.Int8);
+        var ids = new Dictionary<string, Tensor> { ["input_ids"] = Tensor.FromArray(Enumerable.Range(0, 24).Select(i => (long)(i * 977)).ToArray(), 1, 24) };
+        using var a = Ort.Open(Path.Combine(_dir.Sub("fp32"), "text_encoder_3", "model.onnx"));
+        using var b = Ort.Open(repo[Submodule.TextEncoder3].ModelPath);
+        var expected = a.Run(ids)["last_hidden_state"].ToFloatArray().Select(v => (double)v).ToArray();
+        Assert.InRange(Reference.Ref.RelL2(b.Run(ids)["last_hidden_state"].ToFloatArray(), expected), 1e-5, 3e-2);
+    }
+
+    [Fact]
     public void A_folder_without_model_index_is_not_a_pipeline()
     {
         Directory.CreateDirectory(_dir.Sub("empty"));

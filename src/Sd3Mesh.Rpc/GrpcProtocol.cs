@@ -36,7 +36,7 @@ public static class GrpcProtocol
 
     /// <summary>
     /// Headers that are protocol, not application metadata: pseudo-headers, grpc-* (reserved for gRPC;
-    /// grpc-status-details-bin is exposed separately), and HTTP's own call-definition headers.
+    /// grpc-status-details-bin is exposed separately), and HTTP's own headers (content-type, te, date, ...).
     /// They are never handed to applications as metadata and never sent from application metadata.
     /// </summary>
     public static bool IsReservedHeader(string name) =>
@@ -50,7 +50,8 @@ public static class GrpcProtocol
         || name.Equals("transfer-encoding", StringComparison.OrdinalIgnoreCase)
         || name.Equals("keep-alive", StringComparison.OrdinalIgnoreCase)
         || name.Equals("upgrade", StringComparison.OrdinalIgnoreCase)
-        || name.Equals("accept-encoding", StringComparison.OrdinalIgnoreCase);
+        || name.Equals("accept-encoding", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("date", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// The status a client reports for an HTTP response without grpc-status

@@ -107,6 +107,7 @@ public sealed class GrpcServer : IAsyncDisposable
         builder.Services.Replace(Microsoft.Extensions.DependencyInjection.ServiceDescriptor.Singleton(Options.LoggerFactory));
         builder.WebHost.UseKestrel(kestrel =>
         {
+            kestrel.AddServerHeader = false;
             var limits = kestrel.Limits;
             limits.MaxRequestBodySize = null;
             limits.MinRequestBodyDataRate = null;

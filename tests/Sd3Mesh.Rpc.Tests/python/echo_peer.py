@@ -44,6 +44,10 @@ def pattern(offset, length):
     return (period * reps)[start:start + length]
 
 
+class GrpcCancelled(Exception):
+    """Ends a handler whose call is gone (nothing can be sent any more)."""
+
+
 def status_code(value):
     return next(c for c in grpc.StatusCode if c.value[0] == value)
 
@@ -75,7 +79,7 @@ def serve(descset):
         while time.monotonic() < end:
             if not context.is_active():
                 report("CANCELLED " + method)
-                context.abort(grpc.StatusCode.CANCELLED, "cancelled")
+                raise GrpcCancelled()
             time.sleep(0.005)
 
     def fail(request, context):
@@ -90,9 +94,14 @@ def serve(descset):
 
     def repeat(request, context):
         echo_metadata(context)
-        for i in range(request.count):
-            delay(request, context, "Repeat")
-            yield Rep(text=request.text, index=i, payload=request.payload)
+        try:
+            for i in range(request.count):
+                delay(request, context, "Repeat")
+                yield Rep(text=request.text, index=i, payload=request.payload)
+        except GeneratorExit:
+            # grpcio closes the generator when sending fails because the client cancelled.
+            report("CANCELLED Repeat")
+            raise
         fail(request, context)
 
     def collect(requests, context):

@@ -16,7 +16,7 @@ public static class StatusMapping
         switch (exception)
         {
             case RpcException rpc: return rpc.Status;
-            case ArgumentException e: return new Status(StatusCode.InvalidArgument, e.Message);
+            case ArgumentException or TensorFrameException: return new Status(StatusCode.InvalidArgument, exception.Message);
             case KeyNotFoundException or FileNotFoundException or DirectoryNotFoundException:
                 return new Status(StatusCode.NotFound, exception.Message);
             case TimeoutException: return new Status(StatusCode.DeadlineExceeded, exception.Message);

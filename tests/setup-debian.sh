@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use as real peers (idempotent; does nothing when present):
 #   python3-grpcio, python3-protobuf  the reference gRPC implementation for interop tests (/usr/bin/python3)
+#   python3-onnx                      the ONNX checker, an independent reader of the models we write
 set -euo pipefail
-packages=(python3-grpcio python3-protobuf)
+packages=(python3-grpcio python3-protobuf python3-onnx)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [[ ${#missing[@]} -eq 0 ]] && exit 0

@@ -43,7 +43,7 @@ public sealed class Tensor
     public static Tensor FromArray<T>(T[] values, params long[] shape) where T : unmanaged =>
         FromArray(values, new TensorShape(shape));
 
-    public static Tensor Scalar<T>(T value) where T : unmanaged => FromArray([value], new TensorShape());
+    public static Tensor Scalar<T>(T value) where T : unmanaged => FromArray([value], TensorShape.Scalar);
 
     /// <summary>The elements as <typeparamref name="T"/>; throws if T does not match the dtype.</summary>
     public Span<T> AsSpan<T>() where T : unmanaged

@@ -9,6 +9,7 @@ namespace Sd3Mesh.Tensors;
 public readonly struct TensorShape : IEquatable<TensorShape>, IReadOnlyList<long>
 {
     private readonly long[]? _dims;
+    private readonly long _elementCount;
 
     public TensorShape(params long[] dims) : this((ReadOnlySpan<long>)dims) { }
 
@@ -17,14 +18,18 @@ public readonly struct TensorShape : IEquatable<TensorShape>, IReadOnlyList<long
         foreach (var d in dims)
             if (d < 0) throw new ArgumentException($"shape {Format(dims)} has a negative dimension", nameof(dims));
         _dims = dims.ToArray();
-        ElementCount = Product(dims);
+        _elementCount = Product(dims);
     }
 
     public static TensorShape Of(params int[] dims) => new(Array.ConvertAll(dims, d => (long)d));
 
     public ReadOnlySpan<long> Dims => _dims ?? [];
     public int Rank => _dims?.Length ?? 0;
-    public long ElementCount { get; }
+    /// <summary>Number of elements; 1 for a scalar (rank 0, also the default value).</summary>
+    public long ElementCount => _dims is null ? 1 : _elementCount;
+
+    /// <summary>The rank-0 shape.</summary>
+    public static TensorShape Scalar => default;
     public int Count => Rank;
     public long this[int axis] => Dims[axis < 0 ? Rank + axis : axis];
 

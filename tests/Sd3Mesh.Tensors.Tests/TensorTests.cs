@@ -104,3 +104,23 @@ public class TensorTests
         }
     }
 }
+
+public class TensorShapeTests
+{
+    [Fact]
+    public void Scalar_shape_has_one_element_whether_default_or_empty()
+    {
+        Assert.Equal(1, TensorShape.Scalar.ElementCount);
+        Assert.Equal(1, new TensorShape(Array.Empty<long>()).ElementCount);
+        Assert.Equal(TensorShape.Scalar, new TensorShape(Array.Empty<long>()));
+        Assert.Equal(7.5f, Tensor.Scalar(7.5f).AsSpan<float>()[0]);
+    }
+
+    [Fact]
+    public void Zero_sized_dimension_gives_zero_elements_and_negative_is_refused()
+    {
+        Assert.Equal(0, new TensorShape(3, 0, 2).ElementCount);
+        Assert.Throws<ArgumentException>(() => new TensorShape(2, -1));
+        Assert.Equal("[2, 16, 8, 8]", new TensorShape(2, 16, 8, 8).ToString());
+    }
+}

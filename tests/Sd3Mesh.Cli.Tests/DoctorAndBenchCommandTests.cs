@@ -1,0 +1,83 @@
+using Sd3Mesh.Cli.Commands;
+using Spectre.Console;
+
+namespace Sd3Mesh.Cli.Tests;
+
+public sealed class DoctorAndBenchCommandTests
+{
+    private static (IAnsiConsole Console, StringWriter Output) Capture()
+    {
+        var output = new StringWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output),
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+        });
+        console.Profile.Width = 200;
+        return (console, output);
+    }
+
+    [Fact]
+    public void Doctor_prints_library_version_providers_and_devices()
+    {
+        var (console, output) = Capture();
+        Assert.Equal(0, DoctorCommand.Run(console, []));
+        string text = output.ToString();
+        Assert.Contains("libonnxruntime.so.1 (next to the app)", text);
+        Assert.Matches(@"Version\s+│ 1\.30\.0", text);
+        Assert.Matches(@"C API version\s+│ 30", text);
+        Assert.Contains("ORT Build Info: git-branch=", text);
+        Assert.Contains("WebGpuExecutionProvider", text);
+        Assert.Matches(@"CPUExecutionProvider\s+│ Microsoft\s+│ CPU", text);
+        Assert.Contains("libonnxruntime_providers_cuda.so) is not in", text);
+    }
+
+    [Fact]
+    public void Doctor_check_cpu_passes_every_self_check()
+    {
+        var (console, output) = Capture();
+        Assert.Equal(0, DoctorCommand.Run(console, ["cpu"]));
+        string text = output.ToString();
+        Assert.Equal(8, text.Split('\n').Count(l => l.Contains("│ pass", StringComparison.Ordinal)));
+        Assert.Contains("8/8 checks passed", text);
+        Assert.Matches(@"cpu:0\s+│ LayerNormalization\s+│ float16", text);
+    }
+
+    [Fact]
+    public void Doctor_check_fails_with_exit_code_1_on_an_unusable_or_unknown_device()
+    {
+        var (console, output) = Capture();
+        Assert.Equal(1, DoctorCommand.Run(console, ["cuda:0"]));
+        Assert.Contains("8 of 8 checks failed", output.ToString());
+        Assert.Contains("cuda:0: ONNX Runtime could not load libonnxruntime_providers_shared.so", output.ToString());
+
+        (console, output) = Capture();
+        Assert.Equal(1, DoctorCommand.Run(console, ["cpu", "tpu:0"]));
+        Assert.Equal("--check: unknown device 'tpu:0': expected cpu, cpu:N, webgpu:N or cuda:N (N = 0, 1, 2, ...)", output.ToString().Trim());
+    }
+
+    [Fact]
+    public void Bench_ort_measures_a_small_matmul_on_the_cpu()
+    {
+        var (console, output) = Capture();
+        var settings = new BenchOrtCommand.Settings("cpu", 48, 2, 1, "none", 1, ["fp32", "fp16"]);
+        Assert.Equal(0, BenchOrtCommand.Run(console, settings));
+        string text = output.ToString();
+        Assert.Matches(@"cpu:0\s+│ float32\s+│ kept on device", text);
+        Assert.Matches(@"cpu:0\s+│ float16\s+│ host round trip", text);
+        Assert.Contains("cpu:0 float32: copying the output back costs", text);
+    }
+
+    [Fact]
+    public void Bench_ort_refuses_bad_settings_by_name()
+    {
+        var (console, output) = Capture();
+        Assert.Equal(1, BenchOrtCommand.Run(console, new BenchOrtCommand.Settings("cpu", 0, 2, 1, "none", 1, ["fp32"])));
+        Assert.Equal("--size must be between 1 and 16384, got 0", output.ToString().Trim());
+        (console, output) = Capture();
+        Assert.Equal(1, BenchOrtCommand.Run(console, new BenchOrtCommand.Settings("cpu", 8, 2, 1, "none", 1, ["int8"])));
+        Assert.Equal("--dtype: int8 is not measured; use fp32 or fp16", output.ToString().Trim());
+    }
+}

@@ -1,0 +1,86 @@
+using Sd3Mesh.Onnx.Writer;
+using Sd3Mesh.Tensors;
+
+namespace Sd3Mesh.Onnx.Tests.Runtime;
+
+public sealed class IoBindingTests : IDisposable
+{
+    private readonly OrtEnvironment _env = OrtEnvironment.Create();
+    public void Dispose() => _env.Dispose();
+
+    /// <summary>One "denoising step": x' = x . M + c, with x [1, 4]. A MatMul reads all of x for every element
+    /// of x', so an output written over its own input (a reused buffer) would give wrong values.</summary>
+    private static readonly float[] M = [0.5f, 0.25f, 0f, -0.5f, 0.125f, 0.5f, 0.25f, 0f, 0f, -0.25f, 0.5f, 0.25f, 0.25f, 0f, 0.125f, 0.5f];
+    private static readonly float[] C = [1f, -2f, 0.25f, 8f];
+
+    private InferenceSession Step()
+    {
+        var g = new GraphBuilder("step");
+        var x = g.Input("x", DType.Float32, 1, 4);
+        g.Output(g.Add(g.MatMul(x, g.Initializer("m", Tensor.FromArray(M, 4, 4))), g.Initializer("c", Tensor.FromArray(C, 4))),
+            "y", DType.Float32, 1, 4);
+        return InferenceSession.Create(_env, g.Build().ToBytes());
+    }
+
+    private static double[] StepReference(double[] x) =>
+        Enumerable.Range(0, 4).Select(j => C[j] + Enumerable.Range(0, 4).Sum(k => x[k] * M[k * 4 + j])).ToArray();
+
+    [Fact]
+    public void An_output_bound_to_the_device_feeds_the_next_run()
+    {
+        using var session = Step();
+        using var binding = session.CreateIoBinding();
+        var x0 = new[] { 4f, -4f, 16f, 0f };
+        binding.BindInput("x", Tensor.FromArray(x0, 1, 4));
+        binding.BindOutput("y", session.Device); // the session's device: the value stays in its memory
+        Assert.Equal(["y"], binding.OutputNames);
+
+        double[] expected = Array.ConvertAll(x0, v => (double)v);
+        var kept = new List<(OrtValue Value, double[] Expected)>();
+        for (int step = 0; step < 4; step++)
+        {
+            session.Run(binding);
+            var y = binding.GetOutputs()["y"];
+            expected = StepReference(expected);
+            TestModels.AssertClose(expected, y.ToTensor().ToArray<float>(), 1e-6);
+            binding.BindInput("x", y); // the output becomes the next input, no copy
+            kept.Add((y, expected));
+        }
+        var e = Assert.Throws<InvalidOperationException>(() => binding.GetOutputs());
+        Assert.Equal("output 'y' has no value: run the session first (each run's device outputs can be taken once)", e.Message);
+
+        // Every step's output kept its own buffer: later runs did not write over earlier outputs.
+        foreach (var (value, values) in kept)
+        {
+            TestModels.AssertClose(values, value.ToTensor().ToArray<float>(), 1e-6);
+            value.Dispose(); // safe even while bound: the binding holds its own reference
+        }
+    }
+
+    [Fact]
+    public void An_output_bound_to_a_preallocated_value_is_written_there()
+    {
+        using var session = Step();
+        using var binding = session.CreateIoBinding();
+        var result = new float[4];
+        using var output = OrtValue.FromTensor(Tensor.FromArray(result, 1, 4));
+        binding.BindInput("x", Tensor.FromArray(new[] { 2f, 2f, 2f, 2f }, 1, 4));
+        binding.BindOutput("y", output);
+        session.Run(binding);
+        TestModels.AssertClose(StepReference([2, 2, 2, 2]), result, 1e-6);
+    }
+
+    [Fact]
+    public void Unbound_inputs_and_foreign_devices_are_refused()
+    {
+        using var session = Step();
+        using var binding = session.CreateIoBinding();
+        binding.BindOutput("y", Device.Cpu);
+        var e = Assert.Throws<ArgumentException>(() => session.Run(binding));
+        Assert.Equal("missing input 'x' (float32 [1, 4]): the model's inputs are x (float32 [1, 4])", e.Message);
+        e = Assert.Throws<ArgumentException>(() => binding.BindOutput("y", Device.Parse("webgpu:0")));
+        Assert.Equal("output 'y' can be bound to cpu or to the session's device cpu:0, not webgpu:0", e.Message);
+        e = Assert.Throws<ArgumentException>(() => binding.BindInput("x", Tensor.Zeros(DType.Float32, new TensorShape(2, 4))));
+        Assert.Equal("input 'x' expects float32 [1, 4], got float32 [2, 4]", e.Message);
+    }
+}

@@ -1,4 +1,5 @@
 using Sd3Mesh.Rpc.Benchmark;
+using Sd3Mesh.Rpc.Tests.Echo;
 
 namespace Sd3Mesh.Rpc.Tests;
 
@@ -23,5 +24,24 @@ public class BenchmarkRunnerTests
         Assert.Equal(-1, BytePattern.FindMismatch(data, 123_456_789));
         data[500]++;
         Assert.Equal(123_456_789 + 500, BytePattern.FindMismatch(data, 123_456_789));
+    }
+}
+
+public class DelayProxyTests
+{
+    [Fact]
+    public async Task Calls_through_the_proxy_take_at_least_its_round_trip_and_bytes_arrive_intact()
+    {
+        await using var echo = await EchoServer.StartAsync();
+        await using var proxy = new DelayProxy(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, echo.Server.Port), TimeSpan.FromMilliseconds(40));
+        using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{proxy.Port}");
+        var payload = new byte[300_000];
+        BytePattern.Fill(payload, 0);
+        await channel.UnaryAsync(EchoMethods.Say, new EchoRequest()); // connection set-up
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var reply = await channel.UnaryAsync(EchoMethods.Say, new EchoRequest { Payload = Google.Protobuf.ByteString.CopyFrom(payload) });
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(40), $"took {clock.Elapsed.TotalMilliseconds} ms");
+        Assert.Equal(-1, BytePattern.FindMismatch(reply.Payload.Span, 0));
+        Assert.Equal(payload.Length, reply.Payload.Length);
     }
 }

@@ -21,24 +21,31 @@ public static class BenchRpcCommand
         var calls = new Option<int>("--calls") { Description = "Unary calls timed per client (after 10% warm-up)", DefaultValueFactory = _ => 2000 };
         var streamMb = new Option<int>("--stream-mb") { Description = "MiB streamed each way per client", DefaultValueFactory = _ => 256 };
         var frameKb = new Option<int>("--frame-kb") { Description = "KiB per streamed message", DefaultValueFactory = _ => 1024 };
+        var rtt = new Option<double>("--rtt-ms") { Description = "Emulated round-trip time between client and server (a delaying proxy; 0: direct loopback)", DefaultValueFactory = _ => 0 };
         var python = new Option<string>("--python") { Description = "Interpreter with grpcio for the Python client ('none' to skip)", DefaultValueFactory = _ => "/usr/bin/python3" };
         var command = new Command("rpc", "gRPC on loopback: unary p50/p99 and stream MiB/s, our client and grpcio, tuned and default HTTP/2 windows");
         command.Options.Add(calls);
         command.Options.Add(streamMb);
         command.Options.Add(frameKb);
+        command.Options.Add(rtt);
         command.Options.Add(python);
         command.SetAction((parse, ct) => RunAsync(AnsiConsole.Console, parse.GetValue(calls), parse.GetValue(streamMb), parse.GetValue(frameKb),
-            parse.GetValue(python)!, ct));
+            parse.GetValue(rtt), parse.GetValue(python)!, ct));
         return command;
     }
 
     private sealed record Setup(string Client, string Windows, Http2Settings Server, int? ClientWindow, bool Python);
 
-    public static async Task<int> RunAsync(IAnsiConsole console, int calls, int streamMb, int frameKb, string python, CancellationToken ct)
+    public static async Task<int> RunAsync(IAnsiConsole console, int calls, int streamMb, int frameKb, double rttMs, string python, CancellationToken ct)
     {
         if (calls < 1 || streamMb < 1 || frameKb < 1 || frameKb * 1024 > RpcBenchmarkService.MaxFrameBytes || frameKb > streamMb * 1024)
         {
             console.MarkupLine($"[red]--calls and --stream-mb must be >= 1 and --frame-kb in [1, {RpcBenchmarkService.MaxFrameBytes / 1024}] and at most --stream-mb[/]");
+            return 2;
+        }
+        if (!double.IsFinite(rttMs) || rttMs is < 0 or > 1000)
+        {
+            console.MarkupLine($"[red]--rtt-ms must be in [0, 1000], got {rttMs}[/]");
             return 2;
         }
         bool withPython = !python.Equals("none", StringComparison.OrdinalIgnoreCase);
@@ -72,14 +79,18 @@ public static class BenchRpcCommand
                 await using var server = new GrpcServer(new GrpcServerOptions { Http2 = setup.Server });
                 server.MapService(RpcBenchmarkService.Descriptor, new RpcBenchmarkService());
                 await server.StartAsync(ct);
+                await using var proxy = rttMs > 0
+                    ? new DelayProxy(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, server.Port), TimeSpan.FromMilliseconds(rttMs))
+                    : null;
+                int port = proxy?.Port ?? server.Port;
                 RpcBenchmarkResult result;
                 if (setup.Python)
                 {
-                    result = await RunPythonAsync(python, descriptorSet, server.Port, calls, streamBytes, frameBytes, ct);
+                    result = await RunPythonAsync(python, descriptorSet, port, calls, streamBytes, frameBytes, ct);
                 }
                 else
                 {
-                    using var channel = new GrpcChannel(server.Address, new GrpcChannelOptions { InitialStreamWindowSize = setup.ClientWindow });
+                    using var channel = new GrpcChannel(new Uri($"http://127.0.0.1:{port}"), new GrpcChannelOptions { InitialStreamWindowSize = setup.ClientWindow });
                     result = await RpcBenchmarkRunner.RunAsync(channel, calls, streamBytes, frameBytes, ct);
                 }
                 results.Add((setup, result));
@@ -90,7 +101,8 @@ public static class BenchRpcCommand
             File.Delete(descriptorSet);
         }
 
-        var table = new Table().Title(Markup.Escape($"gRPC on loopback: {calls} unary calls of 64 B; {streamMb} MiB each way in {frameKb} KiB messages"))
+        var link = rttMs > 0 ? $"loopback through a proxy adding {rttMs} ms round trip" : "loopback";
+        var table = new Table().Title(Markup.Escape($"gRPC on {link}: {calls} unary calls of 64 B; {streamMb} MiB each way in {frameKb} KiB messages"))
             .AddColumns("Client", "HTTP/2 windows", "unary p50 (us)", "unary p99 (us)", "download (MiB/s)", "upload (MiB/s)");
         foreach (var (setup, r) in results)
             table.AddRow(Markup.Escape(setup.Client), setup.Windows, $"{r.UnaryP50Us:F0}", $"{r.UnaryP99Us:F0}", $"{r.DownloadMiBps:F0}", $"{r.UploadMiBps:F0}");

@@ -29,6 +29,7 @@ internal sealed class GrpcCall<TRequest, TResponse> : IDisposable
     private StreamingRequestContent? _requestContent;
     private Task _responseReady = Task.CompletedTask;
     private HttpResponseMessage? _response;
+    private PipeReader? _pipe;
     private MessageReader? _reader;
     private Status? _status;
     private Metadata _trailers = new();
@@ -172,8 +173,8 @@ internal sealed class GrpcCall<TRequest, TResponse> : IDisposable
             _headers.TrySetException(error);
             throw error;
         }
-        _reader = new MessageReader(PipeReader.Create(body, new StreamPipeReaderOptions(bufferSize: 64 * 1024)),
-            encoding, _channel.Options.MaxReceiveMessageSize);
+        _pipe = PipeReader.Create(body, new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: true));
+        _reader = new MessageReader(_pipe, encoding, _channel.Options.MaxReceiveMessageSize);
         _headers.TrySetResult(headerMetadata);
     }
 
@@ -192,18 +193,19 @@ internal sealed class GrpcCall<TRequest, TResponse> : IDisposable
         TResponse? message;
         try
         {
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _callCts.Token);
+            using var linked = new LinkedToken(cancellationToken, _callCts.Token);
             message = await _reader!.ReadAsync(_method.ResponseParser, linked.Token).ConfigureAwait(false);
         }
         catch (RpcException e) when (_status is null)
         {
             // A malformed or oversized response: the client decides the status and resets the stream.
+            CompletePipe();
             throw FailLocally(e.Status);
         }
         catch (Exception e) when (e is not RpcException)
         {
-            if (cancellationToken.IsCancellationRequested && !_callCts.IsCancellationRequested)
-                throw; // only this read was cancelled; the call goes on
+            // HttpClient resets the stream when a read is cancelled, so a cancelled read ends the call.
+            CompletePipe();
             throw FailFrom(e);
         }
         if (message is not null) return message;
@@ -234,7 +236,7 @@ internal sealed class GrpcCall<TRequest, TResponse> : IDisposable
             if (_requestCompleted) throw new InvalidOperationException("the request stream is already complete");
             ThrowIfEnded();
             var frame = MessageFraming.Frame(message, RequestEncoding, _channel.Options.MaxSendMessageSize);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _callCts.Token);
+            using var linked = new LinkedToken(cancellationToken, _callCts.Token);
             var stream = await _requestContent!.GetStreamAsync(linked.Token).ConfigureAwait(false);
             await stream.WriteAsync(frame, linked.Token).ConfigureAwait(false);
             // HttpClient buffers request bodies: without a flush a message may sit unsent.
@@ -246,9 +248,10 @@ internal sealed class GrpcCall<TRequest, TResponse> : IDisposable
         }
         catch (Exception e) when (e is not RpcException and not InvalidOperationException)
         {
-            if (cancellationToken.IsCancellationRequested && !_callCts.IsCancellationRequested) throw;
-            // The server may have ended the call (its status explains why the write failed).
-            try { await _responseReady.ConfigureAwait(false); } catch (RpcException) { }
+            // A cancelled write resets the stream too. The server may have ended the call first: its
+            // status then explains why the write failed.
+            try { await _responseReady.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false); }
+            catch (Exception waited) when (waited is RpcException or TimeoutException) { }
             ThrowIfEnded();
             throw FailFrom(e);
         }
@@ -359,6 +362,14 @@ internal sealed class GrpcCall<TRequest, TResponse> : IDisposable
         _requestContent?.Complete();
         _abortRegistration.Dispose();
         lock (_gate) _response?.Dispose();
+        CompletePipe();
+    }
+
+    /// <summary>Returns the response pipe's pooled buffers. Only from the reading path: never while a read is in flight.</summary>
+    private void CompletePipe()
+    {
+        var pipe = Interlocked.Exchange(ref _pipe, null);
+        try { pipe?.Complete(); } catch (InvalidOperationException) { }
     }
 
     public void Dispose()

@@ -157,7 +157,7 @@ internal sealed class ServerCall : IAsyncDisposable
             var writer = _http.Response.BodyWriter;
             MessageFraming.Write(writer, message, ResponseEncoding, _env.Options.MaxSendMessageSize);
             FlushResult flushed;
-            using (var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, Context.CancellationToken))
+            using (var linked = new LinkedToken(cancellationToken, Context.CancellationToken))
                 flushed = await writer.FlushAsync(linked.Token).ConfigureAwait(false);
             if (flushed.IsCanceled || flushed.IsCompleted || ClientGone)
                 throw new OperationCanceledException("the client is gone", Context.CancellationToken);

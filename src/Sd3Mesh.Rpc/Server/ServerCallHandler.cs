@@ -109,7 +109,7 @@ internal sealed class RequestStream<T>(ServerCall call, MessageParser<T> parser)
 
     private async IAsyncEnumerable<T> ReadAll([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, call.Context.CancellationToken);
+        using var linked = new LinkedToken(cancellationToken, call.Context.CancellationToken);
         while (await call.ReadMessageAsync(parser, linked.Token).ConfigureAwait(false) is { } message)
             yield return message;
     }

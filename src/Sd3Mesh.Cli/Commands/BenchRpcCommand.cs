@@ -73,6 +73,16 @@ public static class BenchRpcCommand
         var results = new List<(Setup Setup, RpcBenchmarkResult Result)>();
         try
         {
+            // One untimed pass first, so that the first measured setup does not pay for JIT tiering.
+            console.MarkupLine("warming up ...");
+            await using (var warmServer = new GrpcServer())
+            {
+                warmServer.MapService(RpcBenchmarkService.Descriptor, new RpcBenchmarkService());
+                await warmServer.StartAsync(ct);
+                using var warmChannel = new GrpcChannel(warmServer.Address);
+                await RpcBenchmarkRunner.RunAsync(warmChannel, calls, Math.Max(frameBytes, streamBytes / 2), frameBytes, ct);
+            }
+
             foreach (var setup in setups)
             {
                 console.MarkupLine(Markup.Escape($"measuring {setup.Client}, {setup.Windows} ..."));

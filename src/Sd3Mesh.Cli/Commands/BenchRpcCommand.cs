@@ -40,12 +40,12 @@ public static class BenchRpcCommand
     {
         if (calls < 1 || streamMb < 1 || frameKb < 1 || frameKb * 1024 > RpcBenchmarkService.MaxFrameBytes || frameKb > streamMb * 1024)
         {
-            console.MarkupLine($"[red]--calls and --stream-mb must be >= 1 and --frame-kb in [1, {RpcBenchmarkService.MaxFrameBytes / 1024}] and at most --stream-mb[/]");
+            console.MarkupLine($"[red]{Markup.Escape($"--calls and --stream-mb must be >= 1 and --frame-kb in [1, {RpcBenchmarkService.MaxFrameBytes / 1024}] and at most --stream-mb")}[/]");
             return 2;
         }
         if (!double.IsFinite(rttMs) || rttMs is < 0 or > 1000)
         {
-            console.MarkupLine($"[red]--rtt-ms must be in [0, 1000], got {rttMs}[/]");
+            console.MarkupLine($"[red]{Markup.Escape($"--rtt-ms must be in [0, 1000], got {rttMs}")}[/]");
             return 2;
         }
         bool withPython = !python.Equals("none", StringComparison.OrdinalIgnoreCase);
@@ -71,40 +71,22 @@ public static class BenchRpcCommand
         var descriptorSet = Path.Combine(Path.GetTempPath(), $"sd3mesh-bench-rpc-{Environment.ProcessId}.pb");
         await File.WriteAllBytesAsync(descriptorSet, DescriptorIndex.ToFileDescriptorSet(BenchmarkReflection.Descriptor), ct);
         var results = new List<(Setup Setup, RpcBenchmarkResult Result)>();
+        var tasks = new List<(string Name, int Steps)> { ("warm-up (untimed)", 1) };
+        tasks.AddRange(setups.Select(s => ($"{s.Client}, {s.Windows}", 1)));
         try
         {
-            // One untimed pass first, so that the first measured setup does not pay for JIT tiering.
-            console.MarkupLine("warming up ...");
-            await using (var warmServer = new GrpcServer())
+            // Console apps have no synchronization context: blocking on the async work here is safe.
+            ConsoleProgress.Run(console, tasks, (i, step) =>
             {
-                warmServer.MapService(RpcBenchmarkService.Descriptor, new RpcBenchmarkService());
-                await warmServer.StartAsync(ct);
-                using var warmChannel = new GrpcChannel(warmServer.Address);
-                await RpcBenchmarkRunner.RunAsync(warmChannel, calls, Math.Max(frameBytes, streamBytes / 2), frameBytes, ct);
-            }
-
-            foreach (var setup in setups)
-            {
-                console.MarkupLine(Markup.Escape($"measuring {setup.Client}, {setup.Windows} ..."));
-                await using var server = new GrpcServer(new GrpcServerOptions { Http2 = setup.Server });
-                server.MapService(RpcBenchmarkService.Descriptor, new RpcBenchmarkService());
-                await server.StartAsync(ct);
-                await using var proxy = rttMs > 0
-                    ? new DelayProxy(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, server.Port), TimeSpan.FromMilliseconds(rttMs))
-                    : null;
-                int port = proxy?.Port ?? server.Port;
-                RpcBenchmarkResult result;
-                if (setup.Python)
-                {
-                    result = await RunPythonAsync(python, descriptorSet, port, calls, streamBytes, frameBytes, ct);
-                }
+                if (i == 0)
+                    // One pass first, so that the first measured setup does not pay for JIT tiering.
+                    MeasureAsync(new Setup("sd3mesh", "tuned", Http2Settings.LargeMessages, tuned, false), 0, python, descriptorSet,
+                        calls, Math.Max(frameBytes, streamBytes / 2), frameBytes, ct).GetAwaiter().GetResult();
                 else
-                {
-                    using var channel = new GrpcChannel(new Uri($"http://127.0.0.1:{port}"), new GrpcChannelOptions { InitialStreamWindowSize = setup.ClientWindow });
-                    result = await RpcBenchmarkRunner.RunAsync(channel, calls, streamBytes, frameBytes, ct);
-                }
-                results.Add((setup, result));
-            }
+                    results.Add((setups[i - 1], MeasureAsync(setups[i - 1], rttMs, python, descriptorSet, calls, streamBytes, frameBytes, ct)
+                        .GetAwaiter().GetResult()));
+                step();
+            });
         }
         finally
         {
@@ -125,6 +107,21 @@ public static class BenchRpcCommand
             console.MarkupLine(Markup.Escape(
                 $"tuned / defaults (sd3mesh client): download x{ours[0].Result.DownloadMiBps / ours[1].Result.DownloadMiBps:F2}, upload x{ours[0].Result.UploadMiBps / ours[1].Result.UploadMiBps:F2}"));
         return 0;
+    }
+
+    private static async Task<RpcBenchmarkResult> MeasureAsync(Setup setup, double rttMs, string python, string descriptorSet,
+        int calls, long streamBytes, int frameBytes, CancellationToken ct)
+    {
+        await using var server = new GrpcServer(new GrpcServerOptions { Http2 = setup.Server });
+        server.MapService(RpcBenchmarkService.Descriptor, new RpcBenchmarkService());
+        await server.StartAsync(ct);
+        await using var proxy = rttMs > 0
+            ? new DelayProxy(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, server.Port), TimeSpan.FromMilliseconds(rttMs))
+            : null;
+        int port = proxy?.Port ?? server.Port;
+        if (setup.Python) return await RunPythonAsync(python, descriptorSet, port, calls, streamBytes, frameBytes, ct);
+        using var channel = new GrpcChannel(new Uri($"http://127.0.0.1:{port}"), new GrpcChannelOptions { InitialStreamWindowSize = setup.ClientWindow });
+        return await RpcBenchmarkRunner.RunAsync(channel, calls, streamBytes, frameBytes, ct);
     }
 
     private static async Task<RpcBenchmarkResult> RunPythonAsync(string python, string descriptorSet, int port, int calls, long streamBytes,

@@ -2,8 +2,9 @@
 # Installs the Debian packages the tests use as real peers (idempotent; does nothing when present):
 #   python3-grpcio, python3-protobuf  the reference gRPC implementation for interop tests (/usr/bin/python3)
 #   python3-onnx                      the ONNX checker, an independent reader of the models we write
+#   python3-sentencepiece             the reference SentencePiece (T5 tokenizer) for the tokenizer tests
 set -euo pipefail
-packages=(python3-grpcio python3-protobuf python3-onnx)
+packages=(python3-grpcio python3-protobuf python3-onnx python3-sentencepiece)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [[ ${#missing[@]} -eq 0 ]] && exit 0

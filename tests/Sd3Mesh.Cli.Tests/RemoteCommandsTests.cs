@@ -39,9 +39,10 @@ public sealed class RemoteCommandsTests : IDisposable
         return host;
     }
 
-    private static GenerateRequest Request(int count = 2) => RemoteGenerateCommand.BuildRequest(new RemoteGenerateCommand.Values(
-        "a red fox", null, null, null, null, null, Steps: 4, Guidance: 5, Width: 32, Height: 16, Seeds: [100], Count: count,
-        MaxSequenceLength: 256, NoT5: false, InitImage: null, Strength: null, OutputType: "image", ClipSkip: 0, Cfg: "batched", PreviewInterval: 0));
+    private static GenerateRequest Request(int count = 2) => RemoteGenerate.BuildRequest(new GenerateOptions.Values
+    {
+        Prompt = "a red fox", Steps = 4, Guidance = 5, Width = 32, Height = 16, Seeds = [100], Count = count,
+    });
 
     [Fact]
     public async Task Generate_writes_the_servers_pngs_as_new_numbered_files()
@@ -171,22 +172,31 @@ public sealed class RemoteCommandsTests : IDisposable
     {
         var png = Path.Combine(_out.FullName, "init.png");
         File.WriteAllBytes(png, TestPng.Encode(2, 2, (_, _) => (0, 0, 0)));
-        var request = RemoteGenerateCommand.BuildRequest(new RemoteGenerateCommand.Values(
-            "p", "p2", null, "n", null, "n3", 30, 4.5, null, 512, [1, 5, 9], null, 77, true, new FileInfo(png), null, "latent", 2, "split", 5));
+        var request = RemoteGenerate.BuildRequest(new GenerateOptions.Values
+        {
+            Prompt = "p", Prompt2 = "p2", Negative = "n", Negative3 = "n3", Steps = 30, Guidance = 4.5, Height = 512,
+            Seeds = [1, 5, 9], Count = 3, MaxSequenceLength = 77, NoT5 = true, InitImage = png, Strength = 0.25,
+            OutputType = Pipeline.OutputType.Latent, ClipSkip = 2, Cfg = Pipeline.Guidance.CfgMode.Split,
+        });
         Assert.Equal(("p", "p2", "", "n", "", "n3"), (request.Prompt, request.Prompt2, request.Prompt3, request.NegativePrompt, request.NegativePrompt2, request.NegativePrompt3));
         Assert.Equal((30u, 4.5f, false, true, 512u), (request.Steps, request.GuidanceScale, request.HasWidth, request.HasHeight, request.Height));
         Assert.Equal([1UL, 5UL, 9UL], request.Seeds);
         Assert.False(request.HasSeed);
-        Assert.False(request.HasCount);
-        Assert.Equal((77u, true, OutputType.Latent, 2u, CfgMode.Split, 5u), (request.MaxSequenceLength, request.NoT5, request.OutputType, request.ClipSkip, request.CfgMode, request.PreviewInterval));
+        Assert.Equal(3u, request.Count);
+        Assert.Equal((77u, true, OutputType.Latent, 2u, CfgMode.Split), (request.MaxSequenceLength, request.NoT5, request.OutputType, request.ClipSkip, request.CfgMode));
         Assert.Equal(ByteString.CopyFrom(File.ReadAllBytes(png)), request.InitImage);
-        Assert.Equal(0.6f, request.Strength);
+        Assert.Equal(0.25f, request.Strength);
 
-        var missing = Assert.Throws<ArgumentException>(() => RemoteGenerateCommand.BuildRequest(new RemoteGenerateCommand.Values(
-            "p", null, null, null, null, null, 28, 7, null, null, [], null, 256, false, new FileInfo("/no/such.png"), null, "image", 0, "batched", 0)));
-        Assert.Equal("--init-image: '/no/such.png' does not exist", missing.Message);
-        var negative = Assert.Throws<ArgumentException>(() => RemoteGenerateCommand.BuildRequest(new RemoteGenerateCommand.Values(
-            "p", null, null, null, null, null, -3, 7, null, null, [], null, 256, false, null, null, "image", 0, "batched", 0)));
-        Assert.Equal("--steps must not be negative, got -3", negative.Message);
+        var single = RemoteGenerate.BuildRequest(new GenerateOptions.Values { Prompt = "p", Seeds = [7] });
+        Assert.Equal((true, 7UL, false, 0u), (single.HasSeed, single.Seed, single.HasStrength, single.ClipSkip));
+
+        Assert.Equal("--init-image: '/no/such.png' does not exist",
+            Assert.Throws<ArgumentException>(() => RemoteGenerate.BuildRequest(new GenerateOptions.Values { Prompt = "p", InitImage = "/no/such.png" })).Message);
+        Assert.Equal("--steps must not be negative, got -3",
+            Assert.Throws<ArgumentException>(() => RemoteGenerate.BuildRequest(new GenerateOptions.Values { Prompt = "p", Steps = -3 })).Message);
+        Assert.StartsWith("--latents cannot be sent to a server",
+            Assert.Throws<ArgumentException>(() => RemoteGenerate.BuildRequest(new GenerateOptions.Values { Prompt = "p", Latents = "x.npy" })).Message);
+        Assert.StartsWith("--device: the server places the submodules",
+            Assert.Throws<ArgumentException>(() => RemoteGenerate.BuildRequest(new GenerateOptions.Values { Prompt = "p", Device = "webgpu:0" })).Message);
     }
 }

@@ -66,6 +66,48 @@ public static class RemoteGenerate
         return 0;
     }
 
+    /// <summary>
+    /// The wire request for generate's options. Range checks are the server's (INVALID_ARGUMENT naming the
+    /// field); here only what a server cannot take: --models, --device and --latents (the server owns its
+    /// models and placement, and the API takes prompts and an init image), an unreadable --init-image.
+    /// </summary>
+    public static GenerateRequest BuildRequest(GenerateOptions.Values v)
+    {
+        if (v.Models is not null) throw new ArgumentException("--models: the server uses its own models; leave --models out with --server");
+        if (v.Device != "cpu") throw new ArgumentException("--device: the server places the submodules; leave --device out with --server");
+        if (v.Latents is not null) throw new ArgumentException("--latents cannot be sent to a server (the API takes prompts and an init image)");
+        static uint NonNegative(string option, long value) =>
+            value >= 0 ? (uint)value : throw new ArgumentException($"{option} must not be negative, got {value}");
+        var request = new GenerateRequest
+        {
+            Prompt = v.Prompt,
+            Prompt2 = v.Prompt2 ?? "",
+            Prompt3 = v.Prompt3 ?? "",
+            NegativePrompt = v.Negative ?? "",
+            NegativePrompt2 = v.Negative2 ?? "",
+            NegativePrompt3 = v.Negative3 ?? "",
+            Steps = NonNegative("--steps", v.Steps),
+            GuidanceScale = (float)v.Guidance,
+            Count = NonNegative("--count", v.Count),
+            MaxSequenceLength = NonNegative("--max-sequence-length", v.MaxSequenceLength),
+            NoT5 = v.NoT5,
+            OutputType = v.OutputType == Pipeline.OutputType.Latent ? OutputType.Latent : OutputType.Image,
+            CfgMode = v.Cfg == Pipeline.Guidance.CfgMode.Split ? CfgMode.Split : CfgMode.Batched,
+        };
+        if (v.Width is { } width) request.Width = NonNegative("--width", width);
+        if (v.Height is { } height) request.Height = NonNegative("--height", height);
+        if (v.ClipSkip is { } clipSkip) request.ClipSkip = NonNegative("--clip-skip", clipSkip);
+        if (v.Seeds.Length == 1) request.Seed = v.Seeds[0];
+        else request.Seeds.AddRange(v.Seeds);
+        if (v.InitImage is { } path)
+        {
+            if (!File.Exists(path)) throw new ArgumentException($"--init-image: '{path}' does not exist");
+            request.InitImage = Google.Protobuf.ByteString.CopyFrom(File.ReadAllBytes(path));
+            request.Strength = (float)v.Strength;
+        }
+        return request;
+    }
+
     /// <summary>Writes each result (inline bytes, or fetched with GetImage) as a new numbered file.</summary>
     public static async Task SaveImagesAsync(IAnsiConsole console, GenerationClient client, IEnumerable<Image> images, DirectoryInfo outDir,
         CancellationToken cancellationToken)

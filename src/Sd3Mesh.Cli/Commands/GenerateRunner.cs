@@ -1,0 +1,147 @@
+using System.Globalization;
+using Sd3Mesh.Pipeline;
+using Sd3Mesh.Pipeline.Imaging;
+using Sd3Mesh.Pipeline.IO;
+using Spectre.Console;
+
+namespace Sd3Mesh.Cli.Commands;
+
+/// <summary>A loaded model: the pipeline components and what must be disposed with them (sessions).</summary>
+public sealed record LoadedModel(Sd3Components Components, string Description, IDisposable? Owner = null) : IDisposable
+{
+    public void Dispose() => Owner?.Dispose();
+}
+
+/// <summary>
+/// The body of `sd3mesh generate` without its model loading: builds and validates the request, runs the
+/// pipeline with a progress bar per stage, writes PNGs (or a .npy of latents) and prints a summary of
+/// the time spent per submodule. Exit codes: 0 done, 2 invalid options, 1 failure.
+/// </summary>
+public static class GenerateRunner
+{
+    public const int Ok = 0, Failed = 1, InvalidOptions = 2;
+
+    public static async Task<int> RunAsync(IAnsiConsole console, GenerateOptions.Values values, Func<LoadedModel> load,
+        CancellationToken cancellationToken = default)
+    {
+        LoadedModel model;
+        try
+        {
+            model = load();
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
+        {
+            console.MarkupLine($"[red]error:[/] cannot load the models: {Markup.Escape(e.Message)}");
+            return Failed;
+        }
+        using (model)
+        {
+            var (request, errors) = GenerateOptions.BuildRequest(values, model.Components.Model);
+            if (request is null)
+            {
+                foreach (var error in errors) console.MarkupLine($"[red]error:[/] {Markup.Escape(GenerateOptions.Describe(error))}");
+                return InvalidOptions;
+            }
+            console.MarkupLine(Markup.Escape($"{model.Description}: {request.Width}x{request.Height}, {request.Steps} steps, guidance {request.GuidanceScale.ToString(CultureInfo.InvariantCulture)}, " +
+                                             $"{request.Count} image(s){(request.IsImageToImage ? $", image-to-image strength {request.Strength.ToString(CultureInfo.InvariantCulture)}" : "")}"));
+
+            GenerationResult result;
+            try
+            {
+                var pipeline = new Sd3Pipeline(model.Components);
+                result = await RunWithProgressAsync(console, pipeline, request, cancellationToken);
+            }
+            catch (GenerationRequestException e)
+            {
+                foreach (var error in e.Errors) console.MarkupLine($"[red]error:[/] {Markup.Escape(GenerateOptions.Describe(error))}");
+                return InvalidOptions;
+            }
+
+            foreach (var warning in result.Warnings) console.MarkupLine($"[yellow]warning:[/] {Markup.Escape(warning)}");
+            var files = WriteOutputs(values.Out, request, result);
+            foreach (var (file, seed) in files) console.MarkupLine(Markup.Escape($"wrote {file} (seed {seed})"));
+            console.Write(Summary(result));
+            return Ok;
+        }
+    }
+
+    private static async Task<GenerationResult> RunWithProgressAsync(IAnsiConsole console, Sd3Pipeline pipeline, GenerationRequest request,
+        CancellationToken ct)
+    {
+        if (!console.Profile.Capabilities.Interactive)
+        {
+            return await pipeline.GenerateAsync(request, p =>
+            {
+                if (p.Kind == ProgressKind.StageCompleted || (p.Kind == ProgressKind.Step && (p.Step == p.TotalSteps || p.Step % 10 == 0)))
+                    console.MarkupLine(Markup.Escape(p.ToString()));
+            }, ct);
+        }
+
+        GenerationResult? result = null;
+        await console.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .StartAsync(async context =>
+            {
+                var bars = new Dictionary<PipelineStage, ProgressTask>();
+                result = await pipeline.GenerateAsync(request, p =>
+                {
+                    if (p.Stage is PipelineStage.CheckInputs or PipelineStage.PrepareTimesteps) return;
+                    if (!bars.TryGetValue(p.Stage, out var bar))
+                        bars[p.Stage] = bar = context.AddTask(StageLabel(p.Stage), maxValue: 1);
+                    switch (p.Kind)
+                    {
+                        case ProgressKind.Step:
+                            bar.MaxValue = p.TotalSteps;
+                            bar.Value = p.Step;
+                            break;
+                        case ProgressKind.StageCompleted:
+                            bar.Value = bar.MaxValue;
+                            bar.StopTask();
+                            break;
+                    }
+                }, ct);
+            });
+        return result!;
+    }
+
+    private static string StageLabel(PipelineStage stage) => stage switch
+    {
+        PipelineStage.EncodePrompt => "encode prompt",
+        PipelineStage.PrepareLatents => "prepare latents",
+        PipelineStage.Denoise => "denoise",
+        PipelineStage.Decode => "decode (VAE)",
+        PipelineStage.Postprocess => "postprocess",
+        _ => stage.ToString(),
+    };
+
+    /// <summary>PNGs (one per image) or one .npy of all final latents; names never overwrite existing files.</summary>
+    public static List<(string File, ulong Seed)> WriteOutputs(string directory, GenerationRequest request, GenerationResult result)
+    {
+        var written = new List<(string, ulong)>();
+        if (request.OutputType == OutputType.Latent)
+        {
+            using var ms = new MemoryStream();
+            NpyFile.Write(ms, result.Latents);
+            written.Add((GeneratedFiles.Write(directory, ms.ToArray(), ".npy"), result.Images[0].Seed));
+            return written;
+        }
+        foreach (var image in result.Images)
+            written.Add((GeneratedFiles.Write(directory, image.ToPng()), image.Seed));
+        return written;
+    }
+
+    /// <summary>Time per pipeline stage and per submodule, with call counts and the total.</summary>
+    public static Table Summary(GenerationResult result)
+    {
+        var table = new Table().AddColumns("stage / submodule", "time (ms)", "calls", "share");
+        double total = result.Total.TotalMilliseconds;
+        foreach (var (stage, time, calls) in result.Timings.Snapshot())
+        {
+            string name = stage.StartsWith("stage:", StringComparison.Ordinal) ? stage[6..] : "  " + stage;
+            table.AddRow(Markup.Escape(name), time.TotalMilliseconds.ToString("F1", CultureInfo.InvariantCulture),
+                calls.ToString(CultureInfo.InvariantCulture), (time.TotalMilliseconds / total).ToString("P1", CultureInfo.InvariantCulture));
+        }
+        table.AddRow("total", total.ToString("F1", CultureInfo.InvariantCulture), "", "100.0%");
+        return table;
+    }
+}

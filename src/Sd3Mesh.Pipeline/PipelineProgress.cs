@@ -1,0 +1,34 @@
+namespace Sd3Mesh.Pipeline;
+
+/// <summary>The stages of a job, in order.</summary>
+public enum PipelineStage
+{
+    CheckInputs,
+    EncodePrompt,
+    PrepareTimesteps,
+    PrepareLatents,
+    Denoise,
+    Decode,
+    Postprocess,
+}
+
+public enum ProgressKind
+{
+    StageStarted,
+    Step,
+    StageCompleted,
+}
+
+/// <summary>
+/// A progress event: a stage started or completed (with its elapsed time), or denoising step
+/// <see cref="Step"/> of <see cref="TotalSteps"/> finished.
+/// </summary>
+public sealed record PipelineProgress(PipelineStage Stage, ProgressKind Kind, int Step = 0, int TotalSteps = 0, TimeSpan Elapsed = default)
+{
+    public override string ToString() => Kind switch
+    {
+        ProgressKind.Step => $"{Stage}: step {Step}/{TotalSteps} ({Elapsed.TotalMilliseconds:F0} ms)",
+        ProgressKind.StageCompleted => $"{Stage}: done in {Elapsed.TotalMilliseconds:F0} ms",
+        _ => $"{Stage}: started",
+    };
+}

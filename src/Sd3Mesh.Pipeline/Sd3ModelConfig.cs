@@ -1,0 +1,85 @@
+using System.Text.Json;
+
+namespace Sd3Mesh.Pipeline;
+
+/// <summary>
+/// The dimensions and constants the pipeline takes from a model folder's config.json files (diffusers'
+/// layout or optimum's ONNX layout), so tiny models with small widths work as the full-size one does.
+/// Defaults are SD3 Medium's.
+/// </summary>
+public sealed record Sd3ModelConfig
+{
+    /// <summary>transformer.config.joint_attention_dim: the width of the prompt embeddings (4096).</summary>
+    public int JointAttentionDim { get; init; } = 4096;
+    /// <summary>transformer.config.in_channels: latent channels (16).</summary>
+    public int LatentChannels { get; init; } = 16;
+    /// <summary>transformer.config.patch_size (2).</summary>
+    public int PatchSize { get; init; } = 2;
+    /// <summary>transformer.config.sample_size in latents (128: 1024 px).</summary>
+    public int SampleSize { get; init; } = 128;
+    /// <summary>2^(len(vae block_out_channels) - 1) (8).</summary>
+    public int VaeScaleFactor { get; init; } = 8;
+    /// <summary>vae.config.scaling_factor (1.5305).</summary>
+    public double ScalingFactor { get; init; } = 1.5305;
+    /// <summary>vae.config.shift_factor (0.0609).</summary>
+    public double ShiftFactor { get; init; } = 0.0609;
+    /// <summary>vae.config.sample_size in pixels: the VAE tile size (1024).</summary>
+    public int VaeSampleSize { get; init; } = 1024;
+    /// <summary>CLIP token rows (tokenizer.model_max_length, 77).</summary>
+    public int TokenizerMaxLength { get; init; } = 77;
+    /// <summary>num_hidden_layers of text_encoder and text_encoder_2 when known (for clip_skip limits).</summary>
+    public int? ClipLayers { get; init; }
+    public int? Clip2Layers { get; init; }
+
+    /// <summary>Pixel sizes must be multiples of this (vae_scale_factor * patch_size: 16).</summary>
+    public int SizeMultiple => VaeScaleFactor * PatchSize;
+
+    /// <summary>The largest clip_skip both CLIP encoders support (hidden_states has layers + 1 entries).</summary>
+    public int? MaxClipSkip => ClipLayers is null && Clip2Layers is null ? null
+        : Math.Min(ClipLayers ?? int.MaxValue, Clip2Layers ?? int.MaxValue) - 1;
+
+    public static Sd3ModelConfig Sd3Medium { get; } = new();
+
+    /// <summary>Reads transformer/, vae_decoder/ (or vae/), text_encoder/ and text_encoder_2/ config.json.</summary>
+    public static Sd3ModelConfig Load(string modelDir)
+    {
+        var c = new Sd3ModelConfig();
+        if (Read(modelDir, "transformer") is { } t)
+        {
+            c = c with
+            {
+                JointAttentionDim = Int(t, "joint_attention_dim") ?? c.JointAttentionDim,
+                LatentChannels = Int(t, "in_channels") ?? c.LatentChannels,
+                PatchSize = Int(t, "patch_size") ?? c.PatchSize,
+                SampleSize = Int(t, "sample_size") ?? c.SampleSize,
+            };
+        }
+        if ((Read(modelDir, "vae_decoder") ?? Read(modelDir, "vae")) is { } v)
+        {
+            int? blocks = v.TryGetProperty("block_out_channels", out var b) && b.ValueKind == JsonValueKind.Array ? b.GetArrayLength() : null;
+            c = c with
+            {
+                ScalingFactor = Double(v, "scaling_factor") ?? c.ScalingFactor,
+                ShiftFactor = Double(v, "shift_factor") ?? 0.0,
+                VaeScaleFactor = blocks is { } n && n > 0 ? 1 << (n - 1) : c.VaeScaleFactor,
+                VaeSampleSize = Int(v, "sample_size") ?? c.VaeSampleSize,
+            };
+        }
+        if (Read(modelDir, "text_encoder") is { } e1) c = c with { ClipLayers = Int(e1, "num_hidden_layers") };
+        if (Read(modelDir, "text_encoder_2") is { } e2) c = c with { Clip2Layers = Int(e2, "num_hidden_layers") };
+        return c;
+    }
+
+    private static JsonElement? Read(string modelDir, string submodule)
+    {
+        var path = Path.Combine(modelDir, submodule, "config.json");
+        if (!File.Exists(path)) return null;
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        return doc.RootElement.Clone();
+    }
+
+    private static int? Int(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : null;
+    private static double? Double(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+}

@@ -1,0 +1,82 @@
+using System.Buffers.Binary;
+
+namespace Sd3Mesh.Pipeline.Tokenizers;
+
+/// <summary>
+/// Read-only darts-clone double-array trie, the structure inside SentencePiece's precompiled_charsmap.
+/// Each 32-bit unit packs: bit 8 "has a leaf", bits 10.. the offset to the children (shifted by 8 more
+/// when bit 9 is set), the low byte (plus bit 31) the label; leaf units hold a 31-bit value. Children sit
+/// at position XOR offset XOR label.
+/// </summary>
+public sealed class DoubleArrayTrie
+{
+    private readonly uint[] _units;
+
+    public DoubleArrayTrie(uint[] units)
+    {
+        if (units.Length == 0) throw new InvalidDataException("empty double-array trie");
+        _units = units;
+    }
+
+    public static DoubleArrayTrie FromBytes(ReadOnlySpan<byte> blob)
+    {
+        if (blob.Length % 4 != 0) throw new InvalidDataException($"double-array blob of {blob.Length} bytes is not whole 32-bit units");
+        var units = new uint[blob.Length / 4];
+        for (int i = 0; i < units.Length; i++) units[i] = BinaryPrimitives.ReadUInt32LittleEndian(blob[(i * 4)..]);
+        return new DoubleArrayTrie(units);
+    }
+
+    private static bool HasLeaf(uint unit) => ((unit >> 8) & 1) == 1;
+    private static int Value(uint unit) => (int)(unit & 0x7FFFFFFFu);
+    private static uint Label(uint unit) => unit & 0x800000FFu;
+    private static uint Offset(uint unit) => (unit >> 10) << (int)((unit & (1u << 9)) >> 6);
+
+    /// <summary>
+    /// Calls <paramref name="onMatch"/>(value, length) for every key that is a prefix of <paramref name="key"/>,
+    /// shortest first. Stops at a NUL byte, as darts-clone's C-string search does.
+    /// </summary>
+    public void CommonPrefixSearch(ReadOnlySpan<byte> key, Action<int, int> onMatch)
+    {
+        uint pos = Offset(_units[0]);
+        for (int i = 0; i < key.Length; i++)
+        {
+            byte b = key[i];
+            if (b == 0) return;
+            pos ^= b;
+            if (pos >= _units.Length) return;
+            uint unit = _units[pos];
+            if (Label(unit) != b) return;
+            pos ^= Offset(unit);
+            if (HasLeaf(unit))
+            {
+                if (pos >= _units.Length) return;
+                onMatch(Value(_units[pos]), i + 1);
+            }
+        }
+    }
+
+    /// <summary>The value and length of the longest key that is a prefix of <paramref name="key"/>.</summary>
+    public bool TryLongestPrefix(ReadOnlySpan<byte> key, out int value, out int length)
+    {
+        int bestValue = 0, bestLength = 0;
+        uint pos = Offset(_units[0]);
+        for (int i = 0; i < key.Length; i++)
+        {
+            byte b = key[i];
+            if (b == 0) break;
+            pos ^= b;
+            if (pos >= _units.Length) break;
+            uint unit = _units[pos];
+            if (Label(unit) != b) break;
+            pos ^= Offset(unit);
+            if (HasLeaf(unit) && pos < _units.Length)
+            {
+                bestValue = Value(_units[pos]);
+                bestLength = i + 1;
+            }
+        }
+        value = bestValue;
+        length = bestLength;
+        return bestLength > 0;
+    }
+}

@@ -1,0 +1,41 @@
+using Sd3Mesh.Pipeline.Sampling;
+using Sd3Mesh.Pipeline.Tests.Support;
+using Sd3Mesh.Pipeline.Tokenizers;
+
+namespace Sd3Mesh.Pipeline.Tests.Fakes;
+
+/// <summary>A tiny SD3 made of the fakes: CLIP widths 8 and 12, pooled 4 + 6, T5/joint width 24, 4 latent channels.</summary>
+public sealed class FakeSd3
+{
+    public const int ClipLWidth = 8, ClipGWidth = 12, PooledL = 4, PooledG = 6, Joint = 24, Channels = 4;
+
+    private static readonly Lazy<(ClipTokenizer L, ClipTokenizer G, T5Tokenizer T5)> Tokenizers = new(() =>
+        (ClipTokenizer.Load(TokenizerFolders.ClipL), ClipTokenizer.Load(TokenizerFolders.ClipG), T5Tokenizer.Load(TokenizerFolders.T5)));
+
+    public FakeClipEncoder ClipL { get; } = new(ClipLWidth, PooledL);
+    public FakeClipEncoder ClipG { get; } = new(ClipGWidth, PooledG);
+    public FakeT5Encoder T5 { get; } = new(Joint);
+    public FakeDenoiser Denoiser { get; } = new();
+    public FakeVaeDecoder Decoder { get; } = new();
+    public FakeVaeEncoder Encoder { get; } = new(Channels);
+
+    public static ClipTokenizer TokenizerL => Tokenizers.Value.L;
+    public static ClipTokenizer TokenizerG => Tokenizers.Value.G;
+    public static T5Tokenizer TokenizerT5 => Tokenizers.Value.T5;
+
+    public Sd3Components Components(bool withT5 = true) => new()
+    {
+        Tokenizer = TokenizerL,
+        Tokenizer2 = TokenizerG,
+        Tokenizer3 = withT5 ? TokenizerT5 : null,
+        TextEncoder = ClipL,
+        TextEncoder2 = ClipG,
+        TextEncoder3 = withT5 ? T5 : null,
+        Transformer = Denoiser,
+        VaeDecoder = Decoder,
+        VaeEncoder = Encoder,
+        Scheduler = FlowMatchSchedulerConfig.Sd3Medium,
+        Model = new Sd3ModelConfig { JointAttentionDim = Joint, LatentChannels = Channels, ClipLayers = 4, Clip2Layers = 6 },
+        ModelName = "fake-sd3",
+    };
+}

@@ -5,19 +5,7 @@ namespace Sd3Mesh.Cli.Tests;
 
 public sealed class BenchRpcCommandTests
 {
-    private static (IAnsiConsole Console, StringWriter Output) Capture()
-    {
-        var output = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(output),
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-        });
-        console.Profile.Width = 200;
-        return (console, output);
-    }
+    private static (IAnsiConsole Console, StringWriter Output) Capture() => CapturedConsole.Create();
 
     [Fact]
     public async Task A_tiny_run_measures_both_clients_with_both_settings()

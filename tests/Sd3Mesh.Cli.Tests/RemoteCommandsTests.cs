@@ -16,19 +16,7 @@ public sealed class RemoteCommandsTests : IDisposable
 
     public void Dispose() => _out.Delete(recursive: true);
 
-    private static (IAnsiConsole Console, StringWriter Output) Capture()
-    {
-        var output = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(output),
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-        });
-        console.Profile.Width = 250;
-        return (console, output);
-    }
+    private static (IAnsiConsole Console, StringWriter Output) Capture() => CapturedConsole.Create(250);
 
     private static async Task<SiloHost> StartSilo(ScriptedExecutor executor, SiloHostOptions? options = null)
     {

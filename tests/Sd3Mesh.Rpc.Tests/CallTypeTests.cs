@@ -92,18 +92,7 @@ public class CallTypeTests
     public async Task Hundred_megabyte_server_stream_every_byte_checked()
     {
         await using var echo = await EchoServer.StartAsync();
-        var download = Method<DownloadRequest, Payload>.From(RpcBenchmarkService.Descriptor.FindMethodByName("Download"));
-        const long total = 100L * 1024 * 1024;
-        using var call = echo.Channel.ServerStreaming(download, new DownloadRequest { TotalBytes = total, FrameBytes = 1024 * 1024 });
-        long offset = 0;
-        int frames = 0;
-        await foreach (var payload in call.ResponseStream)
-        {
-            Assert.Equal(-1, BytePattern.FindMismatch(payload.Data.Span, offset));
-            offset += payload.Data.Length;
-            frames++;
-        }
-        Assert.Equal((total, 100), (offset, frames));
+        Assert.Equal((100L * 1024 * 1024, 100), await BigStream.DownloadAndCheckAsync(echo.Channel, 100L * 1024 * 1024, 1024 * 1024));
     }
 
     [Fact]

@@ -74,22 +74,8 @@ public class PythonServerInteropTests(PythonServerFixture python) : IClassFixtur
     }
 
     [Fact]
-    public async Task Hundred_megabyte_server_stream_every_byte_checked()
-    {
-        var download = Method<DownloadRequest, Payload>.From(RpcBenchmarkService.Descriptor.FindMethodByName("Download"));
-        const long total = 100L * 1024 * 1024;
-        using var call = Channel.ServerStreaming(download, new DownloadRequest { TotalBytes = total, FrameBytes = 1024 * 1024 },
-            CallOptions.WithTimeout(TimeSpan.FromMinutes(2)));
-        long offset = 0;
-        int frames = 0;
-        await foreach (var payload in call.ResponseStream)
-        {
-            Assert.Equal(-1, BytePattern.FindMismatch(payload.Data.Span, offset));
-            offset += payload.Data.Length;
-            frames++;
-        }
-        Assert.Equal((total, 100), (offset, frames));
-    }
+    public async Task Hundred_megabyte_server_stream_every_byte_checked() =>
+        Assert.Equal((100L * 1024 * 1024, 100), await BigStream.DownloadAndCheckAsync(Channel, 100L * 1024 * 1024, 1024 * 1024));
 
     [Fact]
     public async Task Deadline_exceeded_locally_and_on_the_server()

@@ -5,19 +5,7 @@ namespace Sd3Mesh.Cli.Tests;
 
 public sealed class DoctorAndBenchCommandTests
 {
-    private static (IAnsiConsole Console, StringWriter Output) Capture()
-    {
-        var output = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(output),
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-        });
-        console.Profile.Width = 200;
-        return (console, output);
-    }
+    private static (IAnsiConsole Console, StringWriter Output) Capture() => CapturedConsole.Create();
 
     [Fact]
     public void Doctor_prints_library_version_providers_and_devices()

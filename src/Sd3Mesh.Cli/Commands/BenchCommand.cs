@@ -18,5 +18,6 @@ public static class BenchCommand
     private static IEnumerable<Command> Subcommands()
     {
         yield return BenchOrtCommand.Create();
+        yield return BenchRpcCommand.Create();
     }
 }

@@ -9,5 +9,8 @@ internal static class CommandCatalog
     {
         yield return DoctorCommand.Create();
         yield return BenchCommand.Create();
+        yield return ServeCommand.Create();
+        yield return RemoteGenerateCommand.Create();
+        yield return JobsCommand.Create();
     }
 }

@@ -2,10 +2,10 @@ using Spectre.Console;
 
 namespace Sd3Mesh.Cli.Tests;
 
-/// <summary>A plain-text Spectre console (no colour, 200 columns) whose output the test reads.</summary>
+/// <summary>A non-interactive console without colours whose output the test reads back.</summary>
 internal static class CapturedConsole
 {
-    public static (IAnsiConsole Console, StringWriter Output) Create()
+    public static (IAnsiConsole Console, StringWriter Output) Create(int width = 200)
     {
         var output = new StringWriter();
         var console = AnsiConsole.Create(new AnsiConsoleSettings
@@ -15,7 +15,7 @@ internal static class CapturedConsole
             ColorSystem = ColorSystemSupport.NoColors,
             Interactive = InteractionSupport.No,
         });
-        console.Profile.Width = 200;
+        console.Profile.Width = width;
         return (console, output);
     }
 }

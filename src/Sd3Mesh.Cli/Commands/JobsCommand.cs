@@ -1,0 +1,155 @@
+using System.CommandLine;
+using Sd3Mesh.Protos.V1;
+using Sd3Mesh.Rpc;
+using Sd3Mesh.Server.Generation;
+using Spectre.Console;
+using E = Sd3Mesh.Protos.V1.JobEvent.EventOneofCase;
+
+namespace Sd3Mesh.Cli.Commands;
+
+/// <summary>`sd3mesh jobs [--server URL]` lists a server's jobs; `jobs cancel ID`, `jobs watch ID [--out DIR]`.</summary>
+public static class JobsCommand
+{
+    public static Command Create()
+    {
+        var server = new Option<string>("--server") { Description = "sd3mesh server URL", DefaultValueFactory = _ => ServerChannel.DefaultAddress, Recursive = true };
+        var states = new Option<string[]>("--state")
+        {
+            Description = "Only jobs in these states (queued, running, succeeded, failed, cancelled)",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var limit = new Option<int>("--limit") { Description = "Newest N jobs (1-500)", DefaultValueFactory = _ => 50 };
+        var jobs = new Command("jobs", "List, watch or cancel the jobs of an sd3mesh server");
+        jobs.Options.Add(server);
+        jobs.Options.Add(states);
+        jobs.Options.Add(limit);
+        jobs.SetAction((parse, ct) => Run(parse.GetValue(server)!, client => ListAsync(AnsiConsole.Console, client, parse.GetValue(states) ?? [], parse.GetValue(limit), ct)));
+
+        var cancelId = new Argument<string>("ID") { Description = "Job id" };
+        var cancel = new Command("cancel", "Cancel a queued or running job");
+        cancel.Arguments.Add(cancelId);
+        cancel.SetAction((parse, ct) => Run(parse.GetValue(server)!, client => CancelAsync(AnsiConsole.Console, client, parse.GetValue(cancelId)!, ct)));
+        jobs.Subcommands.Add(cancel);
+
+        var watchId = new Argument<string>("ID") { Description = "Job id" };
+        var outDir = new Option<DirectoryInfo?>("--out") { Description = "Save the job's images here when it finishes" };
+        var watch = new Command("watch", "Follow a job's progress (past events first) until it ends");
+        watch.Arguments.Add(watchId);
+        watch.Options.Add(outDir);
+        watch.SetAction((parse, ct) => Run(parse.GetValue(server)!, client => WatchAsync(AnsiConsole.Console, client, parse.GetValue(watchId)!, parse.GetValue(outDir), ct)));
+        jobs.Subcommands.Add(watch);
+        return jobs;
+    }
+
+    private static async Task<int> Run(string address, Func<GenerationClient, Task<int>> action)
+    {
+        Uri server;
+        try
+        {
+            server = ServerChannel.Parse(address);
+        }
+        catch (ArgumentException e)
+        {
+            AnsiConsole.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
+            return 2;
+        }
+        using var channel = ServerChannel.Open(server);
+        try
+        {
+            return await action(new GenerationClient(channel));
+        }
+        catch (RpcException e)
+        {
+            AnsiConsole.MarkupLine($"[red]{Markup.Escape(RemoteGenerate.Describe(e, server))}[/]");
+            return e.StatusCode is Rpc.StatusCode.NotFound or Rpc.StatusCode.InvalidArgument ? 2 : 1;
+        }
+    }
+
+    public static async Task<int> ListAsync(IAnsiConsole console, GenerationClient client, string[] states, int limit, CancellationToken ct)
+    {
+        var request = new ListJobsRequest { PageSize = (uint)Math.Clamp(limit, 0, 500) };
+        foreach (var state in states)
+        {
+            if (!Enum.TryParse<JobState>(state, ignoreCase: true, out var parsed) || parsed == JobState.Unspecified)
+            {
+                console.MarkupLine($"[red]--state: unknown state '{Markup.Escape(state)}' (queued, running, succeeded, failed, cancelled)[/]");
+                return 2;
+            }
+            request.States.Add(parsed);
+        }
+        var response = await client.ListJobsAsync(request, new CallOptions { CancellationToken = ct });
+        var table = new Table().AddColumns("Job", "State", "Prompt", "Size", "Progress", "Images", "Created", "Took");
+        foreach (var job in response.Jobs)
+        {
+            var r = job.Request;
+            var prompt = r.Prompt.Length > 40 ? r.Prompt[..39] + "…" : r.Prompt;
+            var took = job.FinishedAt is not null && job.StartedAt is not null
+                ? $"{(job.FinishedAt.ToDateTime() - job.StartedAt.ToDateTime()).TotalSeconds:F1} s" : "";
+            var progress = job.State switch
+            {
+                JobState.Queued => $"position {job.QueuePosition}",
+                JobState.Running => job.TotalSteps > 0 ? $"{job.Stage}: {job.Step}/{job.TotalSteps}" : job.Stage.ToString(),
+                JobState.Failed => $"{((Rpc.StatusCode)job.Error.Code).Name()}: {job.Error.Message}",
+                _ => $"{job.Step}/{job.TotalSteps}",
+            };
+            table.AddRow(Markup.Escape(job.Id), StateMarkup(job.State), Markup.Escape(prompt),
+                $"{(r.HasWidth ? r.Width : 1024)}x{(r.HasHeight ? r.Height : 1024)}", Markup.Escape(progress), job.Images.Count.ToString(),
+                job.CreatedAt.ToDateTime().ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss"), took);
+        }
+        console.Write(table);
+        if (response.NextPageToken.Length > 0) console.MarkupLine($"[grey](newest {response.Jobs.Count} shown; --limit for more)[/]");
+        return 0;
+    }
+
+    public static async Task<int> CancelAsync(IAnsiConsole console, GenerationClient client, string jobId, CancellationToken ct)
+    {
+        var response = await client.CancelAsync(jobId, new CallOptions { CancellationToken = ct });
+        console.MarkupLine(response.Cancelled
+            ? $"cancelled job {Markup.Escape(jobId)}"
+            : $"job {Markup.Escape(jobId)} had already ended ({response.State})");
+        return 0;
+    }
+
+    public static async Task<int> WatchAsync(IAnsiConsole console, GenerationClient client, string jobId, DirectoryInfo? outDir, CancellationToken ct)
+    {
+        var job = await client.GetJobAsync(jobId, new CallOptions { CancellationToken = ct });
+        JobEvent? last = null;
+        using (var call = client.Watch(jobId, options: new CallOptions { CancellationToken = ct }))
+        {
+            try
+            {
+                await RemoteGenerate.ShowProgressAsync(console, job.Request, call.ResponseStream, e => last = e);
+            }
+            catch (RpcException) when (ct.IsCancellationRequested)
+            {
+                console.MarkupLine($"stopped watching job {Markup.Escape(jobId)} (it goes on; `sd3mesh jobs cancel {Markup.Escape(jobId)}` cancels it)");
+                return 130;
+            }
+        }
+        switch (last?.EventCase)
+        {
+            case E.Finished:
+                if (outDir is not null)
+                    await RemoteGenerate.SaveImagesAsync(console, client, last.Finished.Images, outDir, ct);
+                else
+                    foreach (var image in last.Finished.Images)
+                        console.MarkupLine(Markup.Escape($"image {image.Id}: {image.Width}x{image.Height}, seed {image.Seed}, {image.SizeBytes:N0} bytes"));
+                return 0;
+            case E.Failed:
+                console.MarkupLine($"[red]job {Markup.Escape(jobId)} failed: {Markup.Escape(last.Failed.Message)}[/]");
+                return 1;
+            default:
+                console.MarkupLine($"[yellow]job {Markup.Escape(jobId)} was cancelled: {Markup.Escape(last?.Cancelled?.Reason ?? "")}[/]");
+                return 130;
+        }
+    }
+
+    private static string StateMarkup(JobState state) => state switch
+    {
+        JobState.Succeeded => "[green]succeeded[/]",
+        JobState.Failed => "[red]failed[/]",
+        JobState.Cancelled => "[yellow]cancelled[/]",
+        JobState.Running => "[blue]running[/]",
+        _ => "queued",
+    };
+}

@@ -1,0 +1,33 @@
+using System.Security.Cryptography.X509Certificates;
+using Sd3Mesh.Rpc;
+
+namespace Sd3Mesh.Cli.Commands;
+
+/// <summary>Channels to an sd3mesh server (the --server option of generate and jobs).</summary>
+public static class ServerChannel
+{
+    public const string DefaultAddress = "http://127.0.0.1:50051";
+
+    /// <summary>PEM file of a server certificate to trust for https (a self-signed `serve --tls-cert`).</summary>
+    public const string TrustedCertificateVariable = "SD3MESH_SERVER_CERT";
+
+    public static Uri Parse(string address)
+    {
+        if (Uri.TryCreate(address, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" && uri.Port > 0)
+            return uri;
+        throw new ArgumentException($"--server: '{address}' is not a server URL like {DefaultAddress} (or https://HOST:PORT)");
+    }
+
+    public static GrpcChannel Open(Uri server)
+    {
+        var options = new GrpcChannelOptions();
+        if (server.Scheme == "https" && Environment.GetEnvironmentVariable(TrustedCertificateVariable) is { Length: > 0 } pem)
+        {
+            var trusted = X509Certificate2.CreateFromPemFile(pem);
+            options.ServerCertificateValidation = (_, certificate, _, errors) =>
+                errors == System.Net.Security.SslPolicyErrors.None
+                || certificate is not null && certificate.GetCertHashString() == trusted.GetCertHashString();
+        }
+        return new GrpcChannel(server, options);
+    }
+}

@@ -1,0 +1,99 @@
+using System.Globalization;
+using Google.Protobuf;
+using Google.Protobuf.Reflection;
+using Sd3Mesh.Protos.V1;
+using Sd3Mesh.Rpc;
+using Sd3Mesh.Server.Jobs;
+
+namespace Sd3Mesh.Server.Generation;
+
+/// <summary>sd3mesh.v1.Generation: the public job API over the scheduler and the job store.</summary>
+public sealed class GenerationService(JobScheduler scheduler)
+{
+    public const int DefaultImageChunk = 64 * 1024;
+    public const int MaxImageChunk = 4 * 1024 * 1024;
+    public const int DefaultPageSize = 50, MaxPageSize = 500;
+
+    public static ServiceDescriptor Descriptor => GenerationReflection.Descriptor.FindTypeByName<ServiceDescriptor>("Generation");
+
+    private JobStore Store => scheduler.Store;
+
+    public async Task Generate(GenerateRequest request, IServerStreamWriter<JobEvent> responses, ServerCallContext context)
+    {
+        var job = scheduler.Submit(GenerationRequestValidator.Validate(request), request);
+        try
+        {
+            await foreach (var e in job.Events.ReadAsync(0, context.CancellationToken))
+                await responses.WriteAsync(e, context.CancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // The caller left (or its deadline passed): a Generate job lives only as long as its call.
+            if (!job.IsEnded) scheduler.Cancel(job.Id, "the Generate call was cancelled");
+            throw;
+        }
+    }
+
+    public Task<SubmitResponse> Submit(GenerateRequest request, ServerCallContext context)
+    {
+        var job = scheduler.Submit(GenerationRequestValidator.Validate(request), request);
+        return Task.FromResult(new SubmitResponse { JobId = job.Id, QueuePosition = (uint)job.QueuePosition });
+    }
+
+    public async Task Watch(WatchRequest request, IServerStreamWriter<JobEvent> responses, ServerCallContext context)
+    {
+        var job = Store.Get(request.JobId);
+        await foreach (var e in job.Events.ReadAsync(request.FromSequence, context.CancellationToken))
+            await responses.WriteAsync(e, context.CancellationToken);
+    }
+
+    public Task<CancelResponse> Cancel(CancelRequest request, ServerCallContext context)
+    {
+        bool cancelled = scheduler.Cancel(request.JobId, "cancelled by a client");
+        return Task.FromResult(new CancelResponse { Cancelled = cancelled, State = Store.Get(request.JobId).State });
+    }
+
+    public Task<Protos.V1.Job> GetJob(GetJobRequest request, ServerCallContext context) =>
+        Task.FromResult(Store.Get(request.JobId).ToProto());
+
+    public Task<ListJobsResponse> ListJobs(ListJobsRequest request, ServerCallContext context)
+    {
+        if (request.PageSize > MaxPageSize)
+            throw new ArgumentException($"page_size must be in [0, {MaxPageSize}] (0 means {DefaultPageSize}), got {request.PageSize}");
+        int size = request.PageSize == 0 ? DefaultPageSize : (int)request.PageSize;
+        long before = long.MaxValue;
+        if (request.PageToken.Length > 0 &&
+            (!long.TryParse(request.PageToken, NumberStyles.None, CultureInfo.InvariantCulture, out before) || before <= 0))
+            throw new ArgumentException("page_token is not a next_page_token from a previous ListJobs response");
+        foreach (var state in request.States)
+            if (!Enum.IsDefined(state) || state == JobState.Unspecified)
+                throw new ArgumentException($"states holds {(int)state}, which is not a job state (JOB_STATE_QUEUED .. JOB_STATE_CANCELLED)");
+
+        // One more than asked for tells whether another page exists.
+        var jobs = Store.List(before, size + 1, request.States.ToHashSet());
+        var response = new ListJobsResponse();
+        response.Jobs.AddRange(jobs.Take(size).Select(j => j.ToProto()));
+        if (jobs.Count > size) response.NextPageToken = jobs[size - 1].Sequence.ToString(CultureInfo.InvariantCulture);
+        return Task.FromResult(response);
+    }
+
+    public async Task GetImage(GetImageRequest request, IServerStreamWriter<ImageChunk> responses, ServerCallContext context)
+    {
+        if (request.ChunkSize > MaxImageChunk)
+            throw new ArgumentException($"chunk_size must be in [0, {MaxImageChunk}] (0 means {DefaultImageChunk}), got {request.ChunkSize}");
+        int chunk = request.ChunkSize == 0 ? DefaultImageChunk : (int)request.ChunkSize;
+        var image = Store.GetImage(request.ImageId).Image;
+        var data = image.Data;
+        for (int offset = 0; offset == 0 || offset < data.Length; offset += chunk)
+        {
+            int n = Math.Min(chunk, data.Length - offset);
+            await responses.WriteAsync(new ImageChunk
+            {
+                MediaType = offset == 0 ? image.MediaType : "",
+                TotalSize = (ulong)data.Length,
+                Offset = (ulong)offset,
+                Data = UnsafeByteOperations.UnsafeWrap(data.AsMemory(offset, n)),
+            }, context.CancellationToken);
+        }
+    }
+}

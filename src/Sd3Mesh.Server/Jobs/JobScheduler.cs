@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Sd3Mesh.Protos.V1;
+using Sd3Mesh.Rpc;
+
+namespace Sd3Mesh.Server.Jobs;
+
+/// <summary>
+/// Runs jobs one at a time, first come first served: accepts them (with their queue position),
+/// starts the next when the executor is free, turns the executor's progress and outcome into
+/// events, and cancels queued or running jobs on request.
+/// </summary>
+public sealed class JobScheduler : IAsyncDisposable
+{
+    private readonly IJobExecutor _executor;
+    private readonly JobStore _store;
+    private readonly ILogger _logger;
+    private readonly object _gate = new();
+    private readonly LinkedList<Job> _waiting = [];
+    private readonly SemaphoreSlim _available = new(0);
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _worker;
+    private Job? _running;
+
+    public JobScheduler(IJobExecutor executor, JobStore store, int maxQueuedJobs = 100, ILogger? logger = null)
+    {
+        _executor = executor;
+        _store = store;
+        MaxQueuedJobs = maxQueuedJobs;
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    public int MaxQueuedJobs { get; }
+    public JobStore Store => _store;
+
+    public void Start() => _worker ??= Task.Run(RunAsync);
+
+    /// <summary>Queues a validated job. RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE while stopping.</summary>
+    public Job Submit(GenerationSpec spec, GenerateRequest request)
+    {
+        lock (_gate)
+        {
+            if (_stopping.IsCancellationRequested)
+                throw new RpcException(Rpc.StatusCode.Unavailable, "the server is shutting down and accepts no new jobs");
+            if (_waiting.Count >= MaxQueuedJobs)
+                throw new RpcException(Rpc.StatusCode.ResourceExhausted, $"the job queue is full ({MaxQueuedJobs} jobs waiting); try again later");
+            var job = _store.Create(spec, request);
+            _waiting.AddLast(job);
+            job.SetQueuePosition(_waiting.Count - 1 + (_running is null ? 0 : 1));
+            _available.Release();
+            return job;
+        }
+    }
+
+    /// <summary>Cancels a queued or running job; false when it had already ended.</summary>
+    public bool Cancel(string jobId, string reason)
+    {
+        var job = _store.Get(jobId);
+        lock (_gate)
+        {
+            if (_waiting.Remove(job))
+            {
+                job.MarkCancelled(reason);
+                UpdatePositions();
+                return true;
+            }
+        }
+        // Mark first (with this reason), then stop the executor: the worker finds the job ended.
+        if (!job.MarkCancelled(reason)) return false;
+        job.Cancellation.Cancel();
+        return true;
+    }
+
+    private async Task RunAsync()
+    {
+        while (true)
+        {
+            try
+            {
+                await _available.WaitAsync(_stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            Job? job;
+            lock (_gate)
+            {
+                job = _waiting.First?.Value;
+                if (job is null) continue; // cancelled while waiting
+                _waiting.RemoveFirst();
+                _running = job;
+                job.MarkRunning();
+                UpdatePositions();
+            }
+            try
+            {
+                await RunJobAsync(job).ConfigureAwait(false);
+            }
+            finally
+            {
+                lock (_gate) _running = null;
+            }
+        }
+    }
+
+    private async Task RunJobAsync(Job job)
+    {
+        var clock = Stopwatch.StartNew();
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(job.Cancellation.Token, _stopping.Token);
+        try
+        {
+            var images = await _executor.ExecuteAsync(job.Spec, new Progress(job), cancel.Token).ConfigureAwait(false);
+            cancel.Token.ThrowIfCancellationRequested();
+            if (images.Count != job.Spec.Count)
+                throw new InvalidOperationException($"the executor returned {images.Count} images for count {job.Spec.Count}");
+            var stored = images.Select((image, i) => new StoredImage($"{job.Id}_{i}", i, image)).ToList();
+            var finished = new Finished { ElapsedSeconds = clock.Elapsed.TotalSeconds };
+            finished.Images.AddRange(stored.Select(s => Job.ImageProto(s, InlineImageLimit)));
+            job.Succeed(stored, finished);
+            _store.ImagesAdded(job);
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            job.MarkCancelled(_stopping.IsCancellationRequested ? "the server is shutting down" : "cancelled");
+        }
+        catch (Exception e)
+        {
+            var status = StatusMapping.FromException(e, includeDetails: false, out bool unexpected);
+            if (unexpected) _logger.LogError(e, "job {JobId} failed", job.Id);
+            job.Fail((int)status.Code, status.Detail);
+        }
+    }
+
+    /// <summary>Image bytes up to this size travel inside the finished event; larger ones only by GetImage.</summary>
+    public long InlineImageLimit { get; init; } = 2 * 1024 * 1024;
+
+    private void UpdatePositions()
+    {
+        int position = _running is null ? 0 : 1;
+        foreach (var waiting in _waiting) waiting.SetQueuePosition(position++);
+    }
+
+    /// <summary>Refuses new jobs and cancels the queued and running ones.</summary>
+    public async Task StopAsync()
+    {
+        List<Job> queued;
+        lock (_gate)
+        {
+            if (_stopping.IsCancellationRequested) return;
+            _stopping.Cancel();
+            queued = _waiting.ToList();
+            _waiting.Clear();
+        }
+        foreach (var job in queued) job.MarkCancelled("the server is shutting down");
+        if (_worker is not null) await _worker.ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
+
+    /// <summary>The executor's progress, recorded on the job (and so sent to its watchers).</summary>
+    private sealed class Progress(Job job) : IJobProgress
+    {
+        public void StageStarted(JobStage stage) => job.StageStarted(stage switch
+        {
+            JobStage.Tokenize => Stage.Tokenize,
+            JobStage.Encode => Stage.Encode,
+            JobStage.Denoise => Stage.Denoise,
+            _ => Stage.Decode,
+        });
+
+        public void StepCompleted(int step, int totalSteps, JobPreview? preview = null) =>
+            job.StepCompleted(step, totalSteps, preview is null ? null : new Preview
+            {
+                MediaType = preview.MediaType,
+                Width = (uint)preview.Width,
+                Height = (uint)preview.Height,
+                Data = Google.Protobuf.ByteString.CopyFrom(preview.Data),
+            });
+    }
+}

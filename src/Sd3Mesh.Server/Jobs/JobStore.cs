@@ -1,0 +1,109 @@
+namespace Sd3Mesh.Server.Jobs;
+
+/// <summary>
+/// Jobs and their images in memory, with a bounded history: beyond <see cref="MaxJobs"/> jobs the
+/// oldest ended jobs are forgotten, and beyond <see cref="MaxImageBytes"/> of images the oldest ended
+/// jobs lose their image bytes (GetImage then answers NOT_FOUND). Queued and running jobs are never
+/// dropped.
+/// </summary>
+public sealed class JobStore(int maxJobs = 1000, long maxImageBytes = 1L << 30)
+{
+    private readonly object _gate = new();
+    private readonly Dictionary<string, Job> _jobs = new(StringComparer.Ordinal);
+    private readonly LinkedList<Job> _order = []; // oldest first
+    private long _sequence;
+    private long _imageBytes;
+
+    public int MaxJobs { get; } = maxJobs;
+    public long MaxImageBytes { get; } = maxImageBytes;
+
+    internal Job Create(GenerationSpec spec, Protos.V1.GenerateRequest request)
+    {
+        lock (_gate)
+        {
+            string id;
+            do id = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
+            while (_jobs.ContainsKey(id));
+            var job = new Job(id, ++_sequence, spec, request);
+            _jobs.Add(id, job);
+            _order.AddLast(job);
+            Trim();
+            return job;
+        }
+    }
+
+    public Job? Find(string id)
+    {
+        lock (_gate) return _jobs.GetValueOrDefault(id);
+    }
+
+    public Job Get(string id)
+    {
+        if (string.IsNullOrEmpty(id)) throw new ArgumentException("job_id is required");
+        return Find(id) ?? throw new KeyNotFoundException($"no job '{id}' (unknown, or dropped from the history)");
+    }
+
+    /// <summary>Newest first, optionally only jobs in <paramref name="states"/>, starting below sequence <paramref name="before"/>.</summary>
+    public IReadOnlyList<Job> List(long before, int limit, IReadOnlySet<Protos.V1.JobState>? states)
+    {
+        lock (_gate)
+        {
+            var result = new List<Job>(limit);
+            for (var node = _order.Last; node is not null && result.Count < limit; node = node.Previous)
+            {
+                var job = node.Value;
+                if (job.Sequence >= before) continue;
+                if (states is { Count: > 0 } && !states.Contains(job.State)) continue;
+                result.Add(job);
+            }
+            return result;
+        }
+    }
+
+    public StoredImage GetImage(string imageId)
+    {
+        if (string.IsNullOrEmpty(imageId)) throw new ArgumentException("image_id is required");
+        int split = imageId.LastIndexOf('_');
+        var job = split > 0 ? Find(imageId[..split]) : null;
+        var image = job?.Images.FirstOrDefault(i => i.Id == imageId)
+            ?? throw new KeyNotFoundException($"no image '{imageId}'");
+        if (job!.ImagesEvicted)
+            throw new KeyNotFoundException($"image '{imageId}' was dropped from the store (history limit of {MaxImageBytes} bytes)");
+        return image;
+    }
+
+    /// <summary>Called when a job stored its images: keeps the store within its bounds.</summary>
+    internal void ImagesAdded(Job job)
+    {
+        lock (_gate)
+        {
+            _imageBytes += job.ImageBytes;
+            Trim();
+        }
+    }
+
+    private void Trim()
+    {
+        var node = _order.First;
+        while (node is not null && (_jobs.Count > MaxJobs || _imageBytes > MaxImageBytes))
+        {
+            var next = node.Next;
+            var job = node.Value;
+            if (job.IsEnded)
+            {
+                if (_jobs.Count > MaxJobs)
+                {
+                    if (!job.ImagesEvicted) _imageBytes -= job.ImageBytes;
+                    _jobs.Remove(job.Id);
+                    _order.Remove(node);
+                }
+                else if (!job.ImagesEvicted && job.ImageBytes > 0)
+                {
+                    _imageBytes -= job.ImageBytes;
+                    job.EvictImages();
+                }
+            }
+            node = next;
+        }
+    }
+}

@@ -1,0 +1,85 @@
+using System.Collections.Concurrent;
+using Sd3Mesh.Protos.V1;
+using Sd3Mesh.Rpc;
+
+namespace Sd3Mesh.Server.Transport;
+
+/// <summary>
+/// Grain calls to another silo over one Transport.Exchange stream: each call's tensors go out as
+/// chunked frames, the answer's frames are reassembled and checked. Calls may overlap; their frames
+/// do not interleave on the way out.
+/// </summary>
+public sealed class TransportClient : IAsyncDisposable
+{
+    private static readonly Method<TransportFrame, TransportFrame> Exchange =
+        Method<TransportFrame, TransportFrame>.From(TransportService.Descriptor.FindMethodByName("Exchange"));
+
+    private readonly DuplexStreamingCall<TransportFrame, TransportFrame> _call;
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<IReadOnlyList<NamedTensor>>> _pending = new();
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly int _chunkBytes;
+    private readonly Task _reader;
+    private long _nextCallId;
+
+    public TransportClient(GrpcChannel channel, int chunkBytes = Rpc.TensorFrames.DefaultChunkBytes)
+    {
+        _chunkBytes = chunkBytes;
+        _call = channel.DuplexStreaming(Exchange);
+        _reader = Task.Run(ReadAsync);
+    }
+
+    public async Task<IReadOnlyList<NamedTensor>> CallAsync(string grain, string method, IReadOnlyList<NamedTensor> inputs,
+        CancellationToken cancellationToken = default)
+    {
+        var callId = Interlocked.Increment(ref _nextCallId).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var answer = new TaskCompletionSource<IReadOnlyList<NamedTensor>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pending[callId] = answer;
+        if (_reader.IsCompleted) Fail(new RpcException(StatusCode.Unavailable, "the transport stream has ended"));
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            foreach (var frame in TransportFrames.Encode(callId, grain, method, inputs, _chunkBytes))
+                await _call.RequestStream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+        return await answer.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task ReadAsync()
+    {
+        var reader = new TransportFrameReader();
+        try
+        {
+            await foreach (var frame in _call.ResponseStream.ConfigureAwait(false))
+            {
+                if (reader.Accept(frame) is not { } call) continue;
+                if (!_pending.TryRemove(call.Header.CallId, out var answer)) continue;
+                if (call.Header.ErrorCode != 0)
+                    answer.TrySetException(new RpcException((StatusCode)call.Header.ErrorCode, call.Header.ErrorMessage));
+                else
+                    answer.TrySetResult(call.Tensors());
+            }
+            Fail(new RpcException(StatusCode.Unavailable, "the transport stream ended"));
+        }
+        catch (Exception e)
+        {
+            Fail(e as RpcException ?? new RpcException(new Status(StatusCode.Internal, e.Message), inner: e));
+        }
+    }
+
+    private void Fail(Exception error)
+    {
+        foreach (var id in _pending.Keys)
+            if (_pending.TryRemove(id, out var answer)) answer.TrySetException(error);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await _call.RequestStream.CompleteAsync().ConfigureAwait(false); } catch (RpcException) { }
+        try { await _reader.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false); } catch (TimeoutException) { }
+        _call.Dispose();
+    }
+}

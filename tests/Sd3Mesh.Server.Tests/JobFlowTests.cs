@@ -1,0 +1,264 @@
+using Sd3Mesh.Protos.V1;
+using Sd3Mesh.Rpc;
+using E = Sd3Mesh.Protos.V1.JobEvent.EventOneofCase;
+
+namespace Sd3Mesh.Server.Tests;
+
+/// <summary>Jobs end to end through the public API, on a scripted executor.</summary>
+public class JobFlowTests
+{
+    private static string Describe(JobEvent e) => e.EventCase switch
+    {
+        E.Queued => $"queued {e.Queued.Position}",
+        E.StageStarted => $"stage {e.StageStarted.Stage}",
+        E.Step => $"step {e.Step.Step}/{e.Step.TotalSteps}" + (e.Step.Preview is null ? "" : " preview"),
+        E.Finished => $"finished {e.Finished.Images.Count}",
+        E.Failed => $"failed {e.Failed.Code}: {e.Failed.Message}",
+        E.Cancelled => $"cancelled: {e.Cancelled.Reason}",
+        _ => "?",
+    };
+
+    [Fact]
+    public async Task Generate_streams_every_event_and_the_png_bytes()
+    {
+        await using var silo = await TestSilo.StartAsync();
+        var request = TestSilo.Request();
+        request.Count = 2;
+        request.PreviewInterval = 2;
+        var events = await silo.GenerateAsync(request);
+
+        Assert.Equal(["queued 0", "stage Tokenize", "stage Encode", "stage Denoise", "step 1/3", "step 2/3 preview", "step 3/3", "stage Decode", "finished 2"],
+            events.Select(Describe));
+        Assert.Equal(Enumerable.Range(0, events.Count).Select(i => (ulong)i), events.Select(e => e.Sequence));
+        Assert.All(events, e => Assert.Equal(events[0].JobId, e.JobId));
+
+        var images = events[^1].Finished.Images;
+        Assert.Equal([42UL, 43UL], images.Select(i => i.Seed));
+        for (int i = 0; i < 2; i++)
+        {
+            Assert.Equal(ScriptedExecutor.ExpectedPng(32, 32, 42 + (ulong)i), images[i].Data.ToByteArray());
+            Assert.Equal(("image/png", 32u, 32u, (uint)i), (images[i].MediaType, images[i].Width, images[i].Height, images[i].Index));
+            Assert.Equal((ulong)images[i].Data.Length, images[i].SizeBytes);
+        }
+        Assert.Equal((2, 2), TestPng.Size(events[5].Step.Preview.Data.ToByteArray()));
+    }
+
+    [Fact]
+    public async Task Jobs_run_one_at_a_time_in_submission_order()
+    {
+        var executor = new ScriptedExecutor { Gate = new(TaskCreationOptions.RunContinuationsAsynchronously) };
+        await using var silo = await TestSilo.StartAsync(executor: executor);
+        var first = await silo.Client.SubmitAsync(TestSilo.Request("first"));
+        await executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        var second = await silo.Client.SubmitAsync(TestSilo.Request("second"));
+        var third = await silo.Client.SubmitAsync(TestSilo.Request("third"));
+        Assert.Equal((0u, 1u, 2u), (first.QueuePosition, second.QueuePosition, third.QueuePosition));
+        Assert.Equal(JobState.Running, (await silo.Client.GetJobAsync(first.JobId)).State);
+        Assert.Equal(JobState.Queued, (await silo.Client.GetJobAsync(third.JobId)).State);
+
+        executor.Gate.SetResult();
+        var thirdEvents = await silo.WatchAsync(third.JobId);
+        // Its position went 2 -> 1 as the first finished; when the second finished it started at once.
+        Assert.Equal(["queued 2", "queued 1", "stage Tokenize"], thirdEvents.Take(3).Select(Describe));
+        Assert.Equal(E.Finished, thirdEvents[^1].EventCase);
+        Assert.Equal(["first", "second", "third"], executor.Executed.Select(s => s.Prompt));
+        Assert.Equal(1, executor.MaxConcurrency);
+    }
+
+    [Fact]
+    public async Task Watch_replays_past_events_and_resumes_from_a_sequence()
+    {
+        await using var silo = await TestSilo.StartAsync();
+        var generated = await silo.GenerateAsync(TestSilo.Request());
+        var jobId = generated[0].JobId;
+        Assert.Equal(generated, await silo.WatchAsync(jobId));
+        Assert.Equal(generated.Skip(5), await silo.WatchAsync(jobId, from: 5));
+        var missing = await Assert.ThrowsAsync<RpcException>(() => silo.WatchAsync("0000000000000000"));
+        Assert.Equal(Rpc.StatusCode.NotFound, missing.StatusCode);
+    }
+
+    [Fact]
+    public async Task Watchers_of_a_running_job_get_live_events()
+    {
+        var executor = new ScriptedExecutor { Gate = new(TaskCreationOptions.RunContinuationsAsynchronously) };
+        await using var silo = await TestSilo.StartAsync(executor: executor);
+        var job = await silo.Client.SubmitAsync(TestSilo.Request());
+        var watchers = Enumerable.Range(0, 3).Select(_ => silo.WatchAsync(job.JobId)).ToList();
+        await executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        executor.Gate.SetResult();
+        var all = await Task.WhenAll(watchers);
+        Assert.All(all, events => Assert.Equal(all[0], events));
+        Assert.Equal(E.Finished, all[0][^1].EventCase);
+    }
+
+    [Fact]
+    public async Task Cancel_a_queued_job_a_running_job_and_an_ended_job()
+    {
+        var executor = new ScriptedExecutor { Gate = new(TaskCreationOptions.RunContinuationsAsynchronously) };
+        await using var silo = await TestSilo.StartAsync(executor: executor);
+        var running = await silo.Client.SubmitAsync(TestSilo.Request("running"));
+        await executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        var queued = await silo.Client.SubmitAsync(TestSilo.Request("queued"));
+
+        var cancelQueued = await silo.Client.CancelAsync(queued.JobId);
+        Assert.Equal((true, JobState.Cancelled), (cancelQueued.Cancelled, cancelQueued.State));
+        Assert.Equal(["queued 1", "cancelled: cancelled by a client"], (await silo.WatchAsync(queued.JobId)).Select(Describe));
+
+        var cancelRunning = await silo.Client.CancelAsync(running.JobId);
+        Assert.Equal((true, JobState.Cancelled), (cancelRunning.Cancelled, cancelRunning.State));
+        Assert.Equal("running", await executor.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(E.Cancelled, (await silo.WatchAsync(running.JobId))[^1].EventCase);
+
+        var again = await silo.Client.CancelAsync(running.JobId);
+        Assert.Equal((false, JobState.Cancelled), (again.Cancelled, again.State));
+        Assert.Equal(["running"], executor.Executed.Select(s => s.Prompt)); // the cancelled queued job never ran
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => silo.Client.CancelAsync("nope"));
+        Assert.Equal(Rpc.StatusCode.NotFound, unknown.StatusCode);
+    }
+
+    [Fact]
+    public async Task Leaving_a_generate_call_cancels_its_job()
+    {
+        var executor = new ScriptedExecutor { StepDelay = TimeSpan.FromMilliseconds(50) };
+        await using var silo = await TestSilo.StartAsync(executor: executor);
+        using var cts = new CancellationTokenSource();
+        var request = TestSilo.Request(steps: 1000);
+        string? jobId = null;
+        await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var call = silo.Client.Generate(request, new CallOptions { CancellationToken = cts.Token });
+            await foreach (var e in call.ResponseStream)
+            {
+                jobId = e.JobId;
+                if (e.EventCase == E.Step) cts.Cancel();
+            }
+        });
+        Assert.Equal(request.Prompt, await executor.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5)));
+        var events = await silo.WatchAsync(jobId!);
+        Assert.Equal("cancelled: the Generate call was cancelled", Describe(events[^1]));
+    }
+
+    [Fact]
+    public async Task Executor_failures_become_failed_events_with_status_codes()
+    {
+        var executor = new ScriptedExecutor { Failure = new RpcException(Rpc.StatusCode.ResourceExhausted, "the transformer needs 9 GiB, cuda:0 has 4 GiB free") };
+        await using var silo = await TestSilo.StartAsync(executor: executor);
+        var events = await silo.GenerateAsync(TestSilo.Request());
+        Assert.Equal("failed 8: the transformer needs 9 GiB, cuda:0 has 4 GiB free", Describe(events[^1]));
+        var job = await silo.Client.GetJobAsync(events[0].JobId);
+        Assert.Equal((JobState.Failed, 8), (job.State, job.Error.Code));
+
+        executor.Failure = new InvalidOperationException("secret internals");
+        events = await silo.GenerateAsync(TestSilo.Request());
+        Assert.Equal("failed 13: internal error (InvalidOperationException); details are in the server log", Describe(events[^1]));
+    }
+
+    [Fact]
+    public async Task Get_and_list_jobs_with_paging_and_state_filter()
+    {
+        await using var silo = await TestSilo.StartAsync();
+        var ids = new List<string>();
+        for (int i = 0; i < 5; i++) ids.Add((await silo.GenerateAsync(TestSilo.Request($"job {i}")))[0].JobId);
+        var executor = silo.Executor;
+        executor.Failure = new ArgumentException("bad");
+        var failedId = (await silo.GenerateAsync(TestSilo.Request("job 5")))[0].JobId;
+
+        var job = await silo.Client.GetJobAsync(ids[2]);
+        Assert.Equal(("job 2", JobState.Succeeded, 3u, 3u, 1), (job.Request.Prompt, job.State, job.Step, job.TotalSteps, job.Images.Count));
+        Assert.True(job.Images[0].Data.IsEmpty); // listings leave the bytes to GetImage
+        Assert.NotNull(job.StartedAt);
+        Assert.True(job.FinishedAt.ToDateTime() >= job.StartedAt.ToDateTime());
+
+        var page1 = await silo.Client.ListJobsAsync(new ListJobsRequest { PageSize = 4 });
+        Assert.Equal([failedId, ids[4], ids[3], ids[2]], page1.Jobs.Select(j => j.Id));
+        var page2 = await silo.Client.ListJobsAsync(new ListJobsRequest { PageSize = 4, PageToken = page1.NextPageToken });
+        Assert.Equal([ids[1], ids[0]], page2.Jobs.Select(j => j.Id));
+        Assert.Equal("", page2.NextPageToken);
+
+        var failed = await silo.Client.ListJobsAsync(new ListJobsRequest { States = { JobState.Failed } });
+        Assert.Equal([failedId], failed.Jobs.Select(j => j.Id));
+
+        var badToken = await Assert.ThrowsAsync<RpcException>(() => silo.Client.ListJobsAsync(new ListJobsRequest { PageToken = "xyz" }));
+        Assert.Equal(Rpc.StatusCode.InvalidArgument, badToken.StatusCode);
+        var badSize = await Assert.ThrowsAsync<RpcException>(() => silo.Client.ListJobsAsync(new ListJobsRequest { PageSize = 501 }));
+        Assert.Equal("page_size must be in [0, 500] (0 means 50), got 501", badSize.Status.Detail);
+    }
+
+    [Fact]
+    public async Task Large_images_are_fetched_with_get_image_in_chunks()
+    {
+        await using var silo = await TestSilo.StartAsync(new SiloHostOptions { InlineImageLimit = 100 });
+        var request = TestSilo.Request();
+        request.Width = 64;
+        request.Height = 48;
+        var finished = (await silo.GenerateAsync(request))[^1].Finished;
+        var image = finished.Images[0];
+        Assert.True(image.Data.IsEmpty);
+        var expected = ScriptedExecutor.ExpectedPng(64, 48, 42);
+        Assert.Equal((ulong)expected.Length, image.SizeBytes);
+
+        var (mediaType, data) = await silo.Client.DownloadImageAsync(image.Id, chunkSize: 100);
+        Assert.Equal("image/png", mediaType);
+        Assert.Equal(expected, data);
+
+        using var call = silo.Channel.ServerStreaming(Generation.GenerationClient.GetImageMethod, new GetImageRequest { ImageId = image.Id, ChunkSize = 100 });
+        var chunks = new List<ImageChunk>();
+        await foreach (var c in call.ResponseStream) chunks.Add(c);
+        Assert.Equal((expected.Length + 99) / 100, chunks.Count);
+        Assert.Equal(Enumerable.Range(0, chunks.Count).Select(i => (ulong)(i * 100)), chunks.Select(c => c.Offset));
+
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => silo.Client.DownloadImageAsync(image.Id + "9"));
+        Assert.Equal(Rpc.StatusCode.NotFound, unknown.StatusCode);
+        var tooBig = await Assert.ThrowsAsync<RpcException>(() => silo.Client.DownloadImageAsync(image.Id, chunkSize: 5 * 1024 * 1024));
+        Assert.Equal(Rpc.StatusCode.InvalidArgument, tooBig.StatusCode);
+    }
+
+    [Fact]
+    public async Task History_is_bounded()
+    {
+        await using var silo = await TestSilo.StartAsync(new SiloHostOptions { MaxJobs = 2 });
+        var ids = new List<string>();
+        for (int i = 0; i < 3; i++) ids.Add((await silo.GenerateAsync(TestSilo.Request()))[0].JobId);
+        var gone = await Assert.ThrowsAsync<RpcException>(() => silo.Client.GetJobAsync(ids[0]));
+        Assert.Equal(Rpc.StatusCode.NotFound, gone.StatusCode);
+        Assert.Equal([ids[2], ids[1]], (await silo.Client.ListJobsAsync(new ListJobsRequest())).Jobs.Select(j => j.Id));
+    }
+
+    [Fact]
+    public async Task Image_bytes_beyond_the_store_budget_are_dropped_oldest_first()
+    {
+        int pngBytes = ScriptedExecutor.ExpectedPng(32, 32, 42).Length;
+        await using var silo = await TestSilo.StartAsync(new SiloHostOptions { MaxImageBytes = pngBytes * 2 + 10 });
+        var images = new List<string>();
+        for (int i = 0; i < 3; i++) images.Add((await silo.GenerateAsync(TestSilo.Request()))[^1].Finished.Images[0].Id);
+        var dropped = await Assert.ThrowsAsync<RpcException>(() => silo.Client.DownloadImageAsync(images[0]));
+        Assert.Equal(Rpc.StatusCode.NotFound, dropped.StatusCode);
+        Assert.Contains("was dropped from the store", dropped.Status.Detail);
+        Assert.Equal(ScriptedExecutor.ExpectedPng(32, 32, 42), (await silo.Client.DownloadImageAsync(images[2])).Data);
+    }
+
+    [Fact]
+    public async Task A_full_queue_is_resource_exhausted()
+    {
+        var executor = new ScriptedExecutor { Gate = new(TaskCreationOptions.RunContinuationsAsynchronously) };
+        await using var silo = await TestSilo.StartAsync(new SiloHostOptions { MaxQueuedJobs = 1 }, executor);
+        await silo.Client.SubmitAsync(TestSilo.Request());
+        await executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        await silo.Client.SubmitAsync(TestSilo.Request());
+        var full = await Assert.ThrowsAsync<RpcException>(() => silo.Client.SubmitAsync(TestSilo.Request()));
+        Assert.Equal(new Status(Rpc.StatusCode.ResourceExhausted, "the job queue is full (1 jobs waiting); try again later"), full.Status);
+    }
+
+    [Fact]
+    public async Task Stopping_the_silo_cancels_jobs_and_ends_their_streams()
+    {
+        var executor = new ScriptedExecutor { Gate = new(TaskCreationOptions.RunContinuationsAsynchronously) };
+        var silo = await TestSilo.StartAsync(executor: executor);
+        var generate = silo.GenerateAsync(TestSilo.Request());
+        await executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        await silo.Host.StopAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        var events = await generate.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal("cancelled: the server is shutting down", Describe(events[^1]));
+        await silo.DisposeAsync();
+    }
+}

@@ -1,0 +1,73 @@
+using Sd3Mesh.Server.Jobs;
+
+namespace Sd3Mesh.Server.Tests;
+
+/// <summary>
+/// A stand-in for the SD3 pipeline: reports the four stages and every step (with a preview when asked),
+/// and returns one deterministic PNG per seed (<see cref="ExpectedPng"/>). Optionally waits on a gate
+/// before its first step, so that tests can hold a job in the running state.
+/// </summary>
+public sealed class ScriptedExecutor : IJobExecutor
+{
+    private int _running;
+
+    public TimeSpan StepDelay { get; set; }
+    /// <summary>When set, every job waits for it before denoising.</summary>
+    public TaskCompletionSource? Gate { get; set; }
+    /// <summary>Throw this instead of producing images.</summary>
+    public Exception? Failure { get; set; }
+    public List<GenerationSpec> Executed { get; } = [];
+    public int MaxConcurrency { get; private set; }
+    public TaskCompletionSource<string> Cancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public TaskCompletionSource Started { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public static byte[] ExpectedPng(int width, int height, ulong seed) =>
+        TestPng.Encode(width, height, (x, y) => ((byte)(x * 4 + (int)(seed % 7)), (byte)(y * 4), (byte)(seed % 251)), $"seed={seed}");
+
+    public async Task<IReadOnlyList<JobImage>> ExecuteAsync(GenerationSpec spec, IJobProgress progress, CancellationToken cancellationToken)
+    {
+        lock (Executed)
+        {
+            Executed.Add(spec);
+            MaxConcurrency = Math.Max(MaxConcurrency, Interlocked.Increment(ref _running));
+        }
+        try
+        {
+            Started.TrySetResult();
+            progress.StageStarted(JobStage.Tokenize);
+            progress.StageStarted(JobStage.Encode);
+            if (Gate is { } gate) await WaitAsync(gate.Task, spec, cancellationToken);
+            progress.StageStarted(JobStage.Denoise);
+            int total = spec.EffectiveSteps;
+            for (int step = 1; step <= total; step++)
+            {
+                if (StepDelay > TimeSpan.Zero) await WaitAsync(Task.Delay(StepDelay, cancellationToken), spec, cancellationToken);
+                cancellationToken.ThrowIfCancellationRequested();
+                var preview = spec.PreviewInterval > 0 && step % spec.PreviewInterval == 0
+                    ? new JobPreview("image/png", TestPng.Encode(2, 2, (_, _) => ((byte)step, 0, 0)), 2, 2)
+                    : null;
+                progress.StepCompleted(step, total, preview);
+            }
+            if (Failure is { } failure) throw failure;
+            progress.StageStarted(JobStage.Decode);
+            return spec.Seeds.Select(seed => new JobImage("image/png", ExpectedPng(spec.Width, spec.Height, seed), spec.Width, spec.Height, seed)).ToList();
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _running);
+        }
+    }
+
+    private async Task WaitAsync(Task task, GenerationSpec spec, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await task.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            Cancelled.TrySetResult(spec.Prompt);
+            throw;
+        }
+    }
+}

@@ -19,5 +19,6 @@ public static class BenchCommand
     {
         yield return BenchOrtCommand.Create();
         yield return BenchRpcCommand.Create();
+        foreach (var subcommand in BenchModelsCommand.Subcommands()) yield return subcommand;
     }
 }

@@ -12,5 +12,6 @@ internal static class CommandCatalog
         yield return ServeCommand.Create();
         yield return RemoteGenerateCommand.Create();
         yield return JobsCommand.Create();
+        yield return ModelsCommand.Create();
     }
 }

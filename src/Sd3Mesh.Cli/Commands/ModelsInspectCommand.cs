@@ -1,0 +1,57 @@
+using System.CommandLine;
+using Sd3Mesh.Models;
+using Sd3Mesh.Models.Repository;
+using Spectre.Console;
+
+namespace Sd3Mesh.Cli.Commands;
+
+/// <summary>`sd3mesh models inspect DIR`: what a repository holds, without loading weights.</summary>
+public static class ModelsInspectCommand
+{
+    public static Command Create()
+    {
+        var directory = new Argument<string>("dir") { Description = "An ONNX model repository (written by Sd3Mesh or exported by optimum)." };
+        var command = new Command("inspect", "List a repository's submodules: parameters, bytes per precision, inputs and outputs.") { directory };
+        command.SetAction(parse => Run(AnsiConsole.Console, parse.GetValue(directory)!));
+        return command;
+    }
+
+    public static int Run(IAnsiConsole console, string directory) => ModelsCommand.Guard(console, () =>
+    {
+        Print(console, ModelRepository.Open(directory));
+        return 0;
+    });
+
+    private static void Print(IAnsiConsole console, ModelRepository repo)
+    {
+        console.MarkupLineInterpolated($"[bold]{repo.Directory}[/]");
+        if (repo.Manifest is { } m)
+            console.MarkupLineInterpolated(
+                $"sd3mesh.json: {(m.Source == "random" ? $"seeded preset {m.Preset}, seed {m.Seed}" : $"converted from {m.ConvertedFrom}")}, {m.Precision}{(m.T5Int8 ? ", T5 int8" : "")}, {m.Attention} attention, created {m.CreatedUtc}");
+        else
+            console.MarkupLine("no sd3mesh.json (not written by Sd3Mesh)");
+
+        var table = new Table().AddColumns("submodule", "parameters", "fp32", "fp16", "on disk");
+        foreach (var s in repo.Submodules.OrderBy(s => s.Submodule))
+        {
+            long n = s.Signature.ParameterCount;
+            table.AddRow(s.Submodule.FolderName(), $"{n / 1e6:N1} M", ModelWriteProgress.Bytes(n * 4), ModelWriteProgress.Bytes(n * 2),
+                ModelWriteProgress.Bytes(s.ModelBytes));
+        }
+        console.Write(table);
+        foreach (var s in repo.Submodules.OrderBy(s => s.Submodule))
+        {
+            console.MarkupLineInterpolated($"[bold]{s.Submodule.FolderName()}[/] (opset {s.Signature.Opsets.GetValueOrDefault("")})");
+            foreach (var i in s.Inputs) console.MarkupLineInterpolated($"  in   {i.ToString()}");
+            var outputs = s.Outputs.Count > 5 ? s.Outputs.Take(4).ToList() : s.Outputs.ToList();
+            foreach (var o in outputs) console.MarkupLineInterpolated($"  out  {o.ToString()}");
+            if (outputs.Count < s.Outputs.Count)
+                console.MarkupLineInterpolated($"  out  ... {s.Outputs.Count - outputs.Count} more, to {s.Outputs[^1].ToString()}");
+        }
+        var vae = repo.Vae;
+        console.MarkupLineInterpolated(
+            $"scheduler: {repo.Scheduler.ClassName} (shift {repo.Scheduler.Shift}, {repo.Scheduler.NumTrainTimesteps} train timesteps); VAE scaling_factor {vae.ScalingFactor}, shift_factor {vae.ShiftFactor?.ToString() ?? "none"}");
+        var tokenizers = Enumerable.Range(1, 3).Select(i => repo.TokenizerDirectory(i) is null ? $"{RepositoryLayout.TokenizerFolders[i - 1]} (missing)" : RepositoryLayout.TokenizerFolders[i - 1]);
+        console.MarkupLineInterpolated($"tokenizers: {string.Join(", ", tokenizers)}");
+    }
+}

@@ -18,6 +18,7 @@ public static class BenchCommand
     private static IEnumerable<Command> Subcommands()
     {
         yield return BenchOrtCommand.Create();
+        yield return BenchPipelineCommand.Create();
         yield return BenchRpcCommand.Create();
         foreach (var subcommand in BenchModelsCommand.Subcommands()) yield return subcommand;
     }

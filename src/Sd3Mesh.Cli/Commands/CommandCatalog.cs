@@ -10,7 +10,7 @@ internal static class CommandCatalog
         yield return DoctorCommand.Create();
         yield return BenchCommand.Create();
         yield return ServeCommand.Create();
-        yield return RemoteGenerateCommand.Create();
+        yield return GenerateCommand.Create();
         yield return JobsCommand.Create();
         yield return ModelsCommand.Create();
     }

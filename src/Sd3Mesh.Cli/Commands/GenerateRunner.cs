@@ -2,12 +2,17 @@ using System.Globalization;
 using Sd3Mesh.Pipeline;
 using Sd3Mesh.Pipeline.Imaging;
 using Sd3Mesh.Pipeline.IO;
+using Sd3Mesh.Pipeline.Onnx;
+using Sd3Mesh.Pipeline.Stages;
 using Spectre.Console;
 
 namespace Sd3Mesh.Cli.Commands;
 
-/// <summary>A loaded model: the pipeline components and what must be disposed with them (sessions).</summary>
-public sealed record LoadedModel(Sd3Components Components, string Description, IDisposable? Owner = null) : IDisposable
+/// <summary>
+/// A loaded model: the pipeline components, what must be disposed with them (sessions), and the clock of
+/// time spent inside ONNX Runtime when the stages are local sessions.
+/// </summary>
+public sealed record LoadedModel(Sd3Components Components, string Description, IDisposable? Owner = null, OrtRunClock? Clock = null) : IDisposable
 {
     public void Dispose() => Owner?.Dispose();
 }
@@ -60,7 +65,7 @@ public static class GenerateRunner
             foreach (var warning in result.Warnings) console.MarkupLine($"[yellow]warning:[/] {Markup.Escape(warning)}");
             var files = WriteOutputs(values.Out, request, result);
             foreach (var (file, seed) in files) console.MarkupLine(Markup.Escape($"wrote {file} (seed {seed})"));
-            console.Write(Summary(result));
+            console.Write(Summary(result, model.Clock));
             return Ok;
         }
     }
@@ -111,6 +116,8 @@ public static class GenerateRunner
         PipelineStage.Denoise => "denoise",
         PipelineStage.Decode => "decode (VAE)",
         PipelineStage.Postprocess => "postprocess",
+        PipelineStage.CheckInputs => "check inputs",
+        PipelineStage.PrepareTimesteps => "prepare timesteps",
         _ => stage.ToString(),
     };
 
@@ -130,18 +137,50 @@ public static class GenerateRunner
         return written;
     }
 
-    /// <summary>Time per pipeline stage and per submodule, with call counts and the total.</summary>
-    public static Table Summary(GenerationResult result)
+    private static readonly (PipelineStage Stage, string[] Parts)[] Layout =
+    [
+        (PipelineStage.CheckInputs, []),
+        (PipelineStage.EncodePrompt, ["tokenize", StageNames.TextEncoder, StageNames.TextEncoder2, StageNames.TextEncoder3]),
+        (PipelineStage.PrepareTimesteps, []),
+        (PipelineStage.PrepareLatents, [StageNames.VaeEncoder]),
+        (PipelineStage.Denoise, [StageNames.Transformer, "scheduler"]),
+        (PipelineStage.Decode, [StageNames.VaeDecoder]),
+        (PipelineStage.Postprocess, []),
+    ];
+
+    /// <summary>
+    /// Time per pipeline stage, with its submodules indented under it: wall time and calls, and with local
+    /// sessions the part inside ONNX Runtime's Run and the one-off session creation; then the pipeline's
+    /// own overhead (total minus Run and session creation).
+    /// </summary>
+    public static Table Summary(GenerationResult result, OrtRunClock? clock = null)
     {
-        var table = new Table().AddColumns("stage / submodule", "time (ms)", "calls", "share");
+        var c = CultureInfo.InvariantCulture;
+        var table = new Table().AddColumns("stage / submodule", "ms", "calls", "share");
+        if (clock is not null) table.AddColumns("in ORT Run", "session load");
         double total = result.Total.TotalMilliseconds;
-        foreach (var (stage, time, calls) in result.Timings.Snapshot())
+        string Ms(TimeSpan t) => t.TotalMilliseconds.ToString("F1", c);
+        void Row(string name, TimeSpan time, int calls, TimeSpan? run = null, TimeSpan? load = null)
         {
-            string name = stage.StartsWith("stage:", StringComparison.Ordinal) ? stage[6..] : "  " + stage;
-            table.AddRow(Markup.Escape(name), time.TotalMilliseconds.ToString("F1", CultureInfo.InvariantCulture),
-                calls.ToString(CultureInfo.InvariantCulture), (time.TotalMilliseconds / total).ToString("P1", CultureInfo.InvariantCulture));
+            var cells = new List<string> { Markup.Escape(name), Ms(time), calls == 0 ? "" : calls.ToString(c), (time.TotalMilliseconds / total).ToString("P1", c) };
+            if (clock is not null) cells.AddRange([run is { } r ? Ms(r) : "", load is { } l && l > TimeSpan.Zero ? Ms(l) : ""]);
+            table.AddRow(cells.ToArray());
         }
-        table.AddRow("total", total.ToString("F1", CultureInfo.InvariantCulture), "", "100.0%");
+        foreach (var (stage, parts) in Layout)
+        {
+            Row(StageLabel(stage), result.Timings["stage:" + stage], 0);
+            foreach (var part in parts.Where(p => result.Timings.Calls(p) > 0))
+            {
+                bool inOrt = part is not ("tokenize" or "scheduler");
+                Row("  " + part, result.Timings[part], result.Timings.Calls(part), inOrt ? clock?.Run(part) : null, inOrt ? clock?.Load(part) : null);
+            }
+        }
+        if (clock is not null)
+        {
+            var overhead = result.Total - clock.TotalRun - clock.TotalLoad;
+            Row("outside ORT", overhead, 0);
+        }
+        table.AddRow(["total", Ms(result.Total), "", "100.0%", .. clock is null ? Array.Empty<string>() : [Ms(clock?.TotalRun ?? TimeSpan.Zero), Ms(clock?.TotalLoad ?? TimeSpan.Zero)]]);
         return table;
     }
 }

@@ -16,7 +16,7 @@ namespace Sd3Mesh.Models;
 public static class ModelConverter
 {
     public static void Convert(string fromDir, string outDir, DType precision, bool t5Int8 = false, IProgress<ZooProgress>? progress = null,
-        AttentionKernel attention = AttentionKernel.MatMulSoftmax)
+        AttentionKernel attention = AttentionKernels.Default)
     {
         fromDir = Path.GetFullPath(fromDir);
         outDir = Path.GetFullPath(outDir);

@@ -53,7 +53,7 @@ public sealed class ModelsCommandTests : IDisposable
         int rc = BenchTransformerCommand.Run(console, new BenchTransformerCommand.Settings("tiny", "fp32", "cpu", 128, 128, 2, 2, 1, 20, 0, null));
         var text = output.ToString();
         Assert.True(rc == 0, text);
-        Assert.Matches(@"│ cpu:0\s+│ tiny fp32 plain\s+│ 2\s+│ 128x128\s+│ 64\+20\s+│", text);
+        Assert.Matches(@"│ cpu:0\s+│ tiny fp32 contrib\s+│ 2\s+│ 128x128\s+│ 64\+20\s+│", text);
         Assert.Contains("output finite: True", text);
 
         (console, output) = Capture();

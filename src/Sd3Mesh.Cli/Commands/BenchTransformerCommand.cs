@@ -18,7 +18,7 @@ namespace Sd3Mesh.Cli.Commands;
 public static class BenchTransformerCommand
 {
     public sealed record Settings(string Preset, string Precision, string Device, int Width, int Height, int Batch, int Steps, int Warmup,
-        int TextTokens, ulong Seed, string? Models, string Attention = "plain");
+        int TextTokens, ulong Seed, string? Models, string Attention = "contrib");
 
     public static Command Create()
     {

@@ -29,7 +29,7 @@ public static class ModelsConvertCommand
         return command;
     }
 
-    public static int Run(IAnsiConsole console, string from, string outDir, string precision, bool t5Int8, string attention = "plain") =>
+    public static int Run(IAnsiConsole console, string from, string outDir, string precision, bool t5Int8, string attention = "contrib") =>
         ModelsCommand.Guard(console, () =>
     {
         var dtype = Precision.Parse(precision);

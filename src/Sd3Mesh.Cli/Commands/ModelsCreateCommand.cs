@@ -36,7 +36,7 @@ public static class ModelsCreateCommand
         return command;
     }
 
-    public sealed record Settings(string Preset, string Precision, ulong Seed, string? Submodules, bool T5Int8, string Out, string Attention = "plain");
+    public sealed record Settings(string Preset, string Precision, ulong Seed, string? Submodules, bool T5Int8, string Out, string Attention = "contrib");
 
     public static int Run(IAnsiConsole console, Settings s) => ModelsCommand.Guard(console, () =>
     {

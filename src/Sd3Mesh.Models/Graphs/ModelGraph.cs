@@ -13,6 +13,19 @@ public enum AttentionKernel
     ContribMultiHeadAttention,
 }
 
+public static class AttentionKernels
+{
+    /// <summary>
+    /// What created and converted models use unless told otherwise: the contrib kernel ran the SD3 Medium
+    /// transformer step 13x faster than MatMul/Softmax on ORT 1.30's WebGPU EP (docs/benchmarks.md), and
+    /// the CPU EP has it too. Plain graphs remain available for runtimes without ORT's contrib operators.
+    /// </summary>
+    public const AttentionKernel Default = AttentionKernel.ContribMultiHeadAttention;
+
+    public static string Name(this AttentionKernel kernel) =>
+        kernel == AttentionKernel.ContribMultiHeadAttention ? "contrib" : "plain";
+}
+
 /// <summary>
 /// The building blocks shared by every SD3 submodule graph: weights by state-dict name, Linear, norms,
 /// convolutions, activations and attention, in the graph's precision.

@@ -20,15 +20,15 @@ public static class Sd3Graphs
         Build(Submodule.TextEncoder3, precision, weights, AttentionKernel.MatMulSoftmax, m => T5EncoderGraph.Define(m, config, int8));
 
     public static BuiltModel Transformer(Sd3TransformerConfig config, DType precision, IWeightSource weights,
-        AttentionKernel attention = AttentionKernel.MatMulSoftmax) =>
+        AttentionKernel attention = AttentionKernels.Default) =>
         Build(Submodule.Transformer, precision, weights, attention, m => Sd3TransformerGraph.Define(m, config));
 
     public static BuiltModel VaeDecoder(AutoencoderKlConfig config, DType precision, IWeightSource weights,
-        AttentionKernel attention = AttentionKernel.MatMulSoftmax) =>
+        AttentionKernel attention = AttentionKernels.Default) =>
         Build(Submodule.VaeDecoder, precision, weights, attention, m => VaeGraph.DefineDecoder(m, config));
 
     public static BuiltModel VaeEncoder(AutoencoderKlConfig config, DType precision, IWeightSource weights,
-        AttentionKernel attention = AttentionKernel.MatMulSoftmax) =>
+        AttentionKernel attention = AttentionKernels.Default) =>
         Build(Submodule.VaeEncoder, precision, weights, attention, m => VaeGraph.DefineEncoder(m, config));
 
     private static BuiltModel Build(Submodule submodule, DType precision, IWeightSource weights, AttentionKernel attention, Action<ModelGraph> define)

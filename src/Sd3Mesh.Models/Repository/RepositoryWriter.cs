@@ -20,7 +20,7 @@ public static class RepositoryWriter
         public required DType Precision { get; init; }
         public bool T5Int8 { get; init; }
         /// <summary>Attention kernel of the transformer and the VAE (the text encoders' masked attention is always MatMul/Softmax).</summary>
-        public AttentionKernel Attention { get; init; }
+        public AttentionKernel Attention { get; init; } = AttentionKernels.Default;
         public IReadOnlyList<Submodule> Submodules { get; init; } = Sd3Mesh.Models.Submodules.All;
         public IProgress<ZooProgress>? Progress { get; init; }
         /// <summary>config.json contents per submodule folder when copied from a checkpoint (unknown fields kept).</summary>
@@ -70,7 +70,7 @@ public static class RepositoryWriter
         {
             Precision = Models.Precision.Name(options.Precision),
             T5Int8 = options.T5Int8 && options.Submodules.Contains(Submodule.TextEncoder3),
-            Attention = options.Attention == AttentionKernel.ContribMultiHeadAttention ? "contrib" : "plain",
+            Attention = options.Attention.Name(),
             Submodules = options.Submodules.Select(s => s.FolderName()).ToArray(),
             CreatedUtc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
             Sd3meshVersion = typeof(RepositoryWriter).Assembly.GetName().Version?.ToString() ?? "",

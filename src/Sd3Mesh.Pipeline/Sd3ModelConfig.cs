@@ -38,7 +38,8 @@ public sealed record Sd3ModelConfig
     public int? MaxClipSkip => ClipLayers is null && Clip2Layers is null ? null
         : Math.Min(ClipLayers ?? int.MaxValue, Clip2Layers ?? int.MaxValue) - 1;
 
-    public static Sd3ModelConfig Sd3Medium { get; } = new();
+    /// <summary>SD3 Medium: the defaults, with CLIP-L's 12 and OpenCLIP bigG's 32 layers (clip_skip 0..11).</summary>
+    public static Sd3ModelConfig Sd3Medium { get; } = new() { ClipLayers = 12, Clip2Layers = 32 };
 
     /// <summary>Reads transformer/, vae_decoder/ (or vae/), text_encoder/ and text_encoder_2/ config.json.</summary>
     public static Sd3ModelConfig Load(string modelDir)

@@ -57,14 +57,23 @@ public class ServeCommandTests(TinyModelFolder folder) : IClassFixture<TinyModel
         var remoteDir = new DirectoryInfo(Path.Combine(root, "remote"));
         Assert.Equal(0, await RemoteGenerate.RunAsync(request, new Uri($"http://127.0.0.1:{port}"), remoteDir, remoteConsole, CancellationToken.None));
 
+        // Image-to-image from that PNG (its size by default; strength 0.6 runs 6 of 10 steps on both paths).
+        var img2img = values with { InitImage = Path.Combine(values.Out, "sd3_generated_001.png"), Width = null, Height = null, Steps = 10, Strength = 0.6 };
+        Assert.Equal(0, await GenerateRunner.RunAsync(console, img2img, () => GenerateCommand.Load(console, img2img.Models, "cpu")));
+        Assert.Equal(0, await RemoteGenerate.RunAsync(RemoteGenerate.BuildRequest(img2img with { Models = null }), new Uri($"http://127.0.0.1:{port}"),
+            remoteDir, remoteConsole, CancellationToken.None));
+
         stop.Cancel();
         Assert.Equal(0, await serve.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Contains($"sd3mesh serving tiny-fp32-seed0 on cpu at http://127.0.0.1:{port}/", serveOutput.ToString());
         Assert.Contains("stopping: cancelling jobs, draining calls", serveOutput.ToString());
 
         Assert.Equal(File.ReadAllBytes(Path.Combine(values.Out, "sd3_generated_001.png")), File.ReadAllBytes(Path.Combine(remoteDir.FullName, "sd3_generated_001.png")));
+        var img2imgPng = File.ReadAllBytes(Path.Combine(remoteDir.FullName, "sd3_generated_002.png"));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(values.Out, "sd3_generated_002.png")), img2imgPng);
+        Assert.Equal("0.6", Pipeline.Imaging.PngDecoder.Decode(img2imgPng).Text["strength"]);
         var lines = remoteOutput.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(4, lines.Count(l => l.Contains(": step ")));
+        Assert.Equal(4 + 6, lines.Count(l => l.Contains(": step ")));
         Assert.DoesNotContain(lines, l => l.Contains("preview", StringComparison.OrdinalIgnoreCase));
         Assert.Contains(lines, l => l.Contains("sd3_generated_001.png (64x64, seed 7,"));
     }

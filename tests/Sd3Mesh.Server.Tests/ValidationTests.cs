@@ -150,4 +150,15 @@ public class ValidationTests(SiloFixture fixture) : IClassFixture<SiloFixture>
         Assert.Equal((32, 32, 0.6, 6, 3), (img2img.Request.Width, img2img.Request.Height, img2img.Request.Strength, img2img.DenoisingSteps, img2img.PreviewInterval));
         Assert.Equal((1, 2, 3), img2img.Request.InitImage![5, 7]);
     }
+
+    [Fact]
+    public void Float_fields_mean_the_decimal_that_was_sent()
+    {
+        // 0.6f is 0.6000000238: taken as is it would run 7 of 10 steps where generate's 0.6 runs 6.
+        var spec = GenerationRequestValidator.Validate(new GenerateRequest
+        {
+            Prompt = "p", Steps = 10, InitImage = ByteString.CopyFrom(Png), Strength = 0.6f, GuidanceScale = 7.1f,
+        });
+        Assert.Equal((0.6, 7.1, 6), (spec.Request.Strength, spec.Request.GuidanceScale, spec.DenoisingSteps));
+    }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Sd3Mesh.Pipeline;
 using Sd3Mesh.Pipeline.Imaging;
 using Sd3Mesh.Pipeline.Latents;
@@ -85,13 +86,13 @@ public static class GenerationRequestValidator
             Width = request.HasWidth ? Int(request.Width) : initImage?.Width ?? defaults.Width,
             Height = request.HasHeight ? Int(request.Height) : initImage?.Height ?? defaults.Height,
             Steps = request.HasSteps ? Int(request.Steps) : defaults.Steps,
-            GuidanceScale = request.HasGuidanceScale ? request.GuidanceScale : defaults.GuidanceScale,
+            GuidanceScale = request.HasGuidanceScale ? AsTyped(request.GuidanceScale) : defaults.GuidanceScale,
             Seeds = seeds,
             Count = request.HasCount ? Int(request.Count) : Math.Max(1, seeds.Length),
             MaxSequenceLength = request.HasMaxSequenceLength ? Int(request.MaxSequenceLength) : defaults.MaxSequenceLength,
             UseT5 = !request.NoT5,
             InitImage = initImage,
-            Strength = request.HasStrength ? request.Strength : defaults.Strength,
+            Strength = request.HasStrength ? AsTyped(request.Strength) : defaults.Strength,
             OutputType = request.OutputType == Protos.V1.OutputType.Latent ? Pipeline.OutputType.Latent : Pipeline.OutputType.Image,
             ClipSkip = request.ClipSkip == 0 ? null : Int(request.ClipSkip),
             CfgMode = request.CfgMode == Protos.V1.CfgMode.Split ? Pipeline.Guidance.CfgMode.Split : Pipeline.Guidance.CfgMode.Batched,
@@ -100,6 +101,13 @@ public static class GenerationRequestValidator
 
     private static string? OrNull(string value) => value.Length == 0 ? null : value;
 
+    /// <summary>
+    /// The double a user typed for a float field: 0.6f is 0.60000002384..., whose strength would run 7 of 10
+    /// steps where 0.6 runs 6, and whose guidance would differ from `generate`'s in the last bits.
+    /// </summary>
+    private static double AsTyped(float value) =>
+        double.Parse(value.ToString(CultureInfo.InvariantCulture), NumberStyles.Float, CultureInfo.InvariantCulture);
+
     // Values beyond int range are out of every limit anyway; clamping keeps them out of range instead of wrapping.
     private static int Int(uint value) => (int)Math.Min(value, int.MaxValue);
 
@@ -107,9 +115,9 @@ public static class GenerationRequestValidator
     private static ValidationError Unclamped(GenerateRequest request, ValidationError error)
     {
         var field = GenerateRequest.Descriptor.FindFieldByName(error.Field);
-        string clamped = int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture) + " ";
+        string clamped = int.MaxValue.ToString(CultureInfo.InvariantCulture) + " ";
         return field?.Accessor.GetValue(request) is uint sent && sent > int.MaxValue && error.Message.StartsWith(clamped, StringComparison.Ordinal)
-            ? error with { Message = sent.ToString(System.Globalization.CultureInfo.InvariantCulture) + " " + error.Message[clamped.Length..] }
+            ? error with { Message = sent.ToString(CultureInfo.InvariantCulture) + " " + error.Message[clamped.Length..] }
             : error;
     }
 

@@ -18,6 +18,42 @@ using PipelineRequest = Sd3Mesh.Pipeline.GenerationRequest;
 namespace Sd3Mesh.Server.Tests;
 
 /// <summary>
+/// Passes jobs to another executor, and can hold a job's worker right after step <see cref="HoldAfterStep"/>
+/// (its event already sent) until <see cref="Resume"/>: the moment a test acts on a running job, free of races.
+/// </summary>
+public sealed class HoldingExecutor(IJobExecutor inner) : IJobExecutor
+{
+    private readonly SemaphoreSlim _resume = new(0);
+
+    public Sd3ModelConfig? Model => inner.Model;
+    public int? HoldAfterStep { get; set; }
+    public TaskCompletionSource Held { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Resume()
+    {
+        HoldAfterStep = null;
+        Held = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        _resume.Release();
+    }
+
+    public Task<IReadOnlyList<JobImage>> ExecuteAsync(GenerationSpec spec, IJobProgress progress, CancellationToken cancellationToken) =>
+        inner.ExecuteAsync(spec, new Holding(this, progress), cancellationToken);
+
+    private sealed class Holding(HoldingExecutor owner, IJobProgress progress) : IJobProgress
+    {
+        public void StageStarted(JobStage stage) => progress.StageStarted(stage);
+
+        public void StepCompleted(int step, int totalSteps, JobPreview? preview = null)
+        {
+            progress.StepCompleted(step, totalSteps, preview);
+            if (step != owner.HoldAfterStep) return;
+            owner.Held.TrySetResult();
+            owner._resume.Wait(TimeSpan.FromSeconds(30)); // the pipeline calls back on its worker thread
+        }
+    }
+}
+
+/// <summary>
 /// The tiny seeded models in a temporary folder, served by a silo with the real pipeline executor; and a
 /// second, independent one-process pipeline on the same folder as the reference.
 /// </summary>
@@ -26,6 +62,7 @@ public sealed class TinyServingFixture : IAsyncLifetime
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "sd3mesh-serve-tests-" + Guid.NewGuid().ToString("N")[..8]);
 
     public PipelineJobExecutor Executor { get; private set; } = null!;
+    public HoldingExecutor Holding { get; private set; } = null!;
     public TestSilo Silo { get; private set; } = null!;
     public OnnxSd3Model Local { get; private set; } = null!;
 
@@ -33,7 +70,8 @@ public sealed class TinyServingFixture : IAsyncLifetime
     {
         ModelZoo.Create("tiny", DType.Float32, 0, _directory);
         Executor = JobExecutors.ForModels(_directory, "cpu");
-        Silo = await TestSilo.StartWithAsync(Executor, Executor.Grains);
+        Holding = new HoldingExecutor(Executor);
+        Silo = await TestSilo.StartWithAsync(Holding, Executor.Grains);
         Local = OnnxSd3Model.Open(_directory, "cpu");
     }
 
@@ -123,19 +161,16 @@ public class PipelineServingTests(TinyServingFixture tiny) : IClassFixture<TinyS
     public async Task Cancelling_mid_job_ends_it_cancelled_and_the_next_job_still_succeeds()
     {
         var (wire, _) = TinyServingFixture.Request(steps: 1000);
+        tiny.Holding.HoldAfterStep = 1;
         var submitted = await Silo.Client.SubmitAsync(wire);
-        var events = new List<JobEvent>();
-        using (var watch = Silo.Client.Watch(submitted.JobId))
-        {
-            await foreach (var e in watch.ResponseStream)
-            {
-                events.Add(e);
-                if (e.EventCase == E.Step && e.Step.Step == 1) Assert.True((await Silo.Client.CancelAsync(submitted.JobId)).Cancelled);
-            }
-        }
-        Assert.Equal("cancelled: cancelled by a client", JobFlowTests.Describe(events[^1]));
-        int stepsRun = events.Count(e => e.EventCase == E.Step);
-        Assert.InRange(stepsRun, 1, 999);
+        await tiny.Holding.Held.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var cancel = await Silo.Client.CancelAsync(submitted.JobId);
+        Assert.Equal((true, JobState.Cancelled), (cancel.Cancelled, cancel.State));
+        tiny.Holding.Resume(); // the pipeline sees the token before step 2
+
+        var events = await Silo.WatchAsync(submitted.JobId);
+        Assert.Equal(["queued 0", "stage Tokenize", "stage Encode", "stage Denoise", "step 1/1000", "cancelled: cancelled by a client"],
+            events.Select(JobFlowTests.Describe));
         Assert.Equal(JobState.Cancelled, (await Silo.Client.GetJobAsync(submitted.JobId)).State);
 
         // The model is still usable: the next job gives the reference bytes.

@@ -67,7 +67,7 @@ public sealed record GenerationRequest
 
     /// <summary>
     /// Every invalid value, empty when the request can run. <paramref name="model"/> supplies model limits
-    /// (latent channels, size multiple, clip_skip range); SD3 Medium's are assumed without it.
+    /// (latent channels, size multiple, largest size, clip_skip range); SD3 Medium's are assumed without it.
     /// </summary>
     public IReadOnlyList<ValidationError> Validate(Sd3ModelConfig? model = null)
     {
@@ -84,6 +84,7 @@ public sealed record GenerationRequest
         CheckText("negative_prompt_3", NegativePrompt3);
 
         int multiple = model.SizeMultiple;
+        int maxSize = Math.Min(MaxSize, model.MaxImageSize ?? MaxSize);
         CheckSize("width", Width);
         CheckSize("height", Height);
 
@@ -135,8 +136,9 @@ public sealed record GenerationRequest
 
         void CheckSize(string field, int value)
         {
-            if (value < MinSize || value > MaxSize)
-                Add(field, $"{value} is outside the allowed range {MinSize}..{MaxSize} (a multiple of {multiple})");
+            if (value < MinSize || value > maxSize)
+                Add(field, $"{value} is outside the allowed range {MinSize}..{maxSize} (a multiple of {multiple})" +
+                           (value > maxSize && maxSize < MaxSize ? $"; this model's pos_embed_max_size {model.PosEmbedMaxSize} x {multiple} allows no more" : ""));
             else if (value % multiple != 0)
             {
                 int down = value / multiple * multiple, up = down + multiple;

@@ -25,6 +25,7 @@ public class ValidationTests(SiloFixture fixture) : IClassFixture<SiloFixture>
     private static readonly byte[] Png = TestPng.Encode(32, 32, (_, _) => (1, 2, 3)); // TestSilo.Request's size
     private static readonly string TooLong = new('x', 10_001);
     private const string OutOfRange = "is outside the allowed range";
+    private const string PosEmbed = "; this model's pos_embed_max_size 192 x 16 allows no more"; // SD3 Medium's 3072 px
 
     public static TheoryData<string, Action<GenerateRequest>, string> Rules => new()
     {
@@ -47,11 +48,11 @@ public class ValidationTests(SiloFixture fixture) : IClassFixture<SiloFixture>
         { "negative_prompt_2 too long", r => r.NegativePrompt2 = TooLong, "negative_prompt_2: is 10001 characters long; at most 10000 are allowed" },
         { "negative_prompt_3 too long", r => r.NegativePrompt3 = TooLong, "negative_prompt_3: is 10001 characters long; at most 10000 are allowed" },
         { "width not a multiple of 16", r => r.Width = 1000, "width: 1000 is not a multiple of 16 (vae_scale_factor x patch_size); use 992 or 1008" },
-        { "width zero", r => r.Width = 0, $"width: 0 {OutOfRange} 16..4096 (a multiple of 16)" },
-        { "width too large", r => r.Width = 4112, $"width: 4112 {OutOfRange} 16..4096 (a multiple of 16)" },
-        { "width beyond int", r => r.Width = uint.MaxValue, $"width: 4294967295 {OutOfRange} 16..4096 (a multiple of 16)" },
+        { "width zero", r => r.Width = 0, $"width: 0 {OutOfRange} 16..3072 (a multiple of 16)" },
+        { "width too large", r => r.Width = 3088, $"width: 3088 {OutOfRange} 16..3072 (a multiple of 16){PosEmbed}" },
+        { "width beyond int", r => r.Width = uint.MaxValue, $"width: 4294967295 {OutOfRange} 16..3072 (a multiple of 16){PosEmbed}" },
         { "height not a multiple of 16", r => r.Height = 520, "height: 520 is not a multiple of 16 (vae_scale_factor x patch_size); use 512 or 528" },
-        { "height too large", r => r.Height = 8192, $"height: 8192 {OutOfRange} 16..4096 (a multiple of 16)" },
+        { "height too large", r => r.Height = 8192, $"height: 8192 {OutOfRange} 16..3072 (a multiple of 16){PosEmbed}" },
         { "steps zero", r => r.Steps = 0, $"steps: 0 {OutOfRange} 1..1000" },
         { "steps too many", r => r.Steps = 1001, $"steps: 1001 {OutOfRange} 1..1000" },
         { "guidance negative", r => r.GuidanceScale = -0.5f, $"guidance_scale: -0.5 {OutOfRange} 0..100 (values <= 1 disable guidance)" },
@@ -102,17 +103,19 @@ public class ValidationTests(SiloFixture fixture) : IClassFixture<SiloFixture>
     [Fact]
     public async Task Limits_come_from_the_serving_model()
     {
-        // A model with 2-layer CLIP encoders and no patching: clip_skip at most 1, sizes in multiples of 8.
-        var executor = new ScriptedExecutor { Model = new Sd3ModelConfig { ClipLayers = 2, Clip2Layers = 2, PatchSize = 1 } };
+        // A model with 2-layer CLIP encoders and no patching: clip_skip at most 1, sizes in multiples of 8, a
+        // native size of 5 latents (40 px, the default) and a position table of 6 (48 px at most).
+        var executor = new ScriptedExecutor { Model = new Sd3ModelConfig { ClipLayers = 2, Clip2Layers = 2, PatchSize = 1, SampleSize = 5, PosEmbedMaxSize = 6 } };
         await using var silo = await TestSilo.StartAsync(executor: executor);
-        var request = TestSilo.Request();
-        request.Width = 40;
-        request.ClipSkip = 1;
+        var request = new GenerateRequest { Prompt = "p", Steps = 2, ClipSkip = 1 };
         Assert.Equal(E.Finished, (await silo.GenerateAsync(request))[^1].EventCase);
+        Assert.Equal((40, 40), (executor.Executed[0].Request.Width, executor.Executed[0].Request.Height));
         request.ClipSkip = 2;
         request.Width = 44;
+        request.Height = 56;
         var error = await Assert.ThrowsAsync<RpcException>(() => silo.Client.SubmitAsync(request));
         Assert.Equal("invalid GenerateRequest: width: 44 is not a multiple of 8 (vae_scale_factor x patch_size); use 40 or 48; " +
+            "height: 56 is outside the allowed range 16..48 (a multiple of 8); this model's pos_embed_max_size 6 x 8 allows no more; " +
             "clip_skip: 2 is outside the allowed range 0..1 for this model's CLIP encoders", error.Status.Detail);
     }
 

@@ -53,7 +53,7 @@ public static class GenerationRequestValidator
             catch (InvalidDataException e) { Add("init_image", e.Message); }
         }
 
-        var mapped = Map(request, initImage);
+        var mapped = Map(request, initImage, model ?? Sd3ModelConfig.Sd3Medium);
         if (request.PreviewInterval > mapped.Steps && mapped.Steps is >= 1 and <= PipelineRequest.MaxSteps)
             Add("preview_interval", $"{request.PreviewInterval} is outside the allowed range 0..{mapped.Steps} (0: no previews, else at most steps)");
         errors.AddRange(mapped.Validate(model).Select(e => Unclamped(request, e)));
@@ -67,11 +67,12 @@ public static class GenerationRequestValidator
     }
 
     /// <summary>
-    /// The pipeline request for a GenerateRequest, with generation.proto's defaults (the pipeline's own):
-    /// empty prompt_2/3 and negative_prompt_2/3 fall back to prompt / negative_prompt, width and height to
-    /// the init image's size (else 1024), count to the number of seeds (else 1), clip_skip 0 to none.
+    /// The pipeline request for a GenerateRequest, with generation.proto's defaults (the pipeline's own, and
+    /// `generate`'s): empty prompt_2/3 and negative_prompt_2/3 fall back to prompt / negative_prompt, width
+    /// and height to the init image's size, else the model's native size (1024 for SD3 Medium), count to
+    /// the number of seeds (else 1), clip_skip 0 to none.
     /// </summary>
-    public static PipelineRequest Map(GenerateRequest request, RgbImage? initImage)
+    public static PipelineRequest Map(GenerateRequest request, RgbImage? initImage, Sd3ModelConfig model)
     {
         var seeds = request.Seeds.Count > 0 ? request.Seeds.ToArray() : request.HasSeed ? [request.Seed] : [];
         var defaults = new PipelineRequest { Prompt = "" };
@@ -83,8 +84,8 @@ public static class GenerationRequestValidator
             NegativePrompt = request.NegativePrompt,
             NegativePrompt2 = OrNull(request.NegativePrompt2),
             NegativePrompt3 = OrNull(request.NegativePrompt3),
-            Width = request.HasWidth ? Int(request.Width) : initImage?.Width ?? defaults.Width,
-            Height = request.HasHeight ? Int(request.Height) : initImage?.Height ?? defaults.Height,
+            Width = request.HasWidth ? Int(request.Width) : initImage?.Width ?? model.DefaultImageSize,
+            Height = request.HasHeight ? Int(request.Height) : initImage?.Height ?? model.DefaultImageSize,
             Steps = request.HasSteps ? Int(request.Steps) : defaults.Steps,
             GuidanceScale = request.HasGuidanceScale ? AsTyped(request.GuidanceScale) : defaults.GuidanceScale,
             Seeds = seeds,

@@ -2,6 +2,7 @@ using System.Globalization;
 using Sd3Mesh.Pipeline.Guidance;
 using Sd3Mesh.Pipeline.Imaging;
 using Sd3Mesh.Pipeline.IO;
+using Sd3Mesh.Pipeline.Sampling;
 using Sd3Mesh.Pipeline.Tokenizers;
 using Sd3Mesh.Pipeline.Vae;
 using Sd3Mesh.Tensors;
@@ -25,6 +26,8 @@ public sealed record GenerationRequest
 {
     public const int MinSize = 16, MaxSize = 4096, MaxSteps = 1000, MaxCount = 16, MaxPromptLength = 10_000;
     public const double MaxGuidanceScale = 100;
+    public const int DefaultSize = 1024, DefaultSteps = 28;
+    public const double DefaultGuidanceScale = 7.0, DefaultStrength = 0.6;
 
     public required string Prompt { get; init; }
     public string? Prompt2 { get; init; }
@@ -32,10 +35,10 @@ public sealed record GenerationRequest
     public string NegativePrompt { get; init; } = "";
     public string? NegativePrompt2 { get; init; }
     public string? NegativePrompt3 { get; init; }
-    public int Width { get; init; } = 1024;
-    public int Height { get; init; } = 1024;
-    public int Steps { get; init; } = 28;
-    public double GuidanceScale { get; init; } = 7.0;
+    public int Width { get; init; } = DefaultSize;
+    public int Height { get; init; } = DefaultSize;
+    public int Steps { get; init; } = DefaultSteps;
+    public double GuidanceScale { get; init; } = DefaultGuidanceScale;
     /// <summary>None: random; one: image i uses seed + i; else one per image.</summary>
     public IReadOnlyList<ulong> Seeds { get; init; } = [];
     /// <summary>num_images_per_prompt.</summary>
@@ -44,7 +47,7 @@ public sealed record GenerationRequest
     public bool UseT5 { get; init; } = true;
     /// <summary>Image-to-image input (its size must equal width x height).</summary>
     public RgbImage? InitImage { get; init; }
-    public double Strength { get; init; } = 0.6;
+    public double Strength { get; init; } = DefaultStrength;
     /// <summary>Initial latents [count, C, height/8, width/8] (text-to-image only).</summary>
     public Tensor? Latents { get; init; }
     public OutputType OutputType { get; init; } = OutputType.Image;
@@ -59,9 +62,12 @@ public sealed record GenerationRequest
     /// <summary>Steps the scheduler is set up with (the custom sigmas' count when given).</summary>
     public int ScheduleSteps => Sigmas is { Count: > 0 } s ? s.Count : Steps;
 
+    /// <summary>Denoising steps actually run: image-to-image keeps the last strength x steps of the schedule.</summary>
+    public int DenoisingSteps => IsImageToImage ? ScheduleSteps - FlowMatchSchedule.StartIndex(ScheduleSteps, Strength) : ScheduleSteps;
+
     /// <summary>
     /// Every invalid value, empty when the request can run. <paramref name="model"/> supplies model limits
-    /// (latent channels, size multiple, clip_skip range); SD3 Medium's are assumed without it.
+    /// (latent channels, size multiple, largest size, clip_skip range); SD3 Medium's are assumed without it.
     /// </summary>
     public IReadOnlyList<ValidationError> Validate(Sd3ModelConfig? model = null)
     {
@@ -78,6 +84,7 @@ public sealed record GenerationRequest
         CheckText("negative_prompt_3", NegativePrompt3);
 
         int multiple = model.SizeMultiple;
+        int maxSize = Math.Min(MaxSize, model.MaxImageSize ?? MaxSize);
         CheckSize("width", Width);
         CheckSize("height", Height);
 
@@ -129,8 +136,9 @@ public sealed record GenerationRequest
 
         void CheckSize(string field, int value)
         {
-            if (value < MinSize || value > MaxSize)
-                Add(field, $"{value} is outside the allowed range {MinSize}..{MaxSize} (a multiple of {multiple})");
+            if (value < MinSize || value > maxSize)
+                Add(field, $"{value} is outside the allowed range {MinSize}..{maxSize} (a multiple of {multiple})" +
+                           (value > maxSize && maxSize < MaxSize ? $"; this model's pos_embed_max_size {model.PosEmbedMaxSize} x {multiple} allows no more" : ""));
             else if (value % multiple != 0)
             {
                 int down = value / multiple * multiple, up = down + multiple;

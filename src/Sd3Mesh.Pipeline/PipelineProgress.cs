@@ -1,3 +1,5 @@
+using Sd3Mesh.Tensors;
+
 namespace Sd3Mesh.Pipeline;
 
 /// <summary>The stages of a job, in order.</summary>
@@ -25,6 +27,13 @@ public enum ProgressKind
 /// </summary>
 public sealed record PipelineProgress(PipelineStage Stage, ProgressKind Kind, int Step = 0, int TotalSteps = 0, TimeSpan Elapsed = default)
 {
+    /// <summary>
+    /// On step events: the latents after this step, [count, C, H/8, W/8] float32 in the transformer's
+    /// normalized space (for previews). Valid only during the callback: the pipeline keeps updating the
+    /// same buffer, so copy what you keep.
+    /// </summary>
+    public Tensor? Latents { get; init; }
+
     public override string ToString() => Kind switch
     {
         ProgressKind.Step => $"{Stage}: step {Step}/{TotalSteps} ({Elapsed.TotalMilliseconds:F0} ms)",

@@ -17,6 +17,8 @@ public sealed record Sd3ModelConfig
     public int PatchSize { get; init; } = 2;
     /// <summary>transformer.config.sample_size in latents (128: 1024 px).</summary>
     public int SampleSize { get; init; } = 128;
+    /// <summary>transformer.config.pos_embed_max_size when known (192 for SD3 Medium): the largest patch grid.</summary>
+    public int? PosEmbedMaxSize { get; init; }
     /// <summary>2^(len(vae block_out_channels) - 1) (8).</summary>
     public int VaeScaleFactor { get; init; } = 8;
     /// <summary>vae.config.scaling_factor (1.5305).</summary>
@@ -34,11 +36,21 @@ public sealed record Sd3ModelConfig
     /// <summary>Pixel sizes must be multiples of this (vae_scale_factor * patch_size: 16).</summary>
     public int SizeMultiple => VaeScaleFactor * PatchSize;
 
+    /// <summary>The model's native image size, the default width and height (sample_size * vae_scale_factor: 1024).</summary>
+    public int DefaultImageSize => SampleSize * VaeScaleFactor;
+
+    /// <summary>
+    /// The largest width or height the transformer's position table covers (pos_embed_max_size * patch_size *
+    /// vae_scale_factor: 3072 for SD3 Medium, as diffusers' PatchEmbed refuses larger), or null when unknown.
+    /// </summary>
+    public int? MaxImageSize => PosEmbedMaxSize * SizeMultiple;
+
     /// <summary>The largest clip_skip both CLIP encoders support (hidden_states has layers + 1 entries).</summary>
     public int? MaxClipSkip => ClipLayers is null && Clip2Layers is null ? null
         : Math.Min(ClipLayers ?? int.MaxValue, Clip2Layers ?? int.MaxValue) - 1;
 
-    public static Sd3ModelConfig Sd3Medium { get; } = new();
+    /// <summary>SD3 Medium: the defaults, with CLIP-L's 12 and OpenCLIP bigG's 32 layers (clip_skip 0..11) and pos_embed_max_size 192.</summary>
+    public static Sd3ModelConfig Sd3Medium { get; } = new() { ClipLayers = 12, Clip2Layers = 32, PosEmbedMaxSize = 192 };
 
     /// <summary>Reads transformer/, vae_decoder/ (or vae/), text_encoder/ and text_encoder_2/ config.json.</summary>
     public static Sd3ModelConfig Load(string modelDir)
@@ -52,6 +64,7 @@ public sealed record Sd3ModelConfig
                 LatentChannels = Int(t, "in_channels") ?? c.LatentChannels,
                 PatchSize = Int(t, "patch_size") ?? c.PatchSize,
                 SampleSize = Int(t, "sample_size") ?? c.SampleSize,
+                PosEmbedMaxSize = Int(t, "pos_embed_max_size"),
             };
         }
         if ((Read(modelDir, "vae_decoder") ?? Read(modelDir, "vae")) is { } v)

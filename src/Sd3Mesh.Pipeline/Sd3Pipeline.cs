@@ -132,7 +132,7 @@ public sealed class Sd3Pipeline
                 }
                 timings.Measure("scheduler", () => { schedule.Step(index, velocity, latents, latents); return 0; });
                 progress?.Invoke(new PipelineProgress(PipelineStage.Denoise, ProgressKind.Step, k + 1, schedule.StepCount,
-                    Stopwatch.GetElapsedTime(stepStart)));
+                    Stopwatch.GetElapsedTime(stepStart)) { Latents = current });
             }
             return 0;
         }).ConfigureAwait(false);

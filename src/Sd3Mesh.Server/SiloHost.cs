@@ -54,7 +54,7 @@ public sealed class SiloHost : IAsyncDisposable
             DrainTimeout = _options.DrainTimeout,
             LoggerFactory = _options.LoggerFactory,
         });
-        Server.MapService(GenerationService.Descriptor, new GenerationService(Jobs));
+        Server.MapService(GenerationService.Descriptor, new GenerationService(Jobs, executor.Model));
         Server.MapService(ClusterService.Descriptor, new ClusterService(Silo, devices ?? new CpuDeviceInventory(_options.CpuBudgetBytes), grains ?? new NoGrains()));
         Server.MapService(TransportService.Descriptor, new TransportService(grainMethods ?? new TensorCallRegistry(),
             logger: _options.LoggerFactory.CreateLogger<TransportService>()));

@@ -69,7 +69,7 @@ public sealed class RemoteCommandsTests : IDisposable
         var bad = Request();
         bad.Steps = 0;
         Assert.Equal(2, await RemoteGenerate.RunAsync(bad, host.Address, _out, console, CancellationToken.None));
-        Assert.Contains("the server refused the request: invalid GenerateRequest: steps must be in [1, 1000], got 0", output.ToString());
+        Assert.Contains("the server refused the request: invalid GenerateRequest: steps: 0 is outside the allowed range 1..1000", output.ToString());
 
         executor.Failure = new RpcException(Rpc.StatusCode.ResourceExhausted, "out of device memory");
         (console, output) = Capture();
@@ -145,14 +145,20 @@ public sealed class RemoteCommandsTests : IDisposable
     }
 
     [Fact]
-    public async Task Serve_refuses_to_start_without_a_pipeline()
+    public async Task Serve_checks_its_options_before_loading_anything()
     {
         var (console, output) = Capture();
-        Assert.Equal(1, await ServeCommand.RunAsync(console, "127.0.0.1:0", null, null, null, CancellationToken.None));
-        Assert.Contains("no SD3 pipeline is available in this build of sd3mesh", output.ToString());
+        Assert.Equal(1, await ServeCommand.RunAsync(console, "127.0.0.1:0", new DirectoryInfo("/no/such/models"), "cpu", null, null, CancellationToken.None));
+        Assert.Contains("--models: '/no/such/models' does not exist", output.ToString());
         (console, output) = Capture();
-        Assert.Equal(1, await ServeCommand.RunAsync(console, "nowhere", null, null, null, CancellationToken.None));
+        Assert.Equal(1, await ServeCommand.RunAsync(console, "127.0.0.1:0", _out, "gpu:0", null, null, CancellationToken.None));
+        Assert.Contains("--device: unknown device 'gpu:0': expected cpu, cpu:N, webgpu:N or cuda:N", output.ToString());
+        (console, output) = Capture();
+        Assert.Equal(1, await ServeCommand.RunAsync(console, "nowhere", null, "cpu", null, null, CancellationToken.None));
         Assert.Contains("listen address 'nowhere' is not HOST:PORT", output.ToString());
+        (console, output) = Capture();
+        Assert.Equal(1, await ServeCommand.RunAsync(console, "127.0.0.1:0", _out, "cpu", null, null, CancellationToken.None));
+        Assert.Contains($"{_out.FullName} is not an SD3 ONNX model repository", output.ToString());
     }
 
     [Fact]

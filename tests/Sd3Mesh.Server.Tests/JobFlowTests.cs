@@ -7,7 +7,7 @@ namespace Sd3Mesh.Server.Tests;
 /// <summary>Jobs end to end through the public API, on a scripted executor.</summary>
 public class JobFlowTests
 {
-    private static string Describe(JobEvent e) => e.EventCase switch
+    internal static string Describe(JobEvent e) => e.EventCase switch
     {
         E.Queued => $"queued {e.Queued.Position}",
         E.StageStarted => $"stage {e.StageStarted.Stage}",
@@ -61,7 +61,7 @@ public class JobFlowTests
         // Its position went 2 -> 1 as the first finished; when the second finished it started at once.
         Assert.Equal(["queued 2", "queued 1", "stage Tokenize"], thirdEvents.Take(3).Select(Describe));
         Assert.Equal(E.Finished, thirdEvents[^1].EventCase);
-        Assert.Equal(["first", "second", "third"], executor.Executed.Select(s => s.Prompt));
+        Assert.Equal(["first", "second", "third"], executor.Executed.Select(s => s.Request.Prompt));
         Assert.Equal(1, executor.MaxConcurrency);
     }
 
@@ -111,7 +111,7 @@ public class JobFlowTests
 
         var again = await silo.Client.CancelAsync(running.JobId);
         Assert.Equal((false, JobState.Cancelled), (again.Cancelled, again.State));
-        Assert.Equal(["running"], executor.Executed.Select(s => s.Prompt)); // the cancelled queued job never ran
+        Assert.Equal(["running"], executor.Executed.Select(s => s.Request.Prompt)); // the cancelled queued job never ran
         var unknown = await Assert.ThrowsAsync<RpcException>(() => silo.Client.CancelAsync("nope"));
         Assert.Equal(Rpc.StatusCode.NotFound, unknown.StatusCode);
     }

@@ -1,3 +1,4 @@
+using Sd3Mesh.Pipeline;
 using Sd3Mesh.Server.Jobs;
 
 namespace Sd3Mesh.Server.Tests;
@@ -11,6 +12,8 @@ public sealed class ScriptedExecutor : IJobExecutor
 {
     private int _running;
 
+    /// <summary>The model requests are validated against (null: SD3 Medium's limits).</summary>
+    public Sd3ModelConfig? Model { get; set; }
     public TimeSpan StepDelay { get; set; }
     /// <summary>When set, every job waits for it before denoising.</summary>
     public TaskCompletionSource? Gate { get; set; }
@@ -38,7 +41,7 @@ public sealed class ScriptedExecutor : IJobExecutor
             progress.StageStarted(JobStage.Encode);
             if (Gate is { } gate) await WaitAsync(gate.Task, spec, cancellationToken);
             progress.StageStarted(JobStage.Denoise);
-            int total = spec.EffectiveSteps;
+            int total = spec.DenoisingSteps;
             for (int step = 1; step <= total; step++)
             {
                 if (StepDelay > TimeSpan.Zero) await WaitAsync(Task.Delay(StepDelay, cancellationToken), spec, cancellationToken);
@@ -50,7 +53,8 @@ public sealed class ScriptedExecutor : IJobExecutor
             }
             if (Failure is { } failure) throw failure;
             progress.StageStarted(JobStage.Decode);
-            return spec.Seeds.Select(seed => new JobImage("image/png", ExpectedPng(spec.Width, spec.Height, seed), spec.Width, spec.Height, seed)).ToList();
+            var (width, height) = (spec.Request.Width, spec.Request.Height);
+            return spec.Seeds.Select(seed => new JobImage(JobImage.Png, ExpectedPng(width, height, seed), width, height, seed)).ToList();
         }
         finally
         {
@@ -66,7 +70,7 @@ public sealed class ScriptedExecutor : IJobExecutor
         }
         catch (OperationCanceledException)
         {
-            Cancelled.TrySetResult(spec.Prompt);
+            Cancelled.TrySetResult(spec.Request.Prompt);
             throw;
         }
     }

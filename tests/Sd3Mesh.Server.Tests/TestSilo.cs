@@ -1,22 +1,24 @@
 using Sd3Mesh.Protos.V1;
 using Sd3Mesh.Rpc;
 using Sd3Mesh.Server.Generation;
+using Sd3Mesh.Server.Jobs;
 
 namespace Sd3Mesh.Server.Tests;
 
 /// <summary>A silo on a free loopback port with a scripted executor, and a channel to it.</summary>
 public sealed class TestSilo : IAsyncDisposable
 {
-    private TestSilo(SiloHost host, ScriptedExecutor executor, GrpcChannel channel)
+    private TestSilo(SiloHost host, IJobExecutor executor, GrpcChannel channel)
     {
         Host = host;
-        Executor = executor;
+        JobExecutor = executor;
         Channel = channel;
         Client = new GenerationClient(channel);
     }
 
     public SiloHost Host { get; }
-    public ScriptedExecutor Executor { get; }
+    public IJobExecutor JobExecutor { get; }
+    public ScriptedExecutor Executor => (ScriptedExecutor)JobExecutor;
     public GrpcChannel Channel { get; }
     public GenerationClient Client { get; }
 
@@ -27,6 +29,14 @@ public sealed class TestSilo : IAsyncDisposable
         options.Listen = "127.0.0.1:0";
         executor ??= new ScriptedExecutor();
         var host = new SiloHost(executor, options, grainMethods);
+        await host.StartAsync();
+        return new TestSilo(host, executor, new GrpcChannel(host.Address));
+    }
+
+    /// <summary>A silo on any executor (the real pipeline), reporting <paramref name="grains"/>.</summary>
+    public static async Task<TestSilo> StartWithAsync(IJobExecutor executor, Cluster.IGrainDirectory? grains = null)
+    {
+        var host = new SiloHost(executor, new SiloHostOptions { Listen = "127.0.0.1:0" }, grains: grains);
         await host.StartAsync();
         return new TestSilo(host, executor, new GrpcChannel(host.Address));
     }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Sd3Mesh.Models;
 using Sd3Mesh.Models.Repository;
 using Sd3Mesh.Pipeline.Onnx;
+using Sd3Mesh.Server.Jobs;
 using Sd3Mesh.Tensors;
 using Spectre.Console;
 
@@ -14,8 +15,8 @@ namespace Sd3Mesh.Cli.Commands;
 /// </summary>
 public static class GenerateCommand
 {
-    public const string DefaultPreset = "tiny";
-    public const ulong DefaultWeightSeed = 0;
+    public const string DefaultPreset = JobExecutors.DefaultPreset;
+    public const ulong DefaultWeightSeed = JobExecutors.DefaultWeightSeed;
 
     public static Command Create()
     {

@@ -134,7 +134,7 @@ public sealed class GenerateOptions
             if (error is not null) errors.Add(error);
             latents = loaded;
         }
-        int defaultSize = model.SampleSize * model.VaeScaleFactor;
+        int defaultSize = model.DefaultImageSize;
         var request = new GenerationRequest
         {
             Prompt = v.Prompt,

@@ -1,6 +1,8 @@
 using Sd3Mesh.Protos.V1;
 using Sd3Mesh.Rpc;
+using Sd3Mesh.Pipeline.Imaging;
 using Sd3Mesh.Server.Generation;
+using Sd3Mesh.Server.Jobs;
 using Spectre.Console;
 using E = Sd3Mesh.Protos.V1.JobEvent.EventOneofCase;
 
@@ -118,7 +120,7 @@ public static class RemoteGenerate
             var bytes = image.Data.IsEmpty
                 ? (await client.DownloadImageAsync(image.Id, options: new CallOptions { CancellationToken = cancellationToken })).Data
                 : image.Data.ToByteArray();
-            var path = OutputFiles.WriteNew(outDir, image.MediaType == "application/x-npy" ? ".npy" : ".png", bytes);
+            var path = GeneratedFiles.Write(outDir.FullName, bytes, image.MediaType == JobImage.Npy ? ".npy" : ".png");
             console.MarkupLine(Markup.Escape($"{path} ({image.Width}x{image.Height}, seed {image.Seed}, {bytes.Length:N0} bytes)"));
         }
     }
@@ -181,7 +183,7 @@ public static class RemoteGenerate
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
             .StartAsync(async context =>
             {
-                var bar = context.AddTask("submitting", maxValue: request.HasSteps ? request.Steps : GenerationLimits.DefaultSteps);
+                var bar = context.AddTask("submitting", maxValue: request.HasSteps ? request.Steps : Pipeline.GenerationRequest.DefaultSteps);
                 await foreach (var e in events)
                 {
                     seen(e);
@@ -219,36 +221,4 @@ public static class RemoteGenerate
         Stage.Decode => "decoding",
         _ => stage.ToString(),
     };
-}
-
-/// <summary>Result files named sd3_generated_001.png, _002, ...: numbering continues after the existing ones, nothing is overwritten.</summary>
-public static class OutputFiles
-{
-    public const string Prefix = "sd3_generated_";
-
-    public static string WriteNew(DirectoryInfo directory, string extension, byte[] bytes)
-    {
-        int next = directory.EnumerateFiles(Prefix + "*").Select(f => Number(f.Name)).DefaultIfEmpty(0).Max() + 1;
-        while (true)
-        {
-            var path = Path.Combine(directory.FullName, $"{Prefix}{next:000}{extension}");
-            try
-            {
-                // CreateNew fails if the file appeared meanwhile (another process): then take the next number.
-                using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
-                file.Write(bytes);
-                return path;
-            }
-            catch (IOException) when (File.Exists(path))
-            {
-                next++;
-            }
-        }
-    }
-
-    private static int Number(string fileName)
-    {
-        var digits = Path.GetFileNameWithoutExtension(fileName)[Prefix.Length..];
-        return int.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) ? n : 0;
-    }
 }

@@ -31,12 +31,14 @@ public sealed class FlowMatchSchedule
     /// diffusers' StableDiffusion3Img2ImgPipeline.get_timesteps: keep the last min(N*strength, N) steps
     /// (t_start = int(max(N - N*strength, 0)), computed in float64 as Python does).
     /// </summary>
-    public FlowMatchSchedule ForStrength(double strength)
+    public FlowMatchSchedule ForStrength(double strength) =>
+        new((float[])Timesteps, (float[])Sigmas, StartIndex(Timesteps.Count, strength));
+
+    /// <summary>t_start of <see cref="ForStrength"/> for a schedule of <paramref name="steps"/> steps.</summary>
+    public static int StartIndex(int steps, double strength)
     {
-        int n = Timesteps.Count;
-        double init = Math.Min(n * strength, n);
-        int tStart = (int)Math.Max(n - init, 0);
-        return new FlowMatchSchedule((float[])Timesteps, (float[])Sigmas, tStart);
+        double init = Math.Min(steps * strength, steps);
+        return (int)Math.Max(steps - init, 0);
     }
 
     /// <summary>

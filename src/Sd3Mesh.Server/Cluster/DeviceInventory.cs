@@ -49,3 +49,31 @@ public sealed class CpuDeviceInventory(ulong? budgetBytes = null) : IDeviceInven
         return $"{model}, {Environment.ProcessorCount} logical cores";
     }
 }
+
+/// <summary>Device names as the Cluster API writes them: "cpu" for the first CPU, else kind:N ("webgpu:0").</summary>
+public static class DeviceNames
+{
+    public static string Of(Onnx.Device device) => device.IsCpu && device.Index == 0 ? "cpu" : device.ToString();
+}
+
+/// <summary>
+/// Another inventory plus the device the model's sessions run on when it lists no such device (a GPU):
+/// its memory is not reported yet (0) until the ONNX Runtime binding can query it.
+/// </summary>
+public sealed class ModelDeviceInventory(IDeviceInventory inner, string device) : IDeviceInventory
+{
+    public IReadOnlyList<Device> Devices(string siloId)
+    {
+        var devices = inner.Devices(siloId).ToList();
+        if (devices.Any(d => d.Name == device) || !Onnx.Device.TryParse(device, out var parsed)) return devices;
+        string kind = parsed.Kind.ToString().ToLowerInvariant();
+        devices.Add(new Device
+        {
+            Name = device,
+            Kind = kind,
+            SiloId = siloId,
+            Description = $"ONNX Runtime {parsed.Kind} execution provider, adapter {parsed.Index}",
+        });
+        return devices;
+    }
+}

@@ -1,145 +1,126 @@
+using System.Globalization;
+using Sd3Mesh.Pipeline;
+using Sd3Mesh.Pipeline.Imaging;
+using Sd3Mesh.Pipeline.Latents;
 using Sd3Mesh.Protos.V1;
 using Sd3Mesh.Server.Jobs;
+using PipelineRequest = Sd3Mesh.Pipeline.GenerationRequest;
 
 namespace Sd3Mesh.Server.Generation;
 
-/// <summary>The limits documented in generation.proto, in one place.</summary>
-public static class GenerationLimits
-{
-    public const int MaxPromptLength = 10_000;
-    public const int MinSize = 16, MaxSize = 4096, SizeMultiple = 16, DefaultSize = 1024;
-    public const int MinSteps = 1, MaxSteps = 1000, DefaultSteps = 28;
-    public const float MaxGuidance = 100f, DefaultGuidance = 7.0f;
-    public const int MaxCount = 16;
-    public const int MaxSequenceLength = 512, DefaultSequenceLength = 256;
-    public const int MaxInitImageBytes = 32 * 1024 * 1024;
-    public const float DefaultStrength = 0.6f;
-    public const int MaxClipSkip = 11;
-}
-
 /// <summary>A request with one or more invalid fields; the message names each field and its allowed range.</summary>
-public sealed class InvalidGenerationRequestException(IReadOnlyList<string> violations)
-    : ArgumentException("invalid GenerateRequest: " + string.Join("; ", violations))
+public sealed class InvalidGenerationRequestException(IReadOnlyList<ValidationError> errors)
+    : ArgumentException("invalid GenerateRequest: " + string.Join("; ", errors))
 {
-    public IReadOnlyList<string> Violations { get; } = violations;
+    public IReadOnlyList<ValidationError> Errors { get; } = errors;
 }
 
 /// <summary>
-/// Checks every field of a GenerateRequest against generation.proto's documented limits and applies
-/// the defaults. All violations are reported at once (INVALID_ARGUMENT through the RPC layer).
+/// Turns a GenerateRequest into the pipeline's <see cref="PipelineRequest"/> (the one place where the wire
+/// format is mapped, with generation.proto's defaults) and validates it. The numeric limits are the
+/// pipeline's (<see cref="PipelineRequest.Validate"/>, with the serving model's config); checked here is
+/// only what belongs to the wire format: a required prompt, seed vs seeds, enum values, strength without
+/// an init image, the init image's byte limit and PNG decoding, preview_interval. Every error is reported
+/// at once (INVALID_ARGUMENT through the RPC layer), in the order of the request's fields.
 /// </summary>
 public static class GenerationRequestValidator
 {
-    private static ReadOnlySpan<byte> PngSignature => [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    public const int MaxInitImageBytes = 32 * 1024 * 1024;
 
-    public static GenerationSpec Validate(GenerateRequest request, Func<ulong>? randomSeed = null)
+    /// <param name="model">the serving model's config (limits such as clip_skip); null: SD3 Medium's</param>
+    /// <param name="randomSeed">draws the base seed when the request has none</param>
+    public static GenerationSpec Validate(GenerateRequest request, Sd3ModelConfig? model = null, Func<ulong>? randomSeed = null)
     {
-        var errors = new List<string>();
+        var errors = new List<ValidationError>();
+        void Add(string field, string message) => errors.Add(new ValidationError(field, message));
 
         if (string.IsNullOrWhiteSpace(request.Prompt))
-            errors.Add($"prompt is required (1 .. {GenerationLimits.MaxPromptLength} characters)");
-        CheckLength(errors, "prompt", request.Prompt);
-        CheckLength(errors, "prompt_2", request.Prompt2);
-        CheckLength(errors, "prompt_3", request.Prompt3);
-        CheckLength(errors, "negative_prompt", request.NegativePrompt);
-        CheckLength(errors, "negative_prompt_2", request.NegativePrompt2);
-        CheckLength(errors, "negative_prompt_3", request.NegativePrompt3);
-
-        uint width = request.HasWidth ? request.Width : GenerationLimits.DefaultSize;
-        uint height = request.HasHeight ? request.Height : GenerationLimits.DefaultSize;
-        CheckSize(errors, "width", width);
-        CheckSize(errors, "height", height);
-
-        uint steps = request.HasSteps ? request.Steps : GenerationLimits.DefaultSteps;
-        if (steps is < GenerationLimits.MinSteps or > GenerationLimits.MaxSteps)
-            errors.Add($"steps must be in [{GenerationLimits.MinSteps}, {GenerationLimits.MaxSteps}], got {steps}");
-
-        float guidance = request.HasGuidanceScale ? request.GuidanceScale : GenerationLimits.DefaultGuidance;
-        if (!float.IsFinite(guidance) || guidance < 0 || guidance > GenerationLimits.MaxGuidance)
-            errors.Add($"guidance_scale must be a finite number in [0, {GenerationLimits.MaxGuidance}], got {guidance}");
-
-        if (request.Seeds.Count > 0 && request.HasSeed)
-            errors.Add("set either seed or seeds, not both");
-        uint count = request.HasCount ? request.Count : request.Seeds.Count > 0 ? (uint)request.Seeds.Count : 1;
-        if (count is < 1 or > GenerationLimits.MaxCount)
-            errors.Add($"count must be in [1, {GenerationLimits.MaxCount}], got {count}" + (request.HasCount ? "" : " (the number of seeds)"));
-        else if (request.Seeds.Count > 0 && request.Seeds.Count != count)
-            errors.Add($"seeds must hold one seed per image: count is {count}, got {request.Seeds.Count} seeds");
-
-        uint maxSequence = request.HasMaxSequenceLength ? request.MaxSequenceLength : GenerationLimits.DefaultSequenceLength;
-        if (maxSequence is < 1 or > GenerationLimits.MaxSequenceLength)
-            errors.Add($"max_sequence_length must be in [1, {GenerationLimits.MaxSequenceLength}], got {maxSequence}");
-
-        bool imageToImage = !request.InitImage.IsEmpty;
-        if (imageToImage)
-        {
-            if (request.InitImage.Length > GenerationLimits.MaxInitImageBytes)
-                errors.Add($"init_image must be at most {GenerationLimits.MaxInitImageBytes / (1024 * 1024)} MiB, got {request.InitImage.Length} bytes");
-            else if (!request.InitImage.Span.StartsWith(PngSignature))
-                errors.Add("init_image must be a PNG file (its bytes do not start with the PNG signature)");
-        }
-        float strength = request.HasStrength ? request.Strength : GenerationLimits.DefaultStrength;
-        if (request.HasStrength && !imageToImage)
-            errors.Add("strength needs init_image (image-to-image); leave it unset for text-to-image");
-        else if (!float.IsFinite(strength) || strength <= 0 || strength > 1)
-            errors.Add($"strength must be in (0, 1], got {strength}");
-
+            Add("prompt", $"is empty; a prompt of 1..{PipelineRequest.MaxPromptLength} characters is required");
+        if (request.HasSeed && request.Seeds.Count > 0)
+            Add("seeds", "set either seed (image i uses seed + i) or seeds (one per image), not both");
         if (!Enum.IsDefined(request.OutputType))
-            errors.Add($"output_type must be OUTPUT_TYPE_IMAGE or OUTPUT_TYPE_LATENT, got {(int)request.OutputType}");
-        if (request.PreviewInterval > steps && steps is >= GenerationLimits.MinSteps and <= GenerationLimits.MaxSteps)
-            errors.Add($"preview_interval must be 0 (no previews) or in [1, steps={steps}], got {request.PreviewInterval}");
-        if (request.ClipSkip > GenerationLimits.MaxClipSkip)
-            errors.Add($"clip_skip must be in [0, {GenerationLimits.MaxClipSkip}], got {request.ClipSkip}");
+            Add("output_type", $"{(int)request.OutputType} is not OUTPUT_TYPE_IMAGE or OUTPUT_TYPE_LATENT");
         if (!Enum.IsDefined(request.CfgMode))
-            errors.Add($"cfg_mode must be CFG_MODE_BATCHED or CFG_MODE_SPLIT, got {(int)request.CfgMode}");
-
-        if (errors.Count > 0) throw new InvalidGenerationRequestException(errors);
-
-        IReadOnlyList<ulong> seeds;
-        if (request.Seeds.Count > 0) seeds = request.Seeds.ToArray();
-        else
+            Add("cfg_mode", $"{(int)request.CfgMode} is not CFG_MODE_BATCHED or CFG_MODE_SPLIT");
+        if (request.HasStrength && request.InitImage.IsEmpty)
+            Add("strength", "needs init_image (image-to-image); leave it unset for text-to-image");
+        RgbImage? initImage = null;
+        if (request.InitImage.Length > MaxInitImageBytes)
+            Add("init_image", $"is {request.InitImage.Length} bytes; at most {MaxInitImageBytes} (32 MiB) are allowed");
+        else if (!request.InitImage.IsEmpty)
         {
-            ulong baseSeed = request.HasSeed ? request.Seed : (randomSeed ?? RandomSeed)();
-            seeds = Enumerable.Range(0, (int)count).Select(i => unchecked(baseSeed + (ulong)i)).ToArray();
+            try { initImage = PngDecoder.Decode(request.InitImage.Span).Image; }
+            catch (InvalidDataException e) { Add("init_image", e.Message); }
         }
-        string prompt = request.Prompt, negative = request.NegativePrompt;
-        return new GenerationSpec
+
+        var mapped = Map(request, initImage, model ?? Sd3ModelConfig.Sd3Medium);
+        if (request.PreviewInterval > mapped.Steps && mapped.Steps is >= 1 and <= PipelineRequest.MaxSteps)
+            Add("preview_interval", $"{request.PreviewInterval} is outside the allowed range 0..{mapped.Steps} (0: no previews, else at most steps)");
+        errors.AddRange(mapped.Validate(model).Select(e => Unclamped(request, e)));
+
+        if (errors.Count > 0)
+            throw new InvalidGenerationRequestException(errors.OrderBy(e => FieldNumber(e.Field)).ToList());
+
+        // One seed per image from here on (a random base seed when none was given), as the pipeline would draw them.
+        var seeds = SeedPlan.Resolve(mapped.Seeds.Count > 0 ? mapped.Seeds : [(randomSeed ?? SeedPlan.RandomSeed)()], mapped.Count);
+        return new GenerationSpec(mapped with { Seeds = seeds }, (int)request.PreviewInterval);
+    }
+
+    /// <summary>
+    /// The pipeline request for a GenerateRequest, with generation.proto's defaults (the pipeline's own, and
+    /// `generate`'s): empty prompt_2/3 and negative_prompt_2/3 fall back to prompt / negative_prompt, width
+    /// and height to the init image's size, else the model's native size (1024 for SD3 Medium), count to
+    /// the number of seeds (else 1), clip_skip 0 to none.
+    /// </summary>
+    public static PipelineRequest Map(GenerateRequest request, RgbImage? initImage, Sd3ModelConfig model)
+    {
+        var seeds = request.Seeds.Count > 0 ? request.Seeds.ToArray() : request.HasSeed ? [request.Seed] : [];
+        var defaults = new PipelineRequest { Prompt = "" };
+        return new PipelineRequest
         {
-            Prompt = prompt,
-            Prompt2 = OrDefault(request.Prompt2, prompt),
-            Prompt3 = OrDefault(request.Prompt3, prompt),
-            NegativePrompt = negative,
-            NegativePrompt2 = OrDefault(request.NegativePrompt2, negative),
-            NegativePrompt3 = OrDefault(request.NegativePrompt3, negative),
-            Width = (int)width,
-            Height = (int)height,
-            Steps = (int)steps,
-            GuidanceScale = guidance,
+            Prompt = request.Prompt,
+            Prompt2 = OrNull(request.Prompt2),
+            Prompt3 = OrNull(request.Prompt3),
+            NegativePrompt = request.NegativePrompt,
+            NegativePrompt2 = OrNull(request.NegativePrompt2),
+            NegativePrompt3 = OrNull(request.NegativePrompt3),
+            Width = request.HasWidth ? Int(request.Width) : initImage?.Width ?? model.DefaultImageSize,
+            Height = request.HasHeight ? Int(request.Height) : initImage?.Height ?? model.DefaultImageSize,
+            Steps = request.HasSteps ? Int(request.Steps) : defaults.Steps,
+            GuidanceScale = request.HasGuidanceScale ? AsTyped(request.GuidanceScale) : defaults.GuidanceScale,
             Seeds = seeds,
-            MaxSequenceLength = (int)maxSequence,
-            NoT5 = request.NoT5,
-            InitImage = imageToImage ? request.InitImage.ToByteArray() : null,
-            Strength = strength,
-            Output = request.OutputType == OutputType.Latent ? GenerationOutput.Latent : GenerationOutput.Image,
-            PreviewInterval = (int)request.PreviewInterval,
-            ClipSkip = (int)request.ClipSkip,
-            CfgMode = request.CfgMode == CfgMode.Split ? GuidanceBatching.Split : GuidanceBatching.Batched,
+            Count = request.HasCount ? Int(request.Count) : Math.Max(1, seeds.Length),
+            MaxSequenceLength = request.HasMaxSequenceLength ? Int(request.MaxSequenceLength) : defaults.MaxSequenceLength,
+            UseT5 = !request.NoT5,
+            InitImage = initImage,
+            Strength = request.HasStrength ? AsTyped(request.Strength) : defaults.Strength,
+            OutputType = request.OutputType == Protos.V1.OutputType.Latent ? Pipeline.OutputType.Latent : Pipeline.OutputType.Image,
+            ClipSkip = request.ClipSkip == 0 ? null : Int(request.ClipSkip),
+            CfgMode = request.CfgMode == Protos.V1.CfgMode.Split ? Pipeline.Guidance.CfgMode.Split : Pipeline.Guidance.CfgMode.Batched,
         };
     }
 
-    private static ulong RandomSeed() => (ulong)Random.Shared.NextInt64(0, long.MaxValue);
+    private static string? OrNull(string value) => value.Length == 0 ? null : value;
 
-    private static string OrDefault(string value, string fallback) => value.Length == 0 ? fallback : value;
+    /// <summary>
+    /// The double a user typed for a float field: 0.6f is 0.60000002384..., whose strength would run 7 of 10
+    /// steps where 0.6 runs 6, and whose guidance would differ from `generate`'s in the last bits.
+    /// </summary>
+    private static double AsTyped(float value) =>
+        double.Parse(value.ToString(CultureInfo.InvariantCulture), NumberStyles.Float, CultureInfo.InvariantCulture);
 
-    private static void CheckLength(List<string> errors, string field, string value)
+    // Values beyond int range are out of every limit anyway; clamping keeps them out of range instead of wrapping.
+    private static int Int(uint value) => (int)Math.Min(value, int.MaxValue);
+
+    /// <summary>A pipeline error about a value that <see cref="Int"/> clamped, with the value as sent.</summary>
+    private static ValidationError Unclamped(GenerateRequest request, ValidationError error)
     {
-        if (value.Length > GenerationLimits.MaxPromptLength)
-            errors.Add($"{field} must be at most {GenerationLimits.MaxPromptLength} characters, got {value.Length}");
+        var field = GenerateRequest.Descriptor.FindFieldByName(error.Field);
+        string clamped = int.MaxValue.ToString(CultureInfo.InvariantCulture) + " ";
+        return field?.Accessor.GetValue(request) is uint sent && sent > int.MaxValue && error.Message.StartsWith(clamped, StringComparison.Ordinal)
+            ? error with { Message = sent.ToString(CultureInfo.InvariantCulture) + " " + error.Message[clamped.Length..] }
+            : error;
     }
 
-    private static void CheckSize(List<string> errors, string field, uint value)
-    {
-        if (value < GenerationLimits.MinSize || value > GenerationLimits.MaxSize || value % GenerationLimits.SizeMultiple != 0)
-            errors.Add($"{field} must be a multiple of {GenerationLimits.SizeMultiple} in [{GenerationLimits.MinSize}, {GenerationLimits.MaxSize}], got {value}");
-    }
+    private static int FieldNumber(string field) => GenerateRequest.Descriptor.FindFieldByName(field)?.FieldNumber ?? int.MaxValue;
 }

@@ -1,14 +1,18 @@
 using System.Globalization;
 using Google.Protobuf;
 using Google.Protobuf.Reflection;
+using Sd3Mesh.Pipeline;
 using Sd3Mesh.Protos.V1;
 using Sd3Mesh.Rpc;
 using Sd3Mesh.Server.Jobs;
 
 namespace Sd3Mesh.Server.Generation;
 
-/// <summary>sd3mesh.v1.Generation: the public job API over the scheduler and the job store.</summary>
-public sealed class GenerationService(JobScheduler scheduler)
+/// <summary>
+/// sd3mesh.v1.Generation: the public job API over the scheduler and the job store. Requests are validated
+/// against <paramref name="model"/> (the serving model's config; null: SD3 Medium's) before they are queued.
+/// </summary>
+public sealed class GenerationService(JobScheduler scheduler, Sd3ModelConfig? model = null)
 {
     public const int DefaultImageChunk = 64 * 1024;
     public const int MaxImageChunk = 4 * 1024 * 1024;
@@ -20,7 +24,7 @@ public sealed class GenerationService(JobScheduler scheduler)
 
     public async Task Generate(GenerateRequest request, IServerStreamWriter<JobEvent> responses, ServerCallContext context)
     {
-        var job = scheduler.Submit(GenerationRequestValidator.Validate(request), request);
+        var job = scheduler.Submit(GenerationRequestValidator.Validate(request, model), request);
         try
         {
             await foreach (var e in job.Events.ReadAsync(0, context.CancellationToken))
@@ -36,7 +40,7 @@ public sealed class GenerationService(JobScheduler scheduler)
 
     public Task<SubmitResponse> Submit(GenerateRequest request, ServerCallContext context)
     {
-        var job = scheduler.Submit(GenerationRequestValidator.Validate(request), request);
+        var job = scheduler.Submit(GenerationRequestValidator.Validate(request, model), request);
         return Task.FromResult(new SubmitResponse { JobId = job.Id, QueuePosition = (uint)job.QueuePosition });
     }
 

@@ -1,42 +1,19 @@
+using Sd3Mesh.Pipeline;
+
 namespace Sd3Mesh.Server.Jobs;
 
-public enum GenerationOutput { Image, Latent }
-
-public enum GuidanceBatching { Batched, Split }
-
 /// <summary>
-/// A generation request after validation, with every default applied: what an executor runs. One
-/// seed per image. Independent of the wire types, so that the pipeline's own request type can be
-/// mapped from it in one place.
+/// A job after validation: the pipeline's request with every default applied and one resolved seed per
+/// image in <see cref="GenerationRequest.Seeds"/> (so the executor runs it as is), plus what only the
+/// server uses.
 /// </summary>
-public sealed record GenerationSpec
+/// <param name="Request">validated against the serving model; Seeds.Count == Count</param>
+/// <param name="PreviewInterval">send a preview every this many steps; 0: none</param>
+public sealed record GenerationSpec(GenerationRequest Request, int PreviewInterval = 0)
 {
-    public required string Prompt { get; init; }
-    public required string Prompt2 { get; init; }
-    public required string Prompt3 { get; init; }
-    public required string NegativePrompt { get; init; }
-    public required string NegativePrompt2 { get; init; }
-    public required string NegativePrompt3 { get; init; }
-    public required int Width { get; init; }
-    public required int Height { get; init; }
-    public required int Steps { get; init; }
-    public required float GuidanceScale { get; init; }
-    public required IReadOnlyList<ulong> Seeds { get; init; }
-    public required int MaxSequenceLength { get; init; }
-    public required bool NoT5 { get; init; }
-    /// <summary>PNG bytes for image-to-image, or null.</summary>
-    public byte[]? InitImage { get; init; }
-    /// <summary>Meaningful only with <see cref="InitImage"/>.</summary>
-    public required float Strength { get; init; }
-    public required GenerationOutput Output { get; init; }
-    /// <summary>0: no previews.</summary>
-    public required int PreviewInterval { get; init; }
-    public required int ClipSkip { get; init; }
-    public required GuidanceBatching CfgMode { get; init; }
-
-    public int Count => Seeds.Count;
-    /// <summary>Guidance needs the unconditional pass only above 1.</summary>
-    public bool UsesGuidance => GuidanceScale > 1;
+    /// <summary>One seed per image, in image order.</summary>
+    public IReadOnlyList<ulong> Seeds => Request.Seeds;
+    public int Count => Request.Count;
     /// <summary>Denoising steps actually run (image-to-image skips the first ones).</summary>
-    public int EffectiveSteps => InitImage is null ? Steps : Math.Max(1, (int)(Steps * Strength));
+    public int DenoisingSteps => Request.DenoisingSteps;
 }

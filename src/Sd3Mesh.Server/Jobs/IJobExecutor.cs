@@ -1,3 +1,5 @@
+using Sd3Mesh.Pipeline;
+
 namespace Sd3Mesh.Server.Jobs;
 
 /// <summary>
@@ -8,6 +10,9 @@ namespace Sd3Mesh.Server.Jobs;
 /// </summary>
 public interface IJobExecutor
 {
+    /// <summary>The serving model's dimensions and limits, which requests are validated against; null: SD3 Medium's.</summary>
+    Sd3ModelConfig? Model { get; }
+
     Task<IReadOnlyList<JobImage>> ExecuteAsync(GenerationSpec spec, IJobProgress progress, CancellationToken cancellationToken);
 }
 
@@ -22,11 +27,14 @@ public interface IJobProgress
     void StepCompleted(int step, int totalSteps, JobPreview? preview = null);
 }
 
-/// <summary>One result: PNG bytes ("image/png", with metadata chunks) or latents (".npy", "application/x-npy").</summary>
-public sealed record JobImage(string MediaType, byte[] Data, int Width, int Height, ulong Seed);
+/// <summary>
+/// One result: PNG bytes ("image/png", with metadata chunks) or one image's latents (".npy",
+/// "application/x-npy"). Width and height are the image's size in pixels either way.
+/// </summary>
+public sealed record JobImage(string MediaType, byte[] Data, int Width, int Height, ulong Seed)
+{
+    public const string Png = "image/png", Npy = "application/x-npy";
+}
 
 /// <summary>A small preview of an intermediate step.</summary>
 public sealed record JobPreview(string MediaType, byte[] Data, int Width, int Height);
-
-/// <summary>Thrown where an executor would be created but this build has none for real generation.</summary>
-public sealed class PipelineUnavailableException(string message) : Exception(message);

@@ -1,15 +1,30 @@
+using Sd3Mesh.Models;
+using Sd3Mesh.Pipeline.Onnx;
+using Sd3Mesh.Server.Cluster;
+using Sd3Mesh.Tensors;
+
 namespace Sd3Mesh.Server.Jobs;
 
 /// <summary>The one place where `sd3mesh serve` gets its executor.</summary>
 public static class JobExecutors
 {
+    /// <summary>The model `serve` and `generate` use without --models: tiny, float32, weight seed 0 (random weights).</summary>
+    public const string DefaultPreset = "tiny";
+    public const ulong DefaultWeightSeed = 0;
+
     /// <summary>
-    /// The executor that runs SD3 with the models in <paramref name="modelsDirectory"/>. This build has
-    /// no pipeline yet (Sd3Mesh.Pipeline lands separately), so it refuses instead of producing fake images;
-    /// wiring the pipeline means returning its adapter here.
+    /// The SD3 pipeline on the ONNX models in <paramref name="modelsDirectory"/> (null: the cached tiny
+    /// models, created on first use), every submodule's session on <paramref name="device"/> and created on
+    /// first use. Its <see cref="PipelineJobExecutor.Grains"/> report those sessions.
     /// </summary>
-    public static IJobExecutor ForModels(string? modelsDirectory) =>
-        throw new PipelineUnavailableException(
-            "no SD3 pipeline is available in this build of sd3mesh (Sd3Mesh.Pipeline has not landed yet), " +
-            "so `sd3mesh serve` cannot generate images" + (modelsDirectory is null ? "" : $" from '{modelsDirectory}'"));
+    /// <exception cref="ArgumentException">an unknown device string</exception>
+    public static PipelineJobExecutor ForModels(string? modelsDirectory, string device = "cpu")
+    {
+        if (!Onnx.Device.TryParse(device, out var parsed))
+            throw new ArgumentException($"--device: unknown device '{device}': expected {Onnx.Device.AcceptedForms}");
+        var directory = modelsDirectory ?? ModelZoo.EnsureCached(DefaultPreset, DType.Float32, DefaultWeightSeed);
+        var model = OnnxSd3Model.Open(directory, device);
+        string name = DeviceNames.Of(parsed);
+        return new PipelineJobExecutor(model.Components, model) { Grains = new ModelGrains(model, name), Device = name };
+    }
 }

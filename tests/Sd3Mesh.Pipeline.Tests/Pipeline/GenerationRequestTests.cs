@@ -8,7 +8,7 @@ public class GenerationRequestTests
 {
     private static readonly GenerationRequest Valid = new() { Prompt = "a cat" };
 
-    private static ValidationError Single(GenerationRequest r) => Assert.Single(r.Validate());
+    private static ValidationError Single(GenerationRequest r, Sd3ModelConfig? model = null) => Assert.Single(r.Validate(model));
 
     [Fact]
     public void Defaults_are_diffusers_and_valid()
@@ -19,13 +19,26 @@ public class GenerationRequestTests
 
     [Theory]
     [InlineData(1000, "width", "1000 is not a multiple of 16 (vae_scale_factor x patch_size); use 992 or 1008")]
-    [InlineData(8, "width", "8 is outside the allowed range 16..4096 (a multiple of 16)")]
-    [InlineData(4112, "width", "4112 is outside the allowed range 16..4096")]
+    [InlineData(8, "width", "8 is outside the allowed range 16..3072 (a multiple of 16)")]
+    [InlineData(3088, "width", "3088 is outside the allowed range 16..3072 (a multiple of 16); this model's pos_embed_max_size 192 x 16 allows no more")]
     public void Width_must_be_a_multiple_of_16_within_limits(int width, string field, string message)
     {
         var e = Single(Valid with { Width = width });
         Assert.Equal(field, e.Field);
-        Assert.StartsWith(message, e.Message);
+        Assert.Equal(message, e.Message);
+    }
+
+    [Fact]
+    public void The_largest_size_is_the_models_position_table_else_4096()
+    {
+        // SD3 Medium's 192 x 192 patch grid covers 3072 px (diffusers' PatchEmbed refuses more); unknown: 4096.
+        Assert.Empty((Valid with { Width = 3072, Height = 3072 }).Validate());
+        var unknown = Sd3ModelConfig.Sd3Medium with { PosEmbedMaxSize = null };
+        Assert.Empty((Valid with { Width = 4096 }).Validate(unknown));
+        Assert.Equal("4112 is outside the allowed range 16..4096 (a multiple of 16)", Single(Valid with { Width = 4112 }, unknown).Message);
+        var tiny = new Sd3ModelConfig { PosEmbedMaxSize = 64 };
+        Assert.Equal("height: 1040 is outside the allowed range 16..1024 (a multiple of 16); this model's pos_embed_max_size 64 x 16 allows no more",
+            Single(Valid with { Height = 1040 }, tiny).ToString());
     }
 
     [Fact]

@@ -269,10 +269,20 @@ public class Sd3PipelineTests
     public async Task Reports_progress_per_stage_and_per_step()
     {
         var events = new List<PipelineProgress>();
-        var result = await new Sd3Pipeline(new FakeSd3().Components()).GenerateAsync(Request(), events.Add);
+        var stepLatents = new List<float[]>();
+        var result = await new Sd3Pipeline(new FakeSd3().Components()).GenerateAsync(Request(), p =>
+        {
+            events.Add(p);
+            if (p.Latents is { } latents) stepLatents.Add(latents.ToArray<float>()); // valid only now: copy
+        });
         Assert.Equal(Enum.GetValues<PipelineStage>(), events.Where(e => e.Kind == ProgressKind.StageStarted).Select(e => e.Stage));
         Assert.Equal([1, 2, 3, 4], events.Where(e => e.Kind == ProgressKind.Step).Select(e => e.Step));
         Assert.All(events.Where(e => e.Kind == ProgressKind.Step), e => Assert.Equal(4, e.TotalSteps));
+        // Step events carry the latents after that step; the last are the result's, and they change every step.
+        Assert.Equal(4, stepLatents.Count);
+        Assert.Equal(result.Latents.ToArray<float>(), stepLatents[^1]);
+        Assert.Equal(4, stepLatents.Select(l => string.Join(',', l.Take(8))).Distinct().Count());
+        Assert.All(events.Where(e => e.Kind != ProgressKind.Step), e => Assert.Null(e.Latents));
         Assert.Equal(4, result.Timings.Calls("transformer"));
         Assert.Equal(2, result.Timings.Calls("text_encoder"));
         Assert.Equal(1, result.Timings.Calls("vae_decoder"));

@@ -1,0 +1,80 @@
+using System.Net;
+using System.Net.Sockets;
+using Sd3Mesh.Cli.Commands;
+
+namespace Sd3Mesh.Cli.Tests;
+
+/// <summary>`sd3mesh serve --models` on the tiny models, driven by `generate --server`.</summary>
+public class ServeCommandTests(TinyModelFolder folder) : IClassFixture<TinyModelFolder>
+{
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task WaitUntilListeningAsync(int port, Task<int> serve)
+    {
+        for (int attempt = 0; attempt < 200 && !serve.IsCompleted; attempt++)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50);
+            }
+        }
+        throw new TimeoutException($"serve did not listen on port {port}" + (serve.IsCompleted ? $" (it exited with {serve.Result})" : ""));
+    }
+
+    [Fact]
+    public async Task Generate_server_writes_the_same_png_as_local_generate()
+    {
+        string root = Path.Combine(folder.Path, "serve-" + Guid.NewGuid().ToString("N")[..6]);
+        var values = new GenerateOptions.Values
+        {
+            Prompt = "a photo of a cat", Negative = "blurry", Width = 64, Height = 64, Steps = 4, Seeds = [7], Models = folder.Model,
+            Out = Path.Combine(root, "local"),
+        };
+        var (console, _) = CapturedConsole.Create();
+        Assert.Equal(0, await GenerateRunner.RunAsync(console, values, () => GenerateCommand.Load(console, values.Models, "cpu")));
+
+        int port = FreePort();
+        var (serveConsole, serveOutput) = CapturedConsole.Create();
+        using var stop = new CancellationTokenSource();
+        var serve = ServeCommand.RunAsync(serveConsole, $"127.0.0.1:{port}", new DirectoryInfo(folder.Model), "cpu", null, null, stop.Token);
+        await WaitUntilListeningAsync(port, serve);
+
+        // Previews asked for on the wire do not reach the terminal: one line per step, no preview spam.
+        var request = RemoteGenerate.BuildRequest(values with { Models = null });
+        request.PreviewInterval = 1;
+        var (remoteConsole, remoteOutput) = CapturedConsole.Create();
+        var remoteDir = new DirectoryInfo(Path.Combine(root, "remote"));
+        Assert.Equal(0, await RemoteGenerate.RunAsync(request, new Uri($"http://127.0.0.1:{port}"), remoteDir, remoteConsole, CancellationToken.None));
+
+        // Image-to-image from that PNG (its size by default; strength 0.6 runs 6 of 10 steps on both paths).
+        var img2img = values with { InitImage = Path.Combine(values.Out, "sd3_generated_001.png"), Width = null, Height = null, Steps = 10, Strength = 0.6 };
+        Assert.Equal(0, await GenerateRunner.RunAsync(console, img2img, () => GenerateCommand.Load(console, img2img.Models, "cpu")));
+        Assert.Equal(0, await RemoteGenerate.RunAsync(RemoteGenerate.BuildRequest(img2img with { Models = null }), new Uri($"http://127.0.0.1:{port}"),
+            remoteDir, remoteConsole, CancellationToken.None));
+
+        stop.Cancel();
+        Assert.Equal(0, await serve.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains($"sd3mesh serving tiny-fp32-seed0 on cpu at http://127.0.0.1:{port}/", serveOutput.ToString());
+        Assert.Contains("stopping: cancelling jobs, draining calls", serveOutput.ToString());
+
+        Assert.Equal(File.ReadAllBytes(Path.Combine(values.Out, "sd3_generated_001.png")), File.ReadAllBytes(Path.Combine(remoteDir.FullName, "sd3_generated_001.png")));
+        var img2imgPng = File.ReadAllBytes(Path.Combine(remoteDir.FullName, "sd3_generated_002.png"));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(values.Out, "sd3_generated_002.png")), img2imgPng);
+        Assert.Equal("0.6", Pipeline.Imaging.PngDecoder.Decode(img2imgPng).Text["strength"]);
+        var lines = remoteOutput.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(4 + 6, lines.Count(l => l.Contains(": step ")));
+        Assert.DoesNotContain(lines, l => l.Contains("preview", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains(lines, l => l.Contains("sd3_generated_001.png (64x64, seed 7,"));
+    }
+}

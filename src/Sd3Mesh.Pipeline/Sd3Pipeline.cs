@@ -220,8 +220,8 @@ public sealed class Sd3Pipeline
     private GenerationMetadata Metadata(GenerationRequest r, ulong seed, FlowMatchSchedule schedule) => new()
     {
         Prompt = r.Prompt,
-        Prompt2 = r.Prompt2,
-        Prompt3 = r.Prompt3,
+        Prompt2 = string.IsNullOrEmpty(r.Prompt2) ? r.Prompt : r.Prompt2,
+        Prompt3 = string.IsNullOrEmpty(r.Prompt3) ? r.Prompt : r.Prompt3,
         NegativePrompt = r.NegativePrompt,
         NegativePrompt2 = r.NegativePrompt2,
         NegativePrompt3 = r.NegativePrompt3,

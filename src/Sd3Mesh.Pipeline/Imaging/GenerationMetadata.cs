@@ -11,8 +11,10 @@ namespace Sd3Mesh.Pipeline.Imaging;
 public sealed record GenerationMetadata
 {
     public required string Prompt { get; init; }
-    public string? Prompt2 { get; init; }
-    public string? Prompt3 { get; init; }
+    /// <summary>The prompt CLIP-G (text_encoder_2) saw: prompt_2, or the prompt when none was given.</summary>
+    public required string Prompt2 { get; init; }
+    /// <summary>The prompt T5 (text_encoder_3) saw: prompt_3, or the prompt when none was given.</summary>
+    public required string Prompt3 { get; init; }
     public string NegativePrompt { get; init; } = "";
     public string? NegativePrompt2 { get; init; }
     public string? NegativePrompt3 { get; init; }
@@ -28,9 +30,7 @@ public sealed record GenerationMetadata
     public List<KeyValuePair<string, string>> ToTextChunks()
     {
         var c = CultureInfo.InvariantCulture;
-        var list = new List<KeyValuePair<string, string>> { new("prompt", Prompt) };
-        if (!string.IsNullOrEmpty(Prompt2)) list.Add(new("prompt_2", Prompt2));
-        if (!string.IsNullOrEmpty(Prompt3)) list.Add(new("prompt_3", Prompt3));
+        var list = new List<KeyValuePair<string, string>> { new("prompt", Prompt), new("prompt_2", Prompt2), new("prompt_3", Prompt3) };
         list.Add(new("negative_prompt", NegativePrompt));
         if (!string.IsNullOrEmpty(NegativePrompt2)) list.Add(new("negative_prompt_2", NegativePrompt2));
         if (!string.IsNullOrEmpty(NegativePrompt3)) list.Add(new("negative_prompt_3", NegativePrompt3));

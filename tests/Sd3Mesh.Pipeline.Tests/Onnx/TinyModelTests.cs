@@ -50,6 +50,9 @@ public class TinyModelTests(TinyModelFixture tiny) : IClassFixture<TinyModelFixt
         Assert.True(TensorOps.AllFinite(result.Latents.AsSpan<float>()));
         Assert.Equal(4, result.Timings.Calls("transformer"));
         Assert.Equal("tiny-fp32-seed0", result.Images[0].Metadata.Model);
+        // Without prompt_2/prompt_3 the PNG still records what CLIP-G and T5 saw: the prompt.
+        var text = PngDecoder.Decode(result.Images[0].ToPng()).Text;
+        Assert.Equal((Request.Prompt, Request.Prompt), (text["prompt_2"], text["prompt_3"]));
         Assert.True(tiny.Model.Clock.Run("transformer") > TimeSpan.Zero);
 
         // Deterministic: the same request gives the same pixels; batched and split guidance agree closely.

@@ -136,6 +136,7 @@ public class TransportTests
     [InlineData("bytes", "tensor 'x': the header says 12 bytes, but a float32 tensor of shape [2] has 8")]
     [InlineData("index", "call '1': a chunk for tensor index 3, but the call has 1 tensors")]
     [InlineData("truncated", "the stream ended inside a call: call '1' (vae.scale): tensor 'x' has 4 of 8 bytes")]
+    [InlineData("huge", "tensor 'x': shape [2, 1099511627776, 1099511627776] has more bytes than fit in 64 bits")]
     public async Task Frame_streams_that_do_not_add_up_end_with_invalid_argument(string fault, string message)
     {
         await using var silo = await TestSilo.StartAsync(grainMethods: Grains());
@@ -143,6 +144,7 @@ public class TransportTests
         using var call = silo.Channel.DuplexStreaming(exchange);
         var header = new CallHeader { CallId = "1", Grain = "vae", Method = "scale" };
         header.Tensors.Add(new TensorHeader { Name = "x", Dtype = (int)DType.Float32, Shape = { 2 }, TotalBytes = fault == "bytes" ? 12UL : 8UL });
+        if (fault == "huge") header.Tensors[0].Shape.Add([1L << 40, 1L << 40]); // [2, 2^40, 2^40]
         await call.RequestStream.WriteAsync(new TransportFrame { Header = header });
         var chunk = fault switch
         {

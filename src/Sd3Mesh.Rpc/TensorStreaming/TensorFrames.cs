@@ -16,7 +16,17 @@ public readonly record struct TensorFrameHeader(string Name, DType DType, Tensor
             throw new TensorFrameException($"tensor '{name}': shape {TensorShape.Format(shape.ToArray())} has a negative dimension");
         if (totalBytes > long.MaxValue)
             throw new TensorFrameException($"tensor '{name}': total_bytes {totalBytes} is out of range");
-        return new TensorFrameHeader(name, (DType)dtype, new TensorShape(shape.ToArray()), (long)totalBytes);
+        try
+        {
+            // Element count and byte count checked here, so that a hostile shape is this tensor's error, not an overflow.
+            var parsed = new TensorShape(shape.ToArray());
+            _ = checked(parsed.ElementCount * ((DType)dtype).SizeOf());
+            return new TensorFrameHeader(name, (DType)dtype, parsed, (long)totalBytes);
+        }
+        catch (OverflowException)
+        {
+            throw new TensorFrameException($"tensor '{name}': shape {TensorShape.Format(shape.ToArray())} has more bytes than fit in 64 bits");
+        }
     }
 }
 

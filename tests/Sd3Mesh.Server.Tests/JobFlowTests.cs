@@ -139,6 +139,32 @@ public class JobFlowTests
     }
 
     [Fact]
+    public async Task A_generate_call_that_fails_takes_its_job_with_it()
+    {
+        // Every step event carries a preview bigger than the server's send limit: the first one fails the call.
+        var executor = new ScriptedExecutor { StepDelay = TimeSpan.FromMilliseconds(20) };
+        await using var scheduler = new Jobs.JobScheduler(executor, new Jobs.JobStore());
+        scheduler.Start();
+        await using var server = new GrpcServer(new GrpcServerOptions { MaxSendMessageSize = 100 });
+        server.MapService(Generation.GenerationService.Descriptor, new Generation.GenerationService(scheduler));
+        await server.StartAsync();
+        using var channel = new GrpcChannel(server.Address);
+        var request = TestSilo.Request(steps: 1000);
+        request.PreviewInterval = 1;
+
+        var error = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var call = new Generation.GenerationClient(channel).Generate(request);
+            await foreach (var _ in call.ResponseStream) { }
+        });
+        Assert.Equal(Rpc.StatusCode.ResourceExhausted, error.StatusCode);
+        Assert.Equal(request.Prompt, await executor.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5)));
+        var job = Assert.Single(scheduler.Store.List(long.MaxValue, 10, null));
+        Assert.Equal(JobState.Cancelled, job.State);
+        Assert.StartsWith("cancelled: the Generate call failed (RESOURCE_EXHAUSTED: message of ", Describe(job.Events.Snapshot()[^1]));
+    }
+
+    [Fact]
     public async Task Executor_failures_become_failed_events_with_status_codes()
     {
         var executor = new ScriptedExecutor { Failure = new RpcException(Rpc.StatusCode.ResourceExhausted, "the transformer needs 9 GiB, cuda:0 has 4 GiB free") };

@@ -116,6 +116,45 @@ public class JobFlowTests
         Assert.Equal(Rpc.StatusCode.NotFound, unknown.StatusCode);
     }
 
+    /// <summary>Holds every job on a gate without looking at its token: an executor slow to notice cancellation.</summary>
+    private sealed class SlowToCancelExecutor : Jobs.IJobExecutor
+    {
+        public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public Pipeline.Sd3ModelConfig? Model => null;
+
+        public async Task<IReadOnlyList<Jobs.JobImage>> ExecuteAsync(Jobs.GenerationSpec spec, Jobs.IJobProgress progress, CancellationToken cancellationToken)
+        {
+            Started.TrySetResult();
+            await Gate.Task;
+            cancellationToken.ThrowIfCancellationRequested();
+            return [.. spec.Seeds.Select(seed => new Jobs.JobImage(Jobs.JobImage.Png, ScriptedExecutor.ExpectedPng(32, 32, seed), 32, 32, seed))];
+        }
+    }
+
+    [Fact]
+    public async Task A_job_submitted_after_the_running_one_ended_has_nobody_ahead()
+    {
+        var executor = new SlowToCancelExecutor();
+        await using var silo = await TestSilo.StartWithAsync(executor);
+        var first = await silo.Client.SubmitAsync(TestSilo.Request("first"));
+        await executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True((await silo.Client.CancelAsync(first.JobId)).Cancelled); // ended now; its executor has not noticed yet
+
+        SubmitResponse second;
+        try
+        {
+            second = await silo.Client.SubmitAsync(TestSilo.Request("second"));
+        }
+        finally
+        {
+            executor.Gate.SetResult(); // the silo cannot stop while its worker waits here
+        }
+        Assert.Equal(0u, second.QueuePosition);
+        var events = await silo.WatchAsync(second.JobId);
+        Assert.Equal(["queued 0", "finished 1"], events.Select(Describe));
+    }
+
     [Fact]
     public async Task Leaving_a_generate_call_cancels_its_job()
     {

@@ -47,7 +47,7 @@ public sealed class JobScheduler : IAsyncDisposable
                 throw new RpcException(Rpc.StatusCode.ResourceExhausted, $"the job queue is full ({MaxQueuedJobs} jobs waiting); try again later");
             var job = _store.Create(spec, request);
             _waiting.AddLast(job);
-            job.SetQueuePosition(_waiting.Count - 1 + (_running is null ? 0 : 1));
+            job.SetQueuePosition(_waiting.Count - 1 + RunningAhead);
             _available.Release();
             return job;
         }
@@ -138,9 +138,15 @@ public sealed class JobScheduler : IAsyncDisposable
 
     private void UpdatePositions()
     {
-        int position = _running is null ? 0 : 1;
+        int position = RunningAhead;
         foreach (var waiting in _waiting) waiting.SetQueuePosition(position++);
     }
+
+    /// <summary>
+    /// 1 while the running job is ahead of the queue. A job that has ended (its last event sent, or cancelled
+    /// while its executor winds down) is ahead of nobody, though the worker may not have let go of it yet.
+    /// </summary>
+    private int RunningAhead => _running is { IsEnded: false } ? 1 : 0;
 
     /// <summary>Refuses new jobs and cancels the queued and running ones.</summary>
     public async Task StopAsync()

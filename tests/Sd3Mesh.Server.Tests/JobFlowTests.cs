@@ -299,7 +299,42 @@ public class JobFlowTests
         var dropped = await Assert.ThrowsAsync<RpcException>(() => silo.Client.DownloadImageAsync(images[0]));
         Assert.Equal(Rpc.StatusCode.NotFound, dropped.StatusCode);
         Assert.Contains("was dropped from the store", dropped.Status.Detail);
+        // Its finished event let go of the (inline) bytes too.
+        Assert.True((await silo.WatchAsync(images[0][..images[0].LastIndexOf('_')]))[^1].Finished.Images[0].Data.IsEmpty);
         Assert.Equal(ScriptedExecutor.ExpectedPng(32, 32, 42), (await silo.Client.DownloadImageAsync(images[2])).Data);
+    }
+
+    [Fact]
+    public async Task Previews_count_toward_the_store_budget_and_go_from_the_events_with_the_images()
+    {
+        int pngBytes = ScriptedExecutor.ExpectedPng(32, 32, 42).Length;
+        int previewBytes = Enumerable.Range(1, 3).Sum(step => ScriptedExecutor.ExpectedPreview(step).Length);
+        // Room for two jobs' images, but not for their previews as well.
+        Assert.True(2 * pngBytes < 2 * (pngBytes + previewBytes) && pngBytes + previewBytes <= 2 * pngBytes);
+        await using var silo = await TestSilo.StartAsync(new SiloHostOptions { MaxImageBytes = 2 * pngBytes });
+        var request = TestSilo.Request();
+        request.PreviewInterval = 1;
+        var first = await silo.GenerateAsync(request);
+        var second = await silo.GenerateAsync(request);
+        string[] withPreviews = ["queued 0", "stage Tokenize", "stage Encode", "stage Denoise", "step 1/3 preview", "step 2/3 preview", "step 3/3 preview", "stage Decode", "finished 1"];
+        Assert.Equal(withPreviews, first.Select(Describe));
+        Assert.Equal(ScriptedExecutor.ExpectedPng(32, 32, 42), first[^1].Finished.Images[0].Data.ToByteArray());
+
+        // The first job lost its bytes: GetImage, the replayed finished event and the step events no longer have them.
+        var dropped = await Assert.ThrowsAsync<RpcException>(() => silo.Client.DownloadImageAsync(first[^1].Finished.Images[0].Id));
+        Assert.Equal(Rpc.StatusCode.NotFound, dropped.StatusCode);
+        var replay = await silo.WatchAsync(first[0].JobId);
+        Assert.Equal(["queued 0", "stage Tokenize", "stage Encode", "stage Denoise", "step 1/3", "step 2/3", "step 3/3", "stage Decode", "finished 1"],
+            replay.Select(Describe));
+        Assert.Equal(first.Select(e => e.Sequence), replay.Select(e => e.Sequence));
+        var image = replay[^1].Finished.Images[0];
+        Assert.Equal((true, (ulong)pngBytes), (image.Data.IsEmpty, image.SizeBytes));
+
+        // The newer job keeps everything.
+        var kept = await silo.WatchAsync(second[0].JobId);
+        Assert.Equal(withPreviews, kept.Select(Describe));
+        Assert.Equal(ScriptedExecutor.ExpectedPreview(2), kept[5].Step.Preview.Data.ToByteArray());
+        Assert.Equal(ScriptedExecutor.ExpectedPng(32, 32, 42), kept[^1].Finished.Images[0].Data.ToByteArray());
     }
 
     [Fact]

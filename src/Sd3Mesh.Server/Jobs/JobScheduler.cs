@@ -119,7 +119,6 @@ public sealed class JobScheduler : IAsyncDisposable
             var finished = new Finished { ElapsedSeconds = clock.Elapsed.TotalSeconds };
             finished.Images.AddRange(stored.Select(s => Job.ImageProto(s, InlineImageLimit)));
             job.Succeed(stored, finished);
-            _store.ImagesAdded(job);
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
@@ -130,6 +129,10 @@ public sealed class JobScheduler : IAsyncDisposable
             var status = StatusMapping.FromException(e, includeDetails: false, out bool unexpected);
             if (unexpected) _logger.LogError(e, "job {JobId} failed", job.Id);
             job.Fail((int)status.Code, status.Detail);
+        }
+        finally
+        {
+            _store.JobEnded();
         }
     }
 
@@ -182,7 +185,7 @@ public sealed class JobScheduler : IAsyncDisposable
                 MediaType = preview.MediaType,
                 Width = (uint)preview.Width,
                 Height = (uint)preview.Height,
-                Data = Google.Protobuf.ByteString.CopyFrom(preview.Data),
+                Data = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(preview.Data), // handed over, not copied
             });
     }
 }

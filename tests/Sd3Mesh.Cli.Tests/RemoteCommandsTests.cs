@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Google.Protobuf;
 using Sd3Mesh.Cli.Commands;
 using Sd3Mesh.Protos.V1;
@@ -58,6 +59,17 @@ public sealed class RemoteCommandsTests : IDisposable
         var (console, _) = Capture();
         Assert.Equal(0, await RemoteGenerate.RunAsync(Request(count: 1), host.Address, _out, console, CancellationToken.None));
         Assert.Equal(ScriptedExecutor.ExpectedPng(32, 16, 100), await File.ReadAllBytesAsync(Path.Combine(_out.FullName, "sd3_generated_001.png")));
+    }
+
+    [Fact]
+    public async Task Generate_reports_images_it_cannot_save_instead_of_crashing()
+    {
+        await using var host = await StartSilo(new ScriptedExecutor());
+        var notAFolder = Path.Combine(_out.FullName, "taken");
+        await File.WriteAllTextAsync(notAFolder, "a file where the output folder should go");
+        var (console, output) = Capture();
+        Assert.Equal(1, await RemoteGenerate.RunAsync(Request(count: 1), host.Address, new DirectoryInfo(notAFolder), console, CancellationToken.None));
+        Assert.Matches($"image [0-9a-f]{{16}}_0 not saved: .*{Regex.Escape(notAFolder)}", output.ToString());
     }
 
     [Fact]

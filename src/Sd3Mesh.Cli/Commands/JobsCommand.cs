@@ -130,10 +130,9 @@ public static class JobsCommand
         {
             case E.Finished:
                 if (outDir is not null)
-                    await RemoteGenerate.SaveImagesAsync(console, client, last.Finished.Images, outDir, ct);
-                else
-                    foreach (var image in last.Finished.Images)
-                        console.MarkupLine(Markup.Escape($"image {image.Id}: {image.Width}x{image.Height}, seed {image.Seed}, {image.SizeBytes:N0} bytes"));
+                    return await RemoteGenerate.SaveImagesAsync(console, client, last.Finished.Images, outDir, ct) ? 0 : 1;
+                foreach (var image in last.Finished.Images)
+                    console.MarkupLine(Markup.Escape($"image {image.Id}: {image.Width}x{image.Height}, seed {image.Seed}, {image.SizeBytes:N0} bytes"));
                 return 0;
             case E.Failed:
                 console.MarkupLine($"[red]job {Markup.Escape(jobId)} failed: {Markup.Escape(last.Failed.Message)}[/]");

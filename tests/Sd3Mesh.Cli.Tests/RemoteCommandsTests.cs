@@ -154,6 +154,12 @@ public sealed class RemoteCommandsTests : IDisposable
         (console, output) = Capture();
         Assert.Equal(2, await JobsCommand.ListAsync(console, client, ["finished"], 50, CancellationToken.None));
         Assert.Contains("--state: unknown state 'finished'", output.ToString());
+        foreach (int limit in new[] { 0, 501 })
+        {
+            (console, output) = Capture();
+            Assert.Equal(2, await JobsCommand.ListAsync(console, client, [], limit, CancellationToken.None));
+            Assert.Contains($"--limit must be in [1, 500], got {limit}", output.ToString());
+        }
     }
 
     [Fact]

@@ -18,7 +18,7 @@ public static class JobsCommand
             Description = "Only jobs in these states (queued, running, succeeded, failed, cancelled)",
             AllowMultipleArgumentsPerToken = true,
         };
-        var limit = new Option<int>("--limit") { Description = "Newest N jobs (1-500)", DefaultValueFactory = _ => 50 };
+        var limit = new Option<int>("--limit") { Description = $"Newest N jobs (1-{GenerationService.MaxPageSize})", DefaultValueFactory = _ => 50 };
         var jobs = new Command("jobs", "List, watch or cancel the jobs of an sd3mesh server");
         jobs.Options.Add(server);
         jobs.Options.Add(states);
@@ -67,7 +67,12 @@ public static class JobsCommand
 
     public static async Task<int> ListAsync(IAnsiConsole console, GenerationClient client, string[] states, int limit, CancellationToken ct)
     {
-        var request = new ListJobsRequest { PageSize = (uint)Math.Clamp(limit, 0, 500) };
+        if (limit is < 1 or > GenerationService.MaxPageSize)
+        {
+            console.MarkupLine($"[red]{Markup.Escape($"--limit must be in [1, {GenerationService.MaxPageSize}], got {limit}")}[/]");
+            return 2;
+        }
+        var request = new ListJobsRequest { PageSize = (uint)limit };
         foreach (var state in states)
         {
             if (!Enum.TryParse<JobState>(state, ignoreCase: true, out var parsed) || parsed == JobState.Unspecified)

@@ -131,6 +131,39 @@ public class TransportTests
         Assert.Equal([3f], ok[0].Tensor.ToArray<float>());
     }
 
+    [Fact]
+    public async Task Cancelling_a_call_midway_through_its_frames_leaves_the_stream_to_the_other_calls()
+    {
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var grains = Grains().Register("vae", "hold", async (_, _) =>
+        {
+            entered.TrySetResult();
+            await release.Task; // the server reads no frames meanwhile
+            return [];
+        });
+        // Kestrel's 768 KiB stream window: a 4 MiB call cannot be sent while the server does not read.
+        await using var server = new GrpcServer(new GrpcServerOptions { Http2 = Http2Settings.KestrelDefaults });
+        server.MapService(TransportService.Descriptor, new TransportService(grains));
+        await server.StartAsync();
+        using var channel = new GrpcChannel(server.Address);
+        await using var client = new TransportClient(channel);
+
+        var held = client.CallAsync("vae", "hold", []);
+        await entered.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        using var cancel = new CancellationTokenSource();
+        var big = client.CallAsync("vae", "scale", [new("x", Tensor.Zeros(DType.Float32, new TensorShape(1024 * 1024))), new("factor", Tensor.FromArray([2f], 1))],
+            cancel.Token);
+        await Task.Delay(200); // its frames are now stuck on flow control
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => big.WaitAsync(TimeSpan.FromSeconds(5)));
+
+        release.SetResult();
+        Assert.Empty(await held.WaitAsync(TimeSpan.FromSeconds(10)));
+        var after = await client.CallAsync("vae", "scale", [new("x", Tensor.FromArray(new[] { 1f, 2f }, 2)), new("factor", Tensor.FromArray([3f], 1))]);
+        Assert.Equal([3f, 6f], after[0].Tensor.ToArray<float>());
+    }
+
     [Theory]
     [InlineData("gap", "tensor 'x': a chunk at offset 8 leaves a gap (next expected offset 0)")]
     [InlineData("bytes", "tensor 'x': the header says 12 bytes, but a float32 tensor of shape [2] has 8")]

@@ -314,6 +314,13 @@ public class CallTypeTests
     }
 
     [Fact]
+    public void A_method_the_service_does_not_have_is_named_in_the_error()
+    {
+        var error = Assert.Throws<ArgumentException>(() => Method<EchoRequest, EchoReply>.From(EchoService.Descriptor, "Shout"));
+        Assert.StartsWith("service sd3mesh.rpc.test.Echo has no method Shout", error.Message);
+    }
+
+    [Fact]
     public void A_method_of_the_wrong_shape_is_refused_at_bind_time()
     {
         var server = new GrpcServer();

@@ -13,7 +13,7 @@ public class ClusterTests
 {
     private static Method<TReq, TResp> M<TReq, TResp>(string name)
         where TReq : class, IMessage<TReq> where TResp : class, IMessage<TResp> =>
-        Method<TReq, TResp>.From(ClusterService.Descriptor.FindMethodByName(name));
+        Method<TReq, TResp>.From(ClusterService.Descriptor, name);
 
     [Fact]
     public async Task The_single_silo_reports_itself_its_cpu_device_and_no_grains_yet()

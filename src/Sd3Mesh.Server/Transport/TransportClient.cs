@@ -12,7 +12,7 @@ namespace Sd3Mesh.Server.Transport;
 public sealed class TransportClient : IAsyncDisposable
 {
     private static readonly Method<TransportFrame, TransportFrame> Exchange =
-        Method<TransportFrame, TransportFrame>.From(TransportService.Descriptor.FindMethodByName("Exchange"));
+        Method<TransportFrame, TransportFrame>.From(TransportService.Descriptor, "Exchange");
 
     private readonly DuplexStreamingCall<TransportFrame, TransportFrame> _call;
     private readonly ConcurrentDictionary<string, TaskCompletionSource<IReadOnlyList<NamedTensor>>> _pending = new();

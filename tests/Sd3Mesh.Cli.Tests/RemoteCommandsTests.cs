@@ -73,6 +73,23 @@ public sealed class RemoteCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task An_unusable_certificate_to_trust_is_reported_not_thrown()
+    {
+        var missing = Path.Combine(_out.FullName, "no-such-cert.pem");
+        Environment.SetEnvironmentVariable(ServerChannel.TrustedCertificateVariable, missing);
+        try
+        {
+            var (console, output) = Capture();
+            Assert.Equal(2, await RemoteGenerate.RunAsync(Request(), new Uri("https://127.0.0.1:1"), _out, console, CancellationToken.None));
+            Assert.Contains($"SD3MESH_SERVER_CERT: '{missing}' is not a readable PEM certificate", output.ToString());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(ServerChannel.TrustedCertificateVariable, null);
+        }
+    }
+
+    [Fact]
     public async Task Generate_reports_refused_requests_failed_jobs_and_unreachable_servers()
     {
         var executor = new ScriptedExecutor();

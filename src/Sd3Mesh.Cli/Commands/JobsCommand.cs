@@ -53,7 +53,8 @@ public static class JobsCommand
             AnsiConsole.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
             return 2;
         }
-        using var channel = ServerChannel.Open(server);
+        using var channel = ServerChannel.Open(server, AnsiConsole.Console);
+        if (channel is null) return 2;
         try
         {
             return await action(new GenerationClient(channel));

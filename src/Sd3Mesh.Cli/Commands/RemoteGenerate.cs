@@ -13,14 +13,15 @@ namespace Sd3Mesh.Cli.Commands;
 /// job's progress from its event stream, and writes the results (PNG bytes as the server made them,
 /// metadata included) into the output folder without overwriting anything. Ctrl+C cancels the job on
 /// the server. Exit codes: 0 done, 1 the job failed (or its images could not be saved), 2 the server
-/// refused the request, 3 the server could not be reached, 130 cancelled.
+/// refused the request (or SD3MESH_SERVER_CERT is unusable), 3 the server could not be reached, 130 cancelled.
 /// </summary>
 public static class RemoteGenerate
 {
     public static async Task<int> RunAsync(GenerateRequest request, Uri server, DirectoryInfo outDir, IAnsiConsole console,
         CancellationToken cancellationToken)
     {
-        using var channel = ServerChannel.Open(server);
+        using var channel = ServerChannel.Open(server, console);
+        if (channel is null) return 2;
         var client = new GenerationClient(channel);
         string? jobId = null;
         Finished? finished = null;

@@ -180,6 +180,26 @@ public sealed class RemoteCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task Jobs_list_shows_the_size_the_server_chose()
+    {
+        // A model whose native size is 64 x 64: requests without width and height get that.
+        await using var host = await StartSilo(new ScriptedExecutor { Model = new Pipeline.Sd3ModelConfig { SampleSize = 8 } });
+        using var channel = new GrpcChannel(host.Address);
+        var client = new GenerationClient(channel);
+        var request = Request(count: 1);
+        request.ClearWidth();
+        request.ClearHeight();
+        var events = new List<JobEvent>();
+        using (var call = client.Generate(request))
+            await foreach (var e in call.ResponseStream) events.Add(e);
+        Assert.Equal((64u, 64u), (events[^1].Finished.Images[0].Width, events[^1].Finished.Images[0].Height));
+
+        var (console, output) = Capture();
+        Assert.Equal(0, await JobsCommand.ListAsync(console, client, [], 50, CancellationToken.None));
+        Assert.Matches($@"{events[0].JobId}\s+│ succeeded\s+│ a red fox\s+│ 64x64\s+│", output.ToString());
+    }
+
+    [Fact]
     public async Task Serve_checks_its_options_before_loading_anything()
     {
         var (console, output) = Capture();

@@ -99,7 +99,7 @@ public static class JobsCommand
                 _ => $"{job.Step}/{job.TotalSteps}",
             };
             table.AddRow(Markup.Escape(job.Id), StateMarkup(job.State), Markup.Escape(prompt),
-                $"{(r.HasWidth ? r.Width : 1024)}x{(r.HasHeight ? r.Height : 1024)}", Markup.Escape(progress), job.Images.Count.ToString(),
+                SizeOf(job), Markup.Escape(progress), job.Images.Count.ToString(),
                 job.CreatedAt.ToDateTime().ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss"), took);
         }
         console.Write(table);
@@ -147,6 +147,17 @@ public static class JobsCommand
                 console.MarkupLine($"[yellow]job {Markup.Escape(jobId)} was cancelled: {Markup.Escape(last?.Cancelled?.Reason ?? "")}[/]");
                 return 130;
         }
+    }
+
+    /// <summary>
+    /// The images' size once there are images; before, the size asked for, or "auto" where the server
+    /// decides (the init image's size, else the serving model's native size: not always 1024).
+    /// </summary>
+    private static string SizeOf(Job job)
+    {
+        if (job.Images.Count > 0) return $"{job.Images[0].Width}x{job.Images[0].Height}";
+        var r = job.Request;
+        return r.HasWidth && r.HasHeight ? $"{r.Width}x{r.Height}" : "auto";
     }
 
     private static string StateMarkup(JobState state) => state switch

@@ -103,7 +103,8 @@ public sealed class Sd3Pipeline
             : positive;
         await StageAsync(PipelineStage.Denoise, progress, timings, async () =>
         {
-            var velocity = new float[latents.Length];
+            // The transformer's float32 output is read in place; only guidance needs a buffer of its own.
+            var guided = guidance ? Tensor.FromArray(new float[latents.Length], latentShape) : null;
             for (int k = 0; k < schedule.StepCount; k++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -112,25 +113,28 @@ public sealed class Sd3Pipeline
                 float t = schedule.Timesteps[index];
                 var current = Tensor.FromArray(latents, latentShape);
 
+                Tensor velocity;
                 if (!guidance)
                 {
-                    var v = await PredictAsync(current, conditioning, t, timings, cancellationToken).ConfigureAwait(false);
-                    v.CopyTo(velocity, 0);
+                    velocity = await PredictAsync(current, conditioning, t, timings, cancellationToken).ConfigureAwait(false);
                 }
                 else if (request.CfgMode == CfgMode.Batched)
                 {
                     var doubled = Tensor.Concat([current, current], 0);
                     var v = await PredictAsync(doubled, conditioning, t, timings, cancellationToken).ConfigureAwait(false);
-                    ClassifierFreeGuidance.Combine(v.AsSpan(0, latents.Length), v.AsSpan(latents.Length), request.GuidanceScale, velocity);
+                    var both = v.AsSpan<float>();
+                    ClassifierFreeGuidance.Combine(both[..latents.Length], both[latents.Length..], request.GuidanceScale, guided!.AsSpan<float>());
+                    velocity = guided;
                 }
                 else
                 {
                     var uncond = PredictAsync(current, negative!, t, timings, cancellationToken);
                     var cond = PredictAsync(current, positive, t, timings, cancellationToken);
                     await Task.WhenAll(uncond, cond).ConfigureAwait(false);
-                    ClassifierFreeGuidance.Combine(uncond.Result, cond.Result, request.GuidanceScale, velocity);
+                    ClassifierFreeGuidance.Combine(uncond.Result.AsSpan<float>(), cond.Result.AsSpan<float>(), request.GuidanceScale, guided!.AsSpan<float>());
+                    velocity = guided;
                 }
-                timings.Measure("scheduler", () => { schedule.Step(index, velocity, latents, latents); return 0; });
+                timings.Measure("scheduler", () => { schedule.Step(index, velocity.AsSpan<float>(), latents, latents); return 0; });
                 progress?.Invoke(new PipelineProgress(PipelineStage.Denoise, ProgressKind.Step, k + 1, schedule.StepCount,
                     Stopwatch.GetElapsedTime(stepStart)) { Latents = current });
             }
@@ -173,7 +177,8 @@ public sealed class Sd3Pipeline
         return new GenerationResult(images, finalLatents, timings, Stopwatch.GetElapsedTime(started), warnings);
     }
 
-    private async Task<float[]> PredictAsync(Tensor latents, PromptEmbeddings conditioning, float timestep, StageTimings timings, CancellationToken ct)
+    /// <summary>The transformer's velocity for <paramref name="latents"/>, as float32 (the output itself when it already is).</summary>
+    private async Task<Tensor> PredictAsync(Tensor latents, PromptEmbeddings conditioning, float timestep, StageTimings timings, CancellationToken ct)
     {
         long batch = latents.Shape[0];
         var t = new float[batch];
@@ -182,7 +187,7 @@ public sealed class Sd3Pipeline
             _c.Transformer.PredictAsync(latents, conditioning.Embeds, conditioning.Pooled, Tensor.FromArray(t, batch), ct)).ConfigureAwait(false);
         if (output.Shape != latents.Shape)
             throw new InvalidDataException($"the transformer returned {output.Shape} for latents {latents.Shape}");
-        return TensorOps.AsFloat32(output).ToArray<float>();
+        return TensorOps.AsFloat32(output);
     }
 
     /// <summary>

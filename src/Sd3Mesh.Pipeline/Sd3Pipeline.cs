@@ -56,13 +56,14 @@ public sealed class Sd3Pipeline
         bool guidance = ClassifierFreeGuidance.IsEnabled(request.GuidanceScale);
         int count = request.Count;
         var seeds = SeedPlan.Resolve(request.Seeds, count);
+        var texts = new PromptTexts(request.Prompt, request.Prompt2, request.Prompt3);
 
         // 2. Encode the prompts (negative only with guidance; diffusers' clip_skip applies to the positive side only).
         var (positive, negative) = await StageAsync(PipelineStage.EncodePrompt, progress, timings, async () =>
         {
             var encoder = new PromptEncoder(_c, Cache, timings);
             bool useT5 = request.UseT5;
-            var pos = encoder.EncodeAsync(new PromptTexts(request.Prompt, request.Prompt2, request.Prompt3), request.ClipSkip,
+            var pos = encoder.EncodeAsync(texts, request.ClipSkip,
                 request.MaxSequenceLength, useT5, count, cancellationToken);
             var neg = guidance
                 ? encoder.EncodeAsync(new PromptTexts(request.NegativePrompt, request.NegativePrompt2, request.NegativePrompt3), null,
@@ -165,13 +166,13 @@ public sealed class Sd3Pipeline
             Stage(PipelineStage.Postprocess, progress, timings, () =>
             {
                 for (int i = 0; i < count; i++)
-                    images.Add(new GeneratedImage(i, seeds[i], ImageTensors.ToImages(decoded[i])[0], Metadata(request, seeds[i], schedule)));
+                    images.Add(new GeneratedImage(i, seeds[i], ImageTensors.ToImages(decoded[i])[0], Metadata(request, texts, seeds[i], schedule)));
                 return 0;
             });
         }
         else
         {
-            for (int i = 0; i < count; i++) images.Add(new GeneratedImage(i, seeds[i], null, Metadata(request, seeds[i], schedule)));
+            for (int i = 0; i < count; i++) images.Add(new GeneratedImage(i, seeds[i], null, Metadata(request, texts, seeds[i], schedule)));
         }
 
         return new GenerationResult(images, finalLatents, timings, Stopwatch.GetElapsedTime(started), warnings);
@@ -222,11 +223,11 @@ public sealed class Sd3Pipeline
         return result;
     }
 
-    private GenerationMetadata Metadata(GenerationRequest r, ulong seed, FlowMatchSchedule schedule) => new()
+    private GenerationMetadata Metadata(GenerationRequest r, PromptTexts texts, ulong seed, FlowMatchSchedule schedule) => new()
     {
-        Prompt = r.Prompt,
-        Prompt2 = string.IsNullOrEmpty(r.Prompt2) ? r.Prompt : r.Prompt2,
-        Prompt3 = string.IsNullOrEmpty(r.Prompt3) ? r.Prompt : r.Prompt3,
+        Prompt = texts.ForClipL,
+        Prompt2 = texts.ForClipG,
+        Prompt3 = texts.ForT5,
         NegativePrompt = r.NegativePrompt,
         NegativePrompt2 = r.NegativePrompt2,
         NegativePrompt3 = r.NegativePrompt3,

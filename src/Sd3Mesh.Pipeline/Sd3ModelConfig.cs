@@ -34,6 +34,9 @@ public sealed record Sd3ModelConfig
     public int? ClipLayers { get; init; }
     public int? Clip2Layers { get; init; }
 
+    /// <summary>diffusers' tile_latent_min_size, the latent tile of tiled VAE decoding: sample_size / vae_scale_factor (128), at least 2.</summary>
+    public int VaeTileLatentSize => Math.Max(2, VaeSampleSize / VaeScaleFactor);
+
     /// <summary>Pixel sizes must be multiples of this (vae_scale_factor * patch_size: 16).</summary>
     public int SizeMultiple => VaeScaleFactor * PatchSize;
 

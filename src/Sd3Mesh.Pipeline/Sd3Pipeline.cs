@@ -150,7 +150,7 @@ public sealed class Sd3Pipeline
             var decoded = await StageAsync(PipelineStage.Decode, progress, timings, async () =>
             {
                 var scaling = new VaeLatentScaling(model.ScalingFactor, model.ShiftFactor);
-                var tiled = new TiledVaeDecoder(_c.VaeDecoder, _options.TileLatentSize ?? Math.Max(2, model.VaeSampleSize / model.VaeScaleFactor),
+                var tiled = new TiledVaeDecoder(_c.VaeDecoder, _options.TileLatentSize ?? model.VaeTileLatentSize,
                     scaleFactor: model.VaeScaleFactor);
                 var samples = new List<Tensor>(count);
                 for (int i = 0; i < count; i++)

@@ -156,7 +156,7 @@ public static class BenchPipelineCommand
         var latents = new float[config.LatentChannels * (s.Height / config.VaeScaleFactor) * (s.Width / config.VaeScaleFactor)];
         SeededRandom.FillNormal(latents, 1);
         var tensor = Tensor.FromArray(latents, 1, config.LatentChannels, s.Height / config.VaeScaleFactor, s.Width / config.VaeScaleFactor);
-        var tiled = new TiledVaeDecoder(model.Components.VaeDecoder, Math.Max(2, config.VaeSampleSize / config.VaeScaleFactor), scaleFactor: config.VaeScaleFactor);
+        var tiled = new TiledVaeDecoder(model.Components.VaeDecoder, config.VaeTileLatentSize, scaleFactor: config.VaeScaleFactor);
         double before = PeakResidentMiB();
         var times = new List<double>();
         for (int i = 0; i < s.Warmup + s.Runs; i++)

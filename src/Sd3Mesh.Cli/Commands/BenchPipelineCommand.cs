@@ -173,16 +173,7 @@ public static class BenchPipelineCommand
         return 0;
     }
 
-    /// <summary>VmHWM of /proc/self/status (the process's peak resident set), in MiB; 0 where unavailable.</summary>
-    public static double PeakResidentMiB()
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/self/status"))
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                    return double.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024;
-        }
-        catch (IOException) { }
-        return Environment.WorkingSet / 1048576.0;
-    }
+    /// <summary>The process's peak resident set (<see cref="BenchModelsCommand.PeakResidentBytes"/>) in MiB; where /proc is unavailable, the current working set.</summary>
+    public static double PeakResidentMiB() =>
+        (BenchModelsCommand.PeakResidentBytes() is var peak and >= 0 ? peak : Environment.WorkingSet) / 1048576.0;
 }

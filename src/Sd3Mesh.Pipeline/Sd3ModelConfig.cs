@@ -28,8 +28,6 @@ public sealed record Sd3ModelConfig
     public double ShiftFactor { get; init; } = 0.0609;
     /// <summary>vae.config.sample_size in pixels: the VAE tile size (1024).</summary>
     public int VaeSampleSize { get; init; } = 1024;
-    /// <summary>CLIP token rows (tokenizer.model_max_length, 77).</summary>
-    public int TokenizerMaxLength { get; init; } = 77;
     /// <summary>num_hidden_layers of text_encoder and text_encoder_2 when known (for clip_skip limits).</summary>
     public int? ClipLayers { get; init; }
     public int? Clip2Layers { get; init; }

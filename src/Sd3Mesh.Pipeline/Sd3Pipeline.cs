@@ -91,7 +91,7 @@ public sealed class Sd3Pipeline
         int latentH = request.Height / model.VaeScaleFactor, latentW = request.Width / model.VaeScaleFactor;
         var latents = await StageAsync(PipelineStage.PrepareLatents, progress, timings, async () =>
         {
-            if (request.Latents is { } given) return TensorOps.AsFloat32(given).Clone().ToArray<float>();
+            if (request.Latents is { } given) return given.ToFloatArray(); // a float32 copy: the loop updates it in place
             if (!request.IsImageToImage)
                 return LatentNoise.Create(seeds, model.LatentChannels, latentH, latentW).ToArray<float>();
             return await ImageToLatentsAsync(request, seeds, schedule, timings, cancellationToken).ConfigureAwait(false);

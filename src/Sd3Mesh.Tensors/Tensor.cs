@@ -12,7 +12,7 @@ public sealed class Tensor
 {
     public Tensor(DType dtype, TensorShape shape, Memory<byte> data)
     {
-        long expected = checked(shape.ElementCount * dtype.SizeOf());
+        int expected = CheckedByteCount(dtype, shape, int.MaxValue);
         if (data.Length != expected)
             throw new ArgumentException(
                 $"a {dtype.Name()} tensor of shape {shape} needs {expected} bytes, got {data.Length}", nameof(data));
@@ -29,7 +29,22 @@ public sealed class Tensor
 
     /// <summary>A new zero-filled tensor.</summary>
     public static Tensor Zeros(DType dtype, TensorShape shape) =>
-        new(dtype, shape, new byte[checked(shape.ElementCount * dtype.SizeOf())]);
+        new(dtype, shape, new byte[CheckedByteCount(dtype, shape, Array.MaxLength)]);
+
+    /// <summary>
+    /// The bytes a tensor of <paramref name="dtype"/> and <paramref name="shape"/> needs, refused with a clear
+    /// message above <paramref name="limit"/>: a tensor's bytes are one Memory&lt;byte&gt; (int length), and a
+    /// new tensor's one byte array (Array.MaxLength), so one tensor stops just under 2 GiB.
+    /// </summary>
+    private static int CheckedByteCount(DType dtype, TensorShape shape, long limit)
+    {
+        int size = dtype.SizeOf();
+        if (shape.ElementCount > limit / size)
+            throw new ArgumentException(
+                $"a {dtype.Name()} tensor of shape {shape} ({shape.ElementCount} elements of {size} bytes) is larger than the " +
+                $"{limit} bytes one tensor can hold (its bytes are one .NET array): split it, e.g. along axis 0", nameof(shape));
+        return (int)(shape.ElementCount * size);
+    }
 
     /// <summary>Wraps <paramref name="values"/> without copying; the tensor sees later writes to the array.</summary>
     public static Tensor FromArray<T>(T[] values, TensorShape shape) where T : unmanaged
@@ -37,6 +52,7 @@ public sealed class Tensor
         if (values.LongLength != shape.ElementCount)
             throw new ArgumentException(
                 $"shape {shape} holds {shape.ElementCount} elements, the array has {values.LongLength}", nameof(values));
+        CheckedByteCount(DTypes.Of<T>(), shape, int.MaxValue); // before the byte view of the array, whose length is an int
         return new Tensor(DTypes.Of<T>(), shape, new ArrayByteMemory<T>(values, 0, values.Length).Memory);
     }
 

@@ -31,6 +31,18 @@ public class TensorTests
     }
 
     [Fact]
+    public void A_tensor_over_2_GiB_is_refused_with_its_size_and_the_limit()
+    {
+        // Its bytes are one .NET array (Array.MaxLength) or Memory<byte> (int length): no silent wrap, no bare overflow.
+        var e = Assert.Throws<ArgumentException>(() => Tensor.Zeros(DType.Float32, new TensorShape(1L << 29, 2)));
+        Assert.StartsWith("a float32 tensor of shape [536870912, 2] (1073741824 elements of 4 bytes) is larger than the " +
+                          "2147483591 bytes one tensor can hold (its bytes are one .NET array): split it, e.g. along axis 0", e.Message);
+        e = Assert.Throws<ArgumentException>(() => new Tensor(DType.Float64, new TensorShape(1L << 61), new byte[8]));
+        Assert.StartsWith("a float64 tensor of shape [2305843009213693952] (2305843009213693952 elements of 8 bytes) is larger than the " +
+                          "2147483647 bytes one tensor can hold", e.Message);
+    }
+
+    [Fact]
     public void Concat_along_middle_axis_interleaves_blocks()
     {
         var a = Tensor.FromArray(new long[] { 1, 2, 3, 4 }, 2, 2);      // [[1,2],[3,4]]

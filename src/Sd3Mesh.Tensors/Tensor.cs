@@ -151,7 +151,9 @@ public sealed class Tensor
 
     /// <summary>
     /// Converts to another dtype (new data). Float conversions round to nearest even; float to integer
-    /// truncates toward zero, as a C cast does.
+    /// truncates toward zero, as a C cast does. Between int32, int64 and float64 values go through float64,
+    /// so integers are exact (up to 2^53); other pairs go through float32, which holds every float16,
+    /// bfloat16, int8 and uint8 value.
     /// </summary>
     public Tensor ToDType(DType target)
     {
@@ -159,10 +161,42 @@ public sealed class Tensor
         var result = Zeros(target, Shape);
         if (DType == DType.Float32) { FromFloat(AsSpan<float>(), result); return result; }
         if (target == DType.Float32) { ToFloat(this, result.AsSpan<float>()); return result; }
+        if (IsWide(DType) && IsWide(target))
+        {
+            var wide = new double[ElementCount];
+            ToDouble(this, wide);
+            FromDouble(wide, result);
+            return result;
+        }
         var tmp = new float[ElementCount];
         ToFloat(this, tmp);
         FromFloat(tmp, result);
         return result;
+    }
+
+    /// <summary>Dtypes with values that float32 cannot hold exactly.</summary>
+    private static bool IsWide(DType dtype) => dtype is DType.Int32 or DType.Int64 or DType.Float64;
+
+    private static void ToDouble(Tensor src, Span<double> dst)
+    {
+        switch (src.DType)
+        {
+            case DType.Float64: src.AsSpan<double>().CopyTo(dst); break;
+            case DType.Int64: { var s = src.AsSpan<long>(); for (int i = 0; i < s.Length; i++) dst[i] = s[i]; break; }
+            case DType.Int32: { var s = src.AsSpan<int>(); for (int i = 0; i < s.Length; i++) dst[i] = s[i]; break; }
+            default: throw new NotSupportedException($"cannot convert {src.DType.Name()} through float64");
+        }
+    }
+
+    private static void FromDouble(ReadOnlySpan<double> src, Tensor dst)
+    {
+        switch (dst.DType)
+        {
+            case DType.Float64: src.CopyTo(dst.AsSpan<double>()); break;
+            case DType.Int64: { var d = dst.AsSpan<long>(); for (int i = 0; i < src.Length; i++) d[i] = (long)src[i]; break; }
+            case DType.Int32: { var d = dst.AsSpan<int>(); for (int i = 0; i < src.Length; i++) d[i] = (int)src[i]; break; }
+            default: throw new NotSupportedException($"cannot convert float64 to {dst.DType.Name()}");
+        }
     }
 
     private static void ToFloat(Tensor src, Span<float> dst)

@@ -105,6 +105,19 @@ public class TensorTests
     }
 
     [Fact]
+    public void Int32_int64_and_float64_convert_among_themselves_exactly()
+    {
+        // 2^24 + 1 is the first integer float32 cannot hold: a float32 detour would give 16777216.
+        const long first = (1L << 24) + 1;
+        var longs = Tensor.FromArray(new[] { first, -first, 49407L }, 3);
+        Assert.Equal(new[] { (int)first, (int)-first, 49407 }, longs.ToDType(DType.Int32).ToArray<int>());
+        Assert.Equal(new[] { first, -first, 49407L }, longs.ToDType(DType.Int32).ToDType(DType.Int64).ToArray<long>());
+        Assert.Equal(new[] { 16777217.0, -16777217.0, 49407.0 }, longs.ToDType(DType.Float64).ToArray<double>());
+        var doubles = Tensor.FromArray(new[] { (1L << 40) + 1.75, -2.5 }, 2);
+        Assert.Equal(new[] { (1L << 40) + 1, -2L }, doubles.ToDType(DType.Int64).ToArray<long>());
+    }
+
+    [Fact]
     public void Pinned_array_memory_points_at_the_elements()
     {
         var values = new double[] { 3.5, 7.25 };

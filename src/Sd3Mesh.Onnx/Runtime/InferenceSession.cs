@@ -334,14 +334,15 @@ public sealed unsafe class InferenceSession : IDisposable
     }
 
     /// <summary>
-    /// What surrounds one native run: the session kept alive, the WebGPU lock where needed, native run
-    /// options (created when cancellation needs a terminate flag), and cancellation wired to that flag.
+    /// What surrounds one native run: the session and the run options kept alive (a disposed one is refused),
+    /// the WebGPU lock where needed, native run options (created when cancellation needs a terminate flag),
+    /// and cancellation wired to that flag.
     /// </summary>
     private ref struct RunScope
     {
         private readonly InferenceSession _session;
         private readonly RunOptions? _options;
-        private readonly bool _ownsOptions, _locked, _addedSession;
+        private readonly bool _ownsOptions, _locked, _addedSession, _addedOptions;
         private readonly CancellationToken _cancellationToken;
         private CancellationTokenRegistration _registration;
 
@@ -364,22 +365,30 @@ public sealed unsafe class InferenceSession : IDisposable
                     s_webGpuRuns.Wait(cancellationToken);
                     _locked = true;
                 }
-                try
-                {
-                    session._handle.DangerousAddRef(ref _addedSession);
-                }
-                catch (ObjectDisposedException)
-                {
-                    throw new ObjectDisposedException(nameof(InferenceSession));
-                }
+                _addedSession = AddRef(session._handle, nameof(InferenceSession));
+                if (_options is not null) _addedOptions = AddRef(_options.Handle, nameof(RunOptions));
                 if (cancellationToken.CanBeCanceled)
-                    _registration = cancellationToken.Register(static o => ((RunOptions)o!).Terminate(), options);
+                    _registration = cancellationToken.Register(static o => ((RunOptions)o!).Terminate(), _options);
             }
             catch
             {
                 Dispose();
                 throw;
             }
+        }
+
+        private static bool AddRef(SafeHandle handle, string owner)
+        {
+            bool added = false;
+            try
+            {
+                handle.DangerousAddRef(ref added);
+            }
+            catch (ObjectDisposedException)
+            {
+                throw new ObjectDisposedException(owner);
+            }
+            return added;
         }
 
         public readonly nint NativeOptions => _options?.Handle.DangerousGetHandle() ?? 0;
@@ -399,9 +408,10 @@ public sealed unsafe class InferenceSession : IDisposable
             _registration.Dispose(); // waits for a Terminate callback in progress
             if (_addedSession) _session._handle.DangerousRelease();
             if (_locked) s_webGpuRuns.Release();
-            if (_ownsOptions) _options?.Dispose();
+            if (_ownsOptions) _options!.Dispose();
             // A cancellation that came too late to stop the run must not poison the caller's options.
-            else if (_options is { IsTerminateRequested: true } && _cancellationToken.IsCancellationRequested) _options.ResetTerminate();
+            else if (_addedOptions && _options!.IsTerminateRequested && _cancellationToken.IsCancellationRequested) _options.ResetTerminate();
+            if (_addedOptions) _options!.Handle.DangerousRelease();
         }
     }
 

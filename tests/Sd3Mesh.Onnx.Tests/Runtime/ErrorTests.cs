@@ -147,6 +147,23 @@ public sealed class ErrorTests : IDisposable
     }
 
     [Fact]
+    public void Disposed_run_options_are_refused_not_passed_to_ONNX_Runtime()
+    {
+        var options = new RunOptions { LogTag = "gone" };
+        options.Dispose();
+        var e = Assert.Throws<ObjectDisposedException>(() => _matMulAdd.Run(X(Tensor.Zeros(DType.Float32, new TensorShape(1, 4))), null, options));
+        Assert.Equal(nameof(RunOptions), e.ObjectName);
+        using var input = OrtValue.FromTensor(Tensor.Zeros(DType.Float32, new TensorShape(1, 4)));
+        using var binding = _matMulAdd.CreateIoBinding();
+        binding.BindInput("x", input);
+        binding.BindOutput("y", Device.Cpu);
+        e = Assert.Throws<ObjectDisposedException>(() => _matMulAdd.Run(binding, options));
+        Assert.Equal(nameof(RunOptions), e.ObjectName);
+        options.Terminate(); // after Dispose: nothing to stop, and no native call
+        Assert.True(options.IsTerminateRequested);
+    }
+
+    [Fact]
     public void A_disposed_session_refuses_to_run()
     {
         var session = InferenceSession.Create(_env, TestModels.MatMulAdd());

@@ -184,8 +184,7 @@ public sealed unsafe class InferenceSession : IDisposable
         if (binding.Session != this) throw new ArgumentException("the binding was created by another session", nameof(binding));
         binding.CheckAllInputsBound();
         ThrowIfDisposed();
-        // RunWithBinding takes a run options object; an empty one stands in when none is given.
-        using var scope = new RunScope(this, options ?? new RunOptions(), ownsOptions: options is null, cancellationToken);
+        using var scope = new RunScope(this, options, cancellationToken);
         bool added = false;
         binding.Handle.DangerousAddRef(ref added);
         try
@@ -312,7 +311,7 @@ public sealed unsafe class InferenceSession : IDisposable
 
             fixed (nint* pInNames = inNames, pInValues = inValues, pOutNames = outNames, pOutValues = outValues)
             {
-                using var scope = new RunScope(this, options, ownsOptions: false, cancellationToken);
+                using var scope = new RunScope(this, options, cancellationToken);
                 scope.Check(OrtApi.Run(_handle.DangerousGetHandle(), scope.NativeOptions,
                     (byte**)pInNames, pInValues, (nuint)n, (byte**)pOutNames, (nuint)m, pOutValues));
             }
@@ -335,8 +334,8 @@ public sealed unsafe class InferenceSession : IDisposable
 
     /// <summary>
     /// What surrounds one native run: the session and the run options kept alive (a disposed one is refused),
-    /// the WebGPU lock where needed, native run options (created when cancellation needs a terminate flag),
-    /// and cancellation wired to that flag.
+    /// the WebGPU lock where needed, native run options made for the run when cancellation needs a terminate
+    /// flag and the caller gave none, and cancellation wired to that flag. ONNX Runtime takes null options.
     /// </summary>
     private ref struct RunScope
     {
@@ -346,20 +345,15 @@ public sealed unsafe class InferenceSession : IDisposable
         private readonly CancellationToken _cancellationToken;
         private CancellationTokenRegistration _registration;
 
-        public RunScope(InferenceSession session, RunOptions? options, bool ownsOptions, CancellationToken cancellationToken)
+        public RunScope(InferenceSession session, RunOptions? options, CancellationToken cancellationToken)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             _session = session;
             _cancellationToken = cancellationToken;
-            if (options is null && cancellationToken.CanBeCanceled)
-            {
-                options = new RunOptions();
-                ownsOptions = true;
-            }
-            _options = options;
-            _ownsOptions = ownsOptions;
+            _ownsOptions = options is null && cancellationToken.CanBeCanceled;
+            _options = _ownsOptions ? new RunOptions() : options;
             try
             {
-                cancellationToken.ThrowIfCancellationRequested();
                 if (session.Device.Kind == DeviceKind.WebGpu)
                 {
                     s_webGpuRuns.Wait(cancellationToken);

@@ -129,10 +129,8 @@ public sealed unsafe class InferenceSession : IDisposable
         {
             foreach (var (name, tensor) in inputs)
             {
-                // Check before pinning so the message names the input even for unsupported dtypes.
-                CheckInput(name, tensor.DType, tensor.Shape);
                 names[n] = name;
-                values[n] = OrtValue.FromTensor(tensor);
+                values[n] = OrtValue.FromTensor(tensor); // checked against the model with the others in RunCore
                 n++;
             }
             var wanted = outputNames ?? OutputNames;
@@ -229,19 +227,34 @@ public sealed unsafe class InferenceSession : IDisposable
     internal byte* InputNamePointer(int index) => _inputNames[index];
     internal byte* OutputNamePointer(int index) => _outputNames[index];
 
-    /// <summary>Checks a value against input <paramref name="name"/>: element type, rank and every fixed dimension.</summary>
-    internal void CheckInput(string name, DType dtype, TensorShape shape)
+    /// <summary>Checks a value against input <paramref name="name"/> (element type, rank and every fixed dimension); returns the input's index.</summary>
+    internal int CheckInput(string name, DType dtype, TensorShape shape)
     {
-        var info = Inputs[InputIndex(name)];
-        if (dtype != info.DType || !info.Accepts(shape))
-            throw new ArgumentException($"input '{name}' expects {info.TypeText}, got {dtype.Name()} {shape}");
+        int index = InputIndex(name);
+        CheckInput(index, dtype, shape);
+        return index;
     }
 
-    internal void CheckOutput(string name, DType dtype, TensorShape shape)
+    private void CheckInput(int index, DType dtype, TensorShape shape)
     {
-        var info = Outputs[OutputIndex(name)];
+        var info = Inputs[index];
         if (dtype != info.DType || !info.Accepts(shape))
-            throw new ArgumentException($"output '{name}' is {info.TypeText}, but the value given for it is {dtype.Name()} {shape}");
+            throw new ArgumentException($"input '{info.Name}' expects {info.TypeText}, got {dtype.Name()} {shape}");
+    }
+
+    /// <summary>Checks a value given for output <paramref name="name"/>; returns the output's index.</summary>
+    internal int CheckOutput(string name, DType dtype, TensorShape shape)
+    {
+        int index = OutputIndex(name);
+        CheckOutput(index, dtype, shape);
+        return index;
+    }
+
+    private void CheckOutput(int index, DType dtype, TensorShape shape)
+    {
+        var info = Outputs[index];
+        if (dtype != info.DType || !info.Accepts(shape))
+            throw new ArgumentException($"output '{info.Name}' is {info.TypeText}, but the value given for it is {dtype.Name()} {shape}");
     }
 
     internal string MissingInputMessage(int index) =>
@@ -269,7 +282,7 @@ public sealed unsafe class InferenceSession : IDisposable
             if (seen[slot]) throw new ArgumentException($"input '{inputNames[i]}' is given twice");
             seen[slot] = true;
             var v = inputs[i] ?? throw new ArgumentException($"input '{inputNames[i]}' is null");
-            CheckInput(inputNames[i], v.DType, v.Shape);
+            CheckInput(slot, v.DType, v.Shape);
             inputSlots[i] = slot;
         }
         for (int slot = 0; slot < Inputs.Count; slot++)
@@ -281,7 +294,7 @@ public sealed unsafe class InferenceSession : IDisposable
             if (given is not null)
             {
                 var o = given[j] ?? throw new ArgumentException($"output '{outputNames[j]}' is null");
-                CheckOutput(outputNames[j], o.DType, o.Shape);
+                CheckOutput(outputSlots[j], o.DType, o.Shape);
             }
         }
 

@@ -57,8 +57,7 @@ public sealed unsafe class IoBinding : IDisposable
 
     private void BindInput(string name, OrtValue value, bool owned)
     {
-        Session.CheckInput(name, value.DType, value.Shape);
-        int index = Session.InputIndex(name);
+        int index = Session.CheckInput(name, value.DType, value.Shape);
         OrtStatus.Check(OrtApi.BindInput(Handle.DangerousGetHandle(), Session.InputNamePointer(index), value.Handle.DangerousGetHandle()));
         Hold(_inputs, name, value, owned);
     }
@@ -67,8 +66,7 @@ public sealed unsafe class IoBinding : IDisposable
     public void BindOutput(string name, OrtValue value)
     {
         ArgumentNullException.ThrowIfNull(value);
-        Session.CheckOutput(name, value.DType, value.Shape);
-        int index = Session.OutputIndex(name);
+        int index = Session.CheckOutput(name, value.DType, value.Shape);
         OrtStatus.Check(OrtApi.BindOutput(Handle.DangerousGetHandle(), Session.OutputNamePointer(index), value.Handle.DangerousGetHandle()));
         Hold(_outputs, name, value, owned: false);
         _outputDevices.Remove(name);

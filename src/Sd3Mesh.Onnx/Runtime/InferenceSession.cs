@@ -474,21 +474,15 @@ public sealed unsafe class InferenceSession : IDisposable
     }
 
     /// <summary>Input or output names as native UTF-8 strings, made once so Run passes them without marshalling.</summary>
-    private sealed class NativeNames : IDisposable
+    private sealed class NativeNames(IReadOnlyList<NodeInfo> nodes) : IDisposable
     {
-        private readonly nint[] _names;
+        private readonly Utf8[] _names = [.. nodes.Select(n => new Utf8(n.Name))];
 
-        public NativeNames(IReadOnlyList<NodeInfo> nodes)
-        {
-            _names = new nint[nodes.Count];
-            for (int i = 0; i < nodes.Count; i++) _names[i] = Marshal.StringToCoTaskMemUTF8(nodes[i].Name);
-        }
-
-        public byte* this[int index] => (byte*)_names[index];
+        public byte* this[int index] => _names[index].Pointer;
 
         public void Dispose()
         {
-            foreach (var p in _names) Marshal.FreeCoTaskMem(p);
+            foreach (var name in _names) name.Dispose();
         }
     }
 }

@@ -149,6 +149,9 @@ public sealed class Tensor
         return result;
     }
 
+    /// <summary>This tensor when it already holds <paramref name="dtype"/> (no copy), else <see cref="ToDType"/>'s converted copy.</summary>
+    public Tensor AsDType(DType dtype) => dtype == DType ? this : ToDType(dtype);
+
     /// <summary>
     /// Converts to another dtype (new data). Float conversions round to nearest even; float to integer
     /// truncates toward zero, as a C cast does. Between int32, int64 and float64 values go through float64,

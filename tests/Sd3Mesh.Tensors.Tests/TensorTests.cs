@@ -98,6 +98,17 @@ public class TensorTests
     }
 
     [Fact]
+    public void AsDType_returns_the_tensor_itself_when_the_dtype_matches_else_a_converted_copy()
+    {
+        var t = Tensor.FromArray(new[] { 1.5f, -2f }, 2);
+        Assert.Same(t, t.AsDType(DType.Float32));
+        var half = t.AsDType(DType.Float16);
+        Assert.Equal(DType.Float16, half.DType);
+        Assert.Equal(new[] { 1.5f, -2f }, half.ToFloatArray());
+        Assert.NotSame(t, t.ToDType(DType.Float32)); // ToDType always copies
+    }
+
+    [Fact]
     public void Float_to_int_truncates_like_a_c_cast()
     {
         var t = Tensor.FromArray(new float[] { 1.9f, -1.9f, 0.5f }, 3);

@@ -157,8 +157,7 @@ public static class SelfChecks
         var values = new float[new TensorShape(shape).ElementCount];
         SeededRandom.FillNormal(values, seed: 20261122, stream);
         for (int i = 0; i < values.Length; i++) values[i] = values[i] * scale + offset;
-        var t = Tensor.FromArray(values, shape);
-        return dtype == DType.Float32 ? t : t.ToDType(dtype);
+        return Tensor.FromArray(values, shape).AsDType(dtype);
     }
 
     /// <summary>The tensor's values as float64 (exactly the values the model sees).</summary>

@@ -9,10 +9,11 @@ namespace Sd3Mesh.Onnx;
 /// <para>Thread safety: ONNX Runtime allows concurrent Run calls on one session, and CPU sessions here do
 /// run concurrently. WebGPU sessions do not: in ONNX Runtime 1.30 two WebGPU runs in flight in one process
 /// fail ("CommandEncoder ... is already finished"), so every Run of every WebGPU session in the process
-/// takes one process-wide lock. Creating and disposing a session must not overlap its runs (disposal waits
-/// for runs in flight through SafeHandle reference counts, and later runs throw ObjectDisposedException).</para>
+/// takes one process-wide lock. Disposing a session while runs are in flight is safe: each run holds the
+/// native session (and its RunOptions), which is released when the last run ends; later runs throw
+/// ObjectDisposedException.</para>
 /// <para>Inputs are checked against the model (names, element types, ranks and fixed dimensions) before
-/// any native call, with messages such as "input 'x' expects float32 [batch, 4], got float16 [2, 4]".</para>
+/// ONNX Runtime runs, with messages such as "input 'x' expects float32 [batch, 4], got float16 [2, 4]".</para>
 /// </summary>
 public sealed unsafe class InferenceSession : IDisposable
 {

@@ -2,7 +2,7 @@ using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Onnx.Tests.Runtime;
 
-/// <summary>Bad input is refused before native code runs, with messages that name the input and the expectation.</summary>
+/// <summary>Bad input is refused before ONNX Runtime runs, with messages that name the input and the expectation.</summary>
 public sealed class ErrorTests : IDisposable
 {
     private readonly OrtEnvironment _env = OrtEnvironment.Create();

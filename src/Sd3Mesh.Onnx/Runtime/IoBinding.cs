@@ -167,12 +167,14 @@ public sealed unsafe class IoBinding : IDisposable
                 int type;
                 OrtStatus.Check(OrtApi.GetValueType(value.Handle.DangerousGetHandle(), &type));
                 if (type == 0) // ONNX_TYPE_UNKNOWN: an output bound to a device that no run has filled yet
-                {
-                    foreach (var v in result.Values) v.Dispose();
                     throw new InvalidOperationException(
                         $"output '{name}' has no value: run the session first (each run's device outputs can be taken once)");
-                }
             }
+        }
+        catch
+        {
+            foreach (var v in result.Values) v.Dispose();
+            throw;
         }
         finally
         {

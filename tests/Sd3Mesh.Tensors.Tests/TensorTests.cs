@@ -159,4 +159,13 @@ public class TensorShapeTests
         Assert.Throws<ArgumentException>(() => new TensorShape(2, -1));
         Assert.Equal("[2, 16, 8, 8]", new TensorShape(2, 16, 8, 8).ToString());
     }
+
+    [Fact]
+    public void A_shape_whose_element_count_overflows_is_refused_as_bad_input()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new TensorShape(1L << 32, 1L << 32));
+        Assert.StartsWith("shape [4294967296, 4294967296] has more elements than a tensor can count (2^63 - 1)", e.Message);
+        Assert.Equal(0, new TensorShape(1L << 62, 1L << 62, 0).ElementCount); // a zero anywhere: no elements, no overflow
+        Assert.Equal(long.MaxValue, new TensorShape(long.MaxValue, 1).ElementCount);
+    }
 }

@@ -147,13 +147,6 @@ public sealed record GenerationRequest
         }
     }
 
-    /// <summary>Throws <see cref="GenerationRequestException"/> with every error, if any.</summary>
-    public void EnsureValid(Sd3ModelConfig? model = null)
-    {
-        var errors = Validate(model);
-        if (errors.Count > 0) throw new GenerationRequestException(errors);
-    }
-
     /// <summary>Reads a PNG for init_image; a failure becomes an init_image error.</summary>
     public static (RgbImage? Image, ValidationError? Error) LoadInitImage(string path)
     {

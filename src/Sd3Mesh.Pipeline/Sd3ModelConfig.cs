@@ -1,11 +1,12 @@
-using System.Text.Json;
+using Sd3Mesh.Models;
+using Sd3Mesh.Models.Repository;
 
 namespace Sd3Mesh.Pipeline;
 
 /// <summary>
 /// The dimensions and constants the pipeline takes from a model folder's config.json files (diffusers'
-/// layout or optimum's ONNX layout), so tiny models with small widths work as the full-size one does.
-/// Defaults are SD3 Medium's.
+/// layout or optimum's ONNX layout, see <see cref="From"/>), so tiny models with small widths work as the
+/// full-size one does. Defaults are SD3 Medium's.
 /// </summary>
 public sealed record Sd3ModelConfig
 {
@@ -27,11 +28,12 @@ public sealed record Sd3ModelConfig
     public double ShiftFactor { get; init; } = 0.0609;
     /// <summary>vae.config.sample_size in pixels: the VAE tile size (1024).</summary>
     public int VaeSampleSize { get; init; } = 1024;
-    /// <summary>CLIP token rows (tokenizer.model_max_length, 77).</summary>
-    public int TokenizerMaxLength { get; init; } = 77;
     /// <summary>num_hidden_layers of text_encoder and text_encoder_2 when known (for clip_skip limits).</summary>
     public int? ClipLayers { get; init; }
     public int? Clip2Layers { get; init; }
+
+    /// <summary>diffusers' tile_latent_min_size, the latent tile of tiled VAE decoding: sample_size / vae_scale_factor (128), at least 2.</summary>
+    public int VaeTileLatentSize => Math.Max(2, VaeSampleSize / VaeScaleFactor);
 
     /// <summary>Pixel sizes must be multiples of this (vae_scale_factor * patch_size: 16).</summary>
     public int SizeMultiple => VaeScaleFactor * PatchSize;
@@ -52,47 +54,27 @@ public sealed record Sd3ModelConfig
     /// <summary>SD3 Medium: the defaults, with CLIP-L's 12 and OpenCLIP bigG's 32 layers (clip_skip 0..11) and pos_embed_max_size 192.</summary>
     public static Sd3ModelConfig Sd3Medium { get; } = new() { ClipLayers = 12, Clip2Layers = 32, PosEmbedMaxSize = 192 };
 
-    /// <summary>Reads transformer/, vae_decoder/ (or vae/), text_encoder/ and text_encoder_2/ config.json.</summary>
-    public static Sd3ModelConfig Load(string modelDir)
+    /// <summary>
+    /// The dimensions of an opened repository, from the configs <see cref="ModelRepository"/> already reads and
+    /// validates: transformer/, the VAE's (vae_decoder/, vae_encoder/ or vae/), text_encoder/ and text_encoder_2/.
+    /// </summary>
+    public static Sd3ModelConfig From(ModelRepository repository)
     {
-        var c = new Sd3ModelConfig();
-        if (Read(modelDir, "transformer") is { } t)
+        var transformer = repository.TransformerConfig;
+        var vae = repository.Vae;
+        return new Sd3ModelConfig
         {
-            c = c with
-            {
-                JointAttentionDim = Int(t, "joint_attention_dim") ?? c.JointAttentionDim,
-                LatentChannels = Int(t, "in_channels") ?? c.LatentChannels,
-                PatchSize = Int(t, "patch_size") ?? c.PatchSize,
-                SampleSize = Int(t, "sample_size") ?? c.SampleSize,
-                PosEmbedMaxSize = Int(t, "pos_embed_max_size"),
-            };
-        }
-        if ((Read(modelDir, "vae_decoder") ?? Read(modelDir, "vae")) is { } v)
-        {
-            int? blocks = v.TryGetProperty("block_out_channels", out var b) && b.ValueKind == JsonValueKind.Array ? b.GetArrayLength() : null;
-            c = c with
-            {
-                ScalingFactor = Double(v, "scaling_factor") ?? c.ScalingFactor,
-                ShiftFactor = Double(v, "shift_factor") ?? 0.0,
-                VaeScaleFactor = blocks is { } n && n > 0 ? 1 << (n - 1) : c.VaeScaleFactor,
-                VaeSampleSize = Int(v, "sample_size") ?? c.VaeSampleSize,
-            };
-        }
-        if (Read(modelDir, "text_encoder") is { } e1) c = c with { ClipLayers = Int(e1, "num_hidden_layers") };
-        if (Read(modelDir, "text_encoder_2") is { } e2) c = c with { Clip2Layers = Int(e2, "num_hidden_layers") };
-        return c;
+            JointAttentionDim = transformer.JointAttentionDim,
+            LatentChannels = transformer.InChannels,
+            PatchSize = transformer.PatchSize,
+            SampleSize = transformer.SampleSize,
+            PosEmbedMaxSize = transformer.PosEmbedMaxSize,
+            VaeScaleFactor = vae.DownscaleFactor,
+            ScalingFactor = vae.ScalingFactor,
+            ShiftFactor = vae.ShiftFactor ?? 0.0,
+            VaeSampleSize = vae.SampleSize,
+            ClipLayers = repository.ClipConfig(Submodule.TextEncoder).NumHiddenLayers,
+            Clip2Layers = repository.ClipConfig(Submodule.TextEncoder2).NumHiddenLayers,
+        };
     }
-
-    private static JsonElement? Read(string modelDir, string submodule)
-    {
-        var path = Path.Combine(modelDir, submodule, "config.json");
-        if (!File.Exists(path)) return null;
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
-        return doc.RootElement.Clone();
-    }
-
-    private static int? Int(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : null;
-    private static double? Double(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
 }

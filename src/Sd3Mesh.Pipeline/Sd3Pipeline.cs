@@ -56,13 +56,14 @@ public sealed class Sd3Pipeline
         bool guidance = ClassifierFreeGuidance.IsEnabled(request.GuidanceScale);
         int count = request.Count;
         var seeds = SeedPlan.Resolve(request.Seeds, count);
+        var texts = new PromptTexts(request.Prompt, request.Prompt2, request.Prompt3);
 
         // 2. Encode the prompts (negative only with guidance; diffusers' clip_skip applies to the positive side only).
         var (positive, negative) = await StageAsync(PipelineStage.EncodePrompt, progress, timings, async () =>
         {
             var encoder = new PromptEncoder(_c, Cache, timings);
             bool useT5 = request.UseT5;
-            var pos = encoder.EncodeAsync(new PromptTexts(request.Prompt, request.Prompt2, request.Prompt3), request.ClipSkip,
+            var pos = encoder.EncodeAsync(texts, request.ClipSkip,
                 request.MaxSequenceLength, useT5, count, cancellationToken);
             var neg = guidance
                 ? encoder.EncodeAsync(new PromptTexts(request.NegativePrompt, request.NegativePrompt2, request.NegativePrompt3), null,
@@ -90,7 +91,7 @@ public sealed class Sd3Pipeline
         int latentH = request.Height / model.VaeScaleFactor, latentW = request.Width / model.VaeScaleFactor;
         var latents = await StageAsync(PipelineStage.PrepareLatents, progress, timings, async () =>
         {
-            if (request.Latents is { } given) return TensorOps.AsFloat32(given).Clone().ToArray<float>();
+            if (request.Latents is { } given) return given.ToFloatArray(); // a float32 copy: the loop updates it in place
             if (!request.IsImageToImage)
                 return LatentNoise.Create(seeds, model.LatentChannels, latentH, latentW).ToArray<float>();
             return await ImageToLatentsAsync(request, seeds, schedule, timings, cancellationToken).ConfigureAwait(false);
@@ -103,7 +104,8 @@ public sealed class Sd3Pipeline
             : positive;
         await StageAsync(PipelineStage.Denoise, progress, timings, async () =>
         {
-            var velocity = new float[latents.Length];
+            // The transformer's float32 output is read in place; only guidance needs a buffer of its own.
+            var guided = guidance ? Tensor.FromArray(new float[latents.Length], latentShape) : null;
             for (int k = 0; k < schedule.StepCount; k++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -112,25 +114,28 @@ public sealed class Sd3Pipeline
                 float t = schedule.Timesteps[index];
                 var current = Tensor.FromArray(latents, latentShape);
 
+                Tensor velocity;
                 if (!guidance)
                 {
-                    var v = await PredictAsync(current, conditioning, t, timings, cancellationToken).ConfigureAwait(false);
-                    v.CopyTo(velocity, 0);
+                    velocity = await PredictAsync(current, conditioning, t, timings, cancellationToken).ConfigureAwait(false);
                 }
                 else if (request.CfgMode == CfgMode.Batched)
                 {
                     var doubled = Tensor.Concat([current, current], 0);
                     var v = await PredictAsync(doubled, conditioning, t, timings, cancellationToken).ConfigureAwait(false);
-                    ClassifierFreeGuidance.Combine(v.AsSpan(0, latents.Length), v.AsSpan(latents.Length), request.GuidanceScale, velocity);
+                    var both = v.AsSpan<float>();
+                    ClassifierFreeGuidance.Combine(both[..latents.Length], both[latents.Length..], request.GuidanceScale, guided!.AsSpan<float>());
+                    velocity = guided;
                 }
                 else
                 {
                     var uncond = PredictAsync(current, negative!, t, timings, cancellationToken);
                     var cond = PredictAsync(current, positive, t, timings, cancellationToken);
                     await Task.WhenAll(uncond, cond).ConfigureAwait(false);
-                    ClassifierFreeGuidance.Combine(uncond.Result, cond.Result, request.GuidanceScale, velocity);
+                    ClassifierFreeGuidance.Combine(uncond.Result.AsSpan<float>(), cond.Result.AsSpan<float>(), request.GuidanceScale, guided!.AsSpan<float>());
+                    velocity = guided;
                 }
-                timings.Measure("scheduler", () => { schedule.Step(index, velocity, latents, latents); return 0; });
+                timings.Measure("scheduler", () => { schedule.Step(index, velocity.AsSpan<float>(), latents, latents); return 0; });
                 progress?.Invoke(new PipelineProgress(PipelineStage.Denoise, ProgressKind.Step, k + 1, schedule.StepCount,
                     Stopwatch.GetElapsedTime(stepStart)) { Latents = current });
             }
@@ -145,7 +150,7 @@ public sealed class Sd3Pipeline
             var decoded = await StageAsync(PipelineStage.Decode, progress, timings, async () =>
             {
                 var scaling = new VaeLatentScaling(model.ScalingFactor, model.ShiftFactor);
-                var tiled = new TiledVaeDecoder(_c.VaeDecoder, _options.TileLatentSize ?? Math.Max(2, model.VaeSampleSize / model.VaeScaleFactor),
+                var tiled = new TiledVaeDecoder(_c.VaeDecoder, _options.TileLatentSize ?? model.VaeTileLatentSize,
                     scaleFactor: model.VaeScaleFactor);
                 var samples = new List<Tensor>(count);
                 for (int i = 0; i < count; i++)
@@ -161,19 +166,20 @@ public sealed class Sd3Pipeline
             Stage(PipelineStage.Postprocess, progress, timings, () =>
             {
                 for (int i = 0; i < count; i++)
-                    images.Add(new GeneratedImage(i, seeds[i], ImageTensors.ToImages(decoded[i])[0], Metadata(request, seeds[i], schedule)));
+                    images.Add(new GeneratedImage(i, seeds[i], ImageTensors.ToImages(decoded[i])[0], Metadata(request, texts, seeds[i], schedule)));
                 return 0;
             });
         }
         else
         {
-            for (int i = 0; i < count; i++) images.Add(new GeneratedImage(i, seeds[i], null, Metadata(request, seeds[i], schedule)));
+            for (int i = 0; i < count; i++) images.Add(new GeneratedImage(i, seeds[i], null, Metadata(request, texts, seeds[i], schedule)));
         }
 
         return new GenerationResult(images, finalLatents, timings, Stopwatch.GetElapsedTime(started), warnings);
     }
 
-    private async Task<float[]> PredictAsync(Tensor latents, PromptEmbeddings conditioning, float timestep, StageTimings timings, CancellationToken ct)
+    /// <summary>The transformer's velocity for <paramref name="latents"/>, as float32 (the output itself when it already is).</summary>
+    private async Task<Tensor> PredictAsync(Tensor latents, PromptEmbeddings conditioning, float timestep, StageTimings timings, CancellationToken ct)
     {
         long batch = latents.Shape[0];
         var t = new float[batch];
@@ -182,7 +188,7 @@ public sealed class Sd3Pipeline
             _c.Transformer.PredictAsync(latents, conditioning.Embeds, conditioning.Pooled, Tensor.FromArray(t, batch), ct)).ConfigureAwait(false);
         if (output.Shape != latents.Shape)
             throw new InvalidDataException($"the transformer returned {output.Shape} for latents {latents.Shape}");
-        return TensorOps.AsFloat32(output).ToArray<float>();
+        return TensorOps.AsFloat32(output);
     }
 
     /// <summary>
@@ -217,11 +223,11 @@ public sealed class Sd3Pipeline
         return result;
     }
 
-    private GenerationMetadata Metadata(GenerationRequest r, ulong seed, FlowMatchSchedule schedule) => new()
+    private GenerationMetadata Metadata(GenerationRequest r, PromptTexts texts, ulong seed, FlowMatchSchedule schedule) => new()
     {
-        Prompt = r.Prompt,
-        Prompt2 = string.IsNullOrEmpty(r.Prompt2) ? r.Prompt : r.Prompt2,
-        Prompt3 = string.IsNullOrEmpty(r.Prompt3) ? r.Prompt : r.Prompt3,
+        Prompt = texts.ForClipL,
+        Prompt2 = texts.ForClipG,
+        Prompt3 = texts.ForT5,
         NegativePrompt = r.NegativePrompt,
         NegativePrompt2 = r.NegativePrompt2,
         NegativePrompt3 = r.NegativePrompt3,

@@ -12,7 +12,7 @@ public enum VaeTiling
 public sealed record Sd3PipelineOptions
 {
     public VaeTiling VaeTiling { get; init; } = VaeTiling.Auto;
-    /// <summary>Overrides the tile size in latents (default: vae sample_size / vae_scale_factor).</summary>
+    /// <summary>Overrides the tile size in latents (default: <see cref="Sd3ModelConfig.VaeTileLatentSize"/>, vae sample_size / vae_scale_factor).</summary>
     public int? TileLatentSize { get; init; }
     /// <summary>Prompt-embedding cache bounds; 0 entries disables the cache.</summary>
     public int CacheEntries { get; init; } = 64;

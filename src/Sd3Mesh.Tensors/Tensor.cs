@@ -12,7 +12,7 @@ public sealed class Tensor
 {
     public Tensor(DType dtype, TensorShape shape, Memory<byte> data)
     {
-        long expected = checked(shape.ElementCount * dtype.SizeOf());
+        int expected = CheckedByteCount(dtype, shape, int.MaxValue);
         if (data.Length != expected)
             throw new ArgumentException(
                 $"a {dtype.Name()} tensor of shape {shape} needs {expected} bytes, got {data.Length}", nameof(data));
@@ -29,7 +29,22 @@ public sealed class Tensor
 
     /// <summary>A new zero-filled tensor.</summary>
     public static Tensor Zeros(DType dtype, TensorShape shape) =>
-        new(dtype, shape, new byte[checked(shape.ElementCount * dtype.SizeOf())]);
+        new(dtype, shape, new byte[CheckedByteCount(dtype, shape, Array.MaxLength)]);
+
+    /// <summary>
+    /// The bytes a tensor of <paramref name="dtype"/> and <paramref name="shape"/> needs, refused with a clear
+    /// message above <paramref name="limit"/>: a tensor's bytes are one Memory&lt;byte&gt; (int length), and a
+    /// new tensor's one byte array (Array.MaxLength), so one tensor stops just under 2 GiB.
+    /// </summary>
+    private static int CheckedByteCount(DType dtype, TensorShape shape, long limit)
+    {
+        int size = dtype.SizeOf();
+        if (shape.ElementCount > limit / size)
+            throw new ArgumentException(
+                $"a {dtype.Name()} tensor of shape {shape} ({shape.ElementCount} elements of {size} bytes) is larger than the " +
+                $"{limit} bytes one tensor can hold (its bytes are one .NET array): split it, e.g. along axis 0", nameof(shape));
+        return (int)(shape.ElementCount * size);
+    }
 
     /// <summary>Wraps <paramref name="values"/> without copying; the tensor sees later writes to the array.</summary>
     public static Tensor FromArray<T>(T[] values, TensorShape shape) where T : unmanaged
@@ -37,6 +52,7 @@ public sealed class Tensor
         if (values.LongLength != shape.ElementCount)
             throw new ArgumentException(
                 $"shape {shape} holds {shape.ElementCount} elements, the array has {values.LongLength}", nameof(values));
+        CheckedByteCount(DTypes.Of<T>(), shape, int.MaxValue); // before the byte view of the array, whose length is an int
         return new Tensor(DTypes.Of<T>(), shape, new ArrayByteMemory<T>(values, 0, values.Length).Memory);
     }
 
@@ -133,9 +149,14 @@ public sealed class Tensor
         return result;
     }
 
+    /// <summary>This tensor when it already holds <paramref name="dtype"/> (no copy), else <see cref="ToDType"/>'s converted copy.</summary>
+    public Tensor AsDType(DType dtype) => dtype == DType ? this : ToDType(dtype);
+
     /// <summary>
     /// Converts to another dtype (new data). Float conversions round to nearest even; float to integer
-    /// truncates toward zero, as a C cast does.
+    /// truncates toward zero, as a C cast does. Between int32, int64 and float64 values go through float64,
+    /// so integers are exact (up to 2^53); other pairs go through float32, which holds every float16,
+    /// bfloat16, int8 and uint8 value.
     /// </summary>
     public Tensor ToDType(DType target)
     {
@@ -143,10 +164,42 @@ public sealed class Tensor
         var result = Zeros(target, Shape);
         if (DType == DType.Float32) { FromFloat(AsSpan<float>(), result); return result; }
         if (target == DType.Float32) { ToFloat(this, result.AsSpan<float>()); return result; }
+        if (IsWide(DType) && IsWide(target))
+        {
+            var wide = new double[ElementCount];
+            ToDouble(this, wide);
+            FromDouble(wide, result);
+            return result;
+        }
         var tmp = new float[ElementCount];
         ToFloat(this, tmp);
         FromFloat(tmp, result);
         return result;
+    }
+
+    /// <summary>Dtypes with values that float32 cannot hold exactly.</summary>
+    private static bool IsWide(DType dtype) => dtype is DType.Int32 or DType.Int64 or DType.Float64;
+
+    private static void ToDouble(Tensor src, Span<double> dst)
+    {
+        switch (src.DType)
+        {
+            case DType.Float64: src.AsSpan<double>().CopyTo(dst); break;
+            case DType.Int64: { var s = src.AsSpan<long>(); for (int i = 0; i < s.Length; i++) dst[i] = s[i]; break; }
+            case DType.Int32: { var s = src.AsSpan<int>(); for (int i = 0; i < s.Length; i++) dst[i] = s[i]; break; }
+            default: throw new NotSupportedException($"cannot convert {src.DType.Name()} through float64");
+        }
+    }
+
+    private static void FromDouble(ReadOnlySpan<double> src, Tensor dst)
+    {
+        switch (dst.DType)
+        {
+            case DType.Float64: src.CopyTo(dst.AsSpan<double>()); break;
+            case DType.Int64: { var d = dst.AsSpan<long>(); for (int i = 0; i < src.Length; i++) d[i] = (long)src[i]; break; }
+            case DType.Int32: { var d = dst.AsSpan<int>(); for (int i = 0; i < src.Length; i++) d[i] = (int)src[i]; break; }
+            default: throw new NotSupportedException($"cannot convert float64 to {dst.DType.Name()}");
+        }
     }
 
     private static void ToFloat(Tensor src, Span<float> dst)

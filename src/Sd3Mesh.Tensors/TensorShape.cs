@@ -45,8 +45,15 @@ public readonly struct TensorShape : IEquatable<TensorShape>, IReadOnlyList<long
 
     private static long Product(ReadOnlySpan<long> dims)
     {
+        if (dims.Contains(0)) return 0; // no elements, however large the other dimensions
         long n = 1;
-        foreach (var d in dims) n = checked(n * d);
+        foreach (var d in dims)
+        {
+            // Shapes come from files and the wire: an impossible one is bad input, not an arithmetic overflow.
+            if (n > long.MaxValue / d)
+                throw new ArgumentException($"shape {Format(dims)} has more elements than a tensor can count (2^63 - 1)", nameof(dims));
+            n *= d;
+        }
         return n;
     }
 

@@ -98,6 +98,25 @@ public sealed class RepositoryTests : IDisposable
             Assert.Throws<ModelFormatException>(() => repo[Submodule.TextEncoder].Output("hidden_states.11")).Message);
     }
 
+    /// <summary>Reads like its inner source verifies, but fails once weights stream to disk (a full disk, a bad shard, Ctrl-C).</summary>
+    private sealed class FailingWeights : IWeightSource
+    {
+        public float[] Read(string name, TensorShape shape, WeightInit init) => throw new IOException($"cannot read '{name}'");
+        public void Verify(IReadOnlyList<WeightRequest> requests) { }
+    }
+
+    [Fact]
+    public void Rewriting_a_repository_removes_its_manifest_first_so_a_failed_write_never_looks_complete()
+    {
+        ModelZoo.Create("tiny", DType.Float32, 1, _dir.Path, submodules: [Submodule.VaeDecoder]);
+        Assert.NotNull(Sd3MeshManifest.TryRead(_dir.Path));
+
+        var options = new RepositoryWriter.Options { Precision = DType.Float16, Submodules = [Submodule.VaeDecoder] };
+        Assert.Throws<IOException>(() =>
+            RepositoryWriter.Write(_dir.Path, Presets.Tiny(), _ => new FailingWeights(), options, new Sd3MeshManifest { Preset = "tiny", Seed = 2 }));
+        Assert.Null(Sd3MeshManifest.TryRead(_dir.Path));
+    }
+
     [Fact]
     public void Broken_folders_fail_on_open_naming_the_file()
     {

@@ -31,6 +31,18 @@ public class TensorTests
     }
 
     [Fact]
+    public void A_tensor_over_2_GiB_is_refused_with_its_size_and_the_limit()
+    {
+        // Its bytes are one .NET array (Array.MaxLength) or Memory<byte> (int length): no silent wrap, no bare overflow.
+        var e = Assert.Throws<ArgumentException>(() => Tensor.Zeros(DType.Float32, new TensorShape(1L << 29, 2)));
+        Assert.StartsWith("a float32 tensor of shape [536870912, 2] (1073741824 elements of 4 bytes) is larger than the " +
+                          "2147483591 bytes one tensor can hold (its bytes are one .NET array): split it, e.g. along axis 0", e.Message);
+        e = Assert.Throws<ArgumentException>(() => new Tensor(DType.Float64, new TensorShape(1L << 61), new byte[8]));
+        Assert.StartsWith("a float64 tensor of shape [2305843009213693952] (2305843009213693952 elements of 8 bytes) is larger than the " +
+                          "2147483647 bytes one tensor can hold", e.Message);
+    }
+
+    [Fact]
     public void Concat_along_middle_axis_interleaves_blocks()
     {
         var a = Tensor.FromArray(new long[] { 1, 2, 3, 4 }, 2, 2);      // [[1,2],[3,4]]
@@ -86,10 +98,34 @@ public class TensorTests
     }
 
     [Fact]
+    public void AsDType_returns_the_tensor_itself_when_the_dtype_matches_else_a_converted_copy()
+    {
+        var t = Tensor.FromArray(new[] { 1.5f, -2f }, 2);
+        Assert.Same(t, t.AsDType(DType.Float32));
+        var half = t.AsDType(DType.Float16);
+        Assert.Equal(DType.Float16, half.DType);
+        Assert.Equal(new[] { 1.5f, -2f }, half.ToFloatArray());
+        Assert.NotSame(t, t.ToDType(DType.Float32)); // ToDType always copies
+    }
+
+    [Fact]
     public void Float_to_int_truncates_like_a_c_cast()
     {
         var t = Tensor.FromArray(new float[] { 1.9f, -1.9f, 0.5f }, 3);
         Assert.Equal(new long[] { 1, -1, 0 }, t.ToDType(DType.Int64).ToArray<long>());
+    }
+
+    [Fact]
+    public void Int32_int64_and_float64_convert_among_themselves_exactly()
+    {
+        // 2^24 + 1 is the first integer float32 cannot hold: a float32 detour would give 16777216.
+        const long first = (1L << 24) + 1;
+        var longs = Tensor.FromArray(new[] { first, -first, 49407L }, 3);
+        Assert.Equal(new[] { (int)first, (int)-first, 49407 }, longs.ToDType(DType.Int32).ToArray<int>());
+        Assert.Equal(new[] { first, -first, 49407L }, longs.ToDType(DType.Int32).ToDType(DType.Int64).ToArray<long>());
+        Assert.Equal(new[] { 16777217.0, -16777217.0, 49407.0 }, longs.ToDType(DType.Float64).ToArray<double>());
+        var doubles = Tensor.FromArray(new[] { (1L << 40) + 1.75, -2.5 }, 2);
+        Assert.Equal(new[] { (1L << 40) + 1, -2L }, doubles.ToDType(DType.Int64).ToArray<long>());
     }
 
     [Fact]
@@ -122,5 +158,14 @@ public class TensorShapeTests
         Assert.Equal(0, new TensorShape(3, 0, 2).ElementCount);
         Assert.Throws<ArgumentException>(() => new TensorShape(2, -1));
         Assert.Equal("[2, 16, 8, 8]", new TensorShape(2, 16, 8, 8).ToString());
+    }
+
+    [Fact]
+    public void A_shape_whose_element_count_overflows_is_refused_as_bad_input()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new TensorShape(1L << 32, 1L << 32));
+        Assert.StartsWith("shape [4294967296, 4294967296] has more elements than a tensor can count (2^63 - 1)", e.Message);
+        Assert.Equal(0, new TensorShape(1L << 62, 1L << 62, 0).ElementCount); // a zero anywhere: no elements, no overflow
+        Assert.Equal(long.MaxValue, new TensorShape(long.MaxValue, 1).ElementCount);
     }
 }

@@ -156,7 +156,7 @@ public static class BenchPipelineCommand
         var latents = new float[config.LatentChannels * (s.Height / config.VaeScaleFactor) * (s.Width / config.VaeScaleFactor)];
         SeededRandom.FillNormal(latents, 1);
         var tensor = Tensor.FromArray(latents, 1, config.LatentChannels, s.Height / config.VaeScaleFactor, s.Width / config.VaeScaleFactor);
-        var tiled = new TiledVaeDecoder(model.Components.VaeDecoder, Math.Max(2, config.VaeSampleSize / config.VaeScaleFactor), scaleFactor: config.VaeScaleFactor);
+        var tiled = new TiledVaeDecoder(model.Components.VaeDecoder, config.VaeTileLatentSize, scaleFactor: config.VaeScaleFactor);
         double before = PeakResidentMiB();
         var times = new List<double>();
         for (int i = 0; i < s.Warmup + s.Runs; i++)
@@ -173,16 +173,7 @@ public static class BenchPipelineCommand
         return 0;
     }
 
-    /// <summary>VmHWM of /proc/self/status (the process's peak resident set), in MiB; 0 where unavailable.</summary>
-    public static double PeakResidentMiB()
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/self/status"))
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                    return double.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024;
-        }
-        catch (IOException) { }
-        return Environment.WorkingSet / 1048576.0;
-    }
+    /// <summary>The process's peak resident set (<see cref="BenchModelsCommand.PeakResidentBytes"/>) in MiB; where /proc is unavailable, the current working set.</summary>
+    public static double PeakResidentMiB() =>
+        (BenchModelsCommand.PeakResidentBytes() is var peak and >= 0 ? peak : Environment.WorkingSet) / 1048576.0;
 }

@@ -3,6 +3,7 @@ using System.CommandLine.Parsing;
 using Sd3Mesh.Pipeline;
 using Sd3Mesh.Pipeline.Guidance;
 using Sd3Mesh.Pipeline.Imaging;
+using Sd3Mesh.Pipeline.Tokenizers;
 using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Cli.Commands;
@@ -22,8 +23,8 @@ public sealed class GenerateOptions
     public Option<string?> Negative { get; } = new("--negative") { Description = "Negative prompt (default: empty)" };
     public Option<string?> Negative2 { get; } = new("--negative-2") { Description = "Negative prompt for CLIP-G; default: --negative" };
     public Option<string?> Negative3 { get; } = new("--negative-3") { Description = "Negative prompt for T5; default: --negative" };
-    public Option<int> Steps { get; } = new("--steps") { Description = "Denoising steps (1-1000)", DefaultValueFactory = _ => 28 };
-    public Option<double> Guidance { get; } = new("--guidance") { Description = "Classifier-free guidance scale (<= 1 disables guidance)", DefaultValueFactory = _ => 7.0 };
+    public Option<int> Steps { get; } = new("--steps") { Description = $"Denoising steps (1-{GenerationRequest.MaxSteps})", DefaultValueFactory = _ => GenerationRequest.DefaultSteps };
+    public Option<double> Guidance { get; } = new("--guidance") { Description = "Classifier-free guidance scale (<= 1 disables guidance)", DefaultValueFactory = _ => GenerationRequest.DefaultGuidanceScale };
     public Option<int?> Width { get; } = new("--width") { Description = "Image width, a multiple of 16 (default: the model's sample size, 1024 for SD3 Medium; with --init-image its width)" };
     public Option<int?> Height { get; } = new("--height") { Description = "Image height, a multiple of 16 (default as --width)" };
     public Option<ulong[]> Seed { get; } = new("--seed")
@@ -32,11 +33,11 @@ public sealed class GenerateOptions
         AllowMultipleArgumentsPerToken = true,
         Arity = ArgumentArity.ZeroOrMore,
     };
-    public Option<int> Count { get; } = new("--count") { Description = "Images to generate (1-16)", DefaultValueFactory = _ => 1 };
-    public Option<int> MaxSequenceLength { get; } = new("--max-sequence-length") { Description = "T5 tokens (1-512)", DefaultValueFactory = _ => 256 };
+    public Option<int> Count { get; } = new("--count") { Description = $"Images to generate (1-{GenerationRequest.MaxCount})", DefaultValueFactory = _ => 1 };
+    public Option<int> MaxSequenceLength { get; } = new("--max-sequence-length") { Description = $"T5 tokens (1-{T5Tokenizer.MaxSupportedLength})", DefaultValueFactory = _ => T5Tokenizer.DefaultMaxLength };
     public Option<bool> NoT5 { get; } = new("--no-t5") { Description = "Skip T5: its part of the prompt embeddings is zeros (as diffusers without text_encoder_3)" };
     public Option<FileInfo?> InitImage { get; } = new("--init-image") { Description = "Image-to-image: start from this PNG (8-bit RGB/RGBA/gray/palette)" };
-    public Option<double> Strength { get; } = new("--strength") { Description = "Image-to-image: how much to change the image, (0, 1]", DefaultValueFactory = _ => 0.6 };
+    public Option<double> Strength { get; } = new("--strength") { Description = "Image-to-image: how much to change the image, (0, 1]", DefaultValueFactory = _ => GenerationRequest.DefaultStrength };
     public Option<FileInfo?> Latents { get; } = new("--latents") { Description = "Start from these latents (.npy, float32 [count, 16, H/8, W/8])" };
     public Option<OutputType> OutputKind { get; } = new("--output-type") { Description = "image (PNG files) or latent (.npy of the final latents)", DefaultValueFactory = _ => OutputType.Image };
     public Option<int?> ClipSkip { get; } = new("--clip-skip") { Description = "Use the CLIP hidden state this many layers before the penultimate" };
@@ -66,16 +67,16 @@ public sealed class GenerateOptions
         public string? Negative { get; init; }
         public string? Negative2 { get; init; }
         public string? Negative3 { get; init; }
-        public int Steps { get; init; } = 28;
-        public double Guidance { get; init; } = 7.0;
+        public int Steps { get; init; } = GenerationRequest.DefaultSteps;
+        public double Guidance { get; init; } = GenerationRequest.DefaultGuidanceScale;
         public int? Width { get; init; }
         public int? Height { get; init; }
         public ulong[] Seeds { get; init; } = [];
         public int Count { get; init; } = 1;
-        public int MaxSequenceLength { get; init; } = 256;
+        public int MaxSequenceLength { get; init; } = T5Tokenizer.DefaultMaxLength;
         public bool NoT5 { get; init; }
         public string? InitImage { get; init; }
-        public double Strength { get; init; } = 0.6;
+        public double Strength { get; init; } = GenerationRequest.DefaultStrength;
         public string? Latents { get; init; }
         public OutputType OutputType { get; init; } = OutputType.Image;
         public int? ClipSkip { get; init; }

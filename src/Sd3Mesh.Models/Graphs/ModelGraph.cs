@@ -331,5 +331,4 @@ public sealed class ModelGraph
     public Value Scalar(double value) => G.Scalar(value, DType);
     public Value ToFloat32(Value x) => IsHalf ? G.Cast(x, DType.Float32) : x;
     public Value FromFloat32(Value x) => IsHalf ? G.Cast(x, DType) : x;
-    public Value ToModel(Value x, DType from) => from == DType ? x : G.Cast(x, DType);
 }

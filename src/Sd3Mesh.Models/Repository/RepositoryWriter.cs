@@ -11,7 +11,8 @@ namespace Sd3Mesh.Models.Repository;
 /// Writes an ONNX model repository (optimum's SD3 layout): one folder per submodule with config.json and
 /// model.onnx (+ model.onnx_data holding every weight over 1 KB, 4096-aligned), scheduler/, model_index.json,
 /// sd3mesh.json. Every graph is built and every checkpoint verified before the first weight is written, and
-/// weights stream to disk one at a time.
+/// weights stream to disk one at a time. sd3mesh.json marks a complete folder: a rewrite removes the old one
+/// before touching anything else and writes the new one last, so a write that fails midway never looks complete.
 /// </summary>
 public static class RepositoryWriter
 {
@@ -49,6 +50,7 @@ public static class RepositoryWriter
         foreach (var b in built) weights(b.Submodule).Verify(b.Requests);
 
         Directory.CreateDirectory(directory);
+        File.Delete(Path.Combine(directory, Sd3MeshManifest.FileName));
         foreach (var b in built)
         {
             var folder = Path.Combine(directory, b.Submodule.FolderName());

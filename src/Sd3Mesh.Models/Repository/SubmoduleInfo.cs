@@ -36,9 +36,6 @@ public sealed class SubmoduleInfo
     public IReadOnlyList<TensorSignature> Inputs => Signature.Inputs;
     public IReadOnlyList<TensorSignature> Outputs => Signature.Outputs;
 
-    public bool HasInput(string canonical) => Find(Inputs, canonical) is not null;
-    public bool HasOutput(string canonical) => Find(Outputs, canonical) is not null;
-
     public TensorSignature Input(string canonical) =>
         Find(Inputs, canonical) ?? throw Missing("input", canonical, Inputs);
 

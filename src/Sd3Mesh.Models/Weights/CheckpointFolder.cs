@@ -26,7 +26,6 @@ public sealed class CheckpointFolder : IDisposable
     public string Directory { get; }
     /// <summary>The file(s) the weights come from, for messages ("model.safetensors", "3 shards of ...").</summary>
     public string Description { get; private set; }
-    public IEnumerable<string> TensorNames => _byTensor.Keys;
 
     public static CheckpointFolder Open(string directory)
     {

@@ -40,7 +40,7 @@ public static class MatMulBench
         for (int i = 0; i < w.Length; i++) w[i] *= scale;
         var g = new GraphBuilder($"matmul_{size}_{dtype.Name()}");
         var weight = Tensor.FromArray(w, size, size);
-        var y = g.MatMul(g.Input("x", dtype, size, size), g.Initializer("w", dtype == DType.Float32 ? weight : weight.ToDType(dtype)));
+        var y = g.MatMul(g.Input("x", dtype, size, size), g.Initializer("w", weight.AsDType(dtype)));
         g.Output(y, "y", dtype, size, size);
         return g.Build().ToBytes();
     }
@@ -49,8 +49,7 @@ public static class MatMulBench
     {
         var x = new float[(long)size * size];
         SeededRandom.FillNormalParallel(x, seed: 4096, stream: 2);
-        var t = Tensor.FromArray(x, size, size);
-        return dtype == DType.Float32 ? t : t.ToDType(dtype);
+        return Tensor.FromArray(x, size, size).AsDType(dtype);
     }
 
     /// <summary>Runs the three modes on one device and element type. <paramref name="onStep"/> reports each finished run.</summary>

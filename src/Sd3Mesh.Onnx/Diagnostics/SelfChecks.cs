@@ -90,9 +90,9 @@ public static class SelfChecks
     private static SelfCheckCase MatMulAdd(DType dtype)
     {
         const int batch = 2, k = 64, n = 48;
-        var x = Random(dtype, 1, batch, k);
-        var w = Random(dtype, 2, k, n);
-        var b = Random(dtype, 3, n);
+        var x = Random(dtype, 1, [batch, k]);
+        var w = Random(dtype, 2, [k, n]);
+        var b = Random(dtype, 3, [n]);
         var g = new GraphBuilder("selfcheck_matmul_add");
         var y = g.Add(g.MatMul(g.Input("x", dtype, "batch", k), g.Initializer("w", w)), g.Initializer("b", b));
         g.Output(y, "y", dtype, "batch", n);
@@ -104,7 +104,7 @@ public static class SelfChecks
     private static SelfCheckCase Softmax(DType dtype)
     {
         const int rows = 4, cols = 37;
-        var x = Random(dtype, 4, rows, cols, scale: 3);
+        var x = Random(dtype, 4, [rows, cols], scale: 3);
         var g = new GraphBuilder("selfcheck_softmax");
         g.Output(g.Softmax(g.Input("x", dtype, rows, cols)), "y", dtype, rows, cols);
         return new("Softmax", dtype, g.Build().ToBytes(), In(("x", x)), "y", new TensorShape(rows, cols),
@@ -115,9 +115,9 @@ public static class SelfChecks
     private static SelfCheckCase LayerNorm(DType dtype)
     {
         const int a = 3, b = 5, c = 64;
-        var x = Random(dtype, 5, a, b, c, scale: 2, offset: 0.5f);
-        var scale = Random(dtype, 6, c);
-        var bias = Random(dtype, 7, c);
+        var x = Random(dtype, 5, [a, b, c], scale: 2, offset: 0.5f);
+        var scale = Random(dtype, 6, [c]);
+        var bias = Random(dtype, 7, [c]);
         var g = new GraphBuilder("selfcheck_layernorm");
         var y = g.LayerNorm(g.Input("x", dtype, a, b, c), g.Initializer("scale", scale), g.Initializer("bias", bias), 1e-5f);
         g.Output(y, "y", dtype, a, b, c);
@@ -129,9 +129,9 @@ public static class SelfChecks
     private static SelfCheckCase Conv(DType dtype)
     {
         const int cIn = 3, h = 9, w = 9, cOut = 8, kSize = 3, stride = 2, pad = 1;
-        var x = Random(dtype, 8, 1, cIn, h, w);
-        var weight = Random(dtype, 9, cOut, cIn, kSize, kSize, scale: 0.3f);
-        var bias = Random(dtype, 10, cOut);
+        var x = Random(dtype, 8, [1, cIn, h, w]);
+        var weight = Random(dtype, 9, [cOut, cIn, kSize, kSize], scale: 0.3f);
+        var bias = Random(dtype, 10, [cOut]);
         var expected = ReferenceMath.Conv2d(D(x), D(weight), D(bias), 1, cIn, h, w, cOut, kSize, kSize, stride, pad, out int oh, out int ow);
         var g = new GraphBuilder("selfcheck_conv");
         var y = g.Conv(g.Input("x", dtype, 1, cIn, h, w), g.Initializer("w", weight), g.Initializer("b", bias),
@@ -141,24 +141,12 @@ public static class SelfChecks
     }
 
     /// <summary>Seeded normal values (times <paramref name="scale"/>, plus <paramref name="offset"/>) in <paramref name="dtype"/>.</summary>
-    private static Tensor Random(DType dtype, ulong stream, params long[] shape) => Random(dtype, stream, shape, 1, 0);
-
-    private static Tensor Random(DType dtype, ulong stream, long d0, long d1, float scale, float offset = 0) =>
-        Random(dtype, stream, [d0, d1], scale, offset);
-
-    private static Tensor Random(DType dtype, ulong stream, long d0, long d1, long d2, float scale, float offset = 0) =>
-        Random(dtype, stream, [d0, d1, d2], scale, offset);
-
-    private static Tensor Random(DType dtype, ulong stream, long d0, long d1, long d2, long d3, float scale) =>
-        Random(dtype, stream, [d0, d1, d2, d3], scale, 0);
-
-    private static Tensor Random(DType dtype, ulong stream, long[] shape, float scale, float offset)
+    private static Tensor Random(DType dtype, ulong stream, long[] shape, float scale = 1, float offset = 0)
     {
         var values = new float[new TensorShape(shape).ElementCount];
         SeededRandom.FillNormal(values, seed: 20261122, stream);
         for (int i = 0; i < values.Length; i++) values[i] = values[i] * scale + offset;
-        var t = Tensor.FromArray(values, shape);
-        return dtype == DType.Float32 ? t : t.ToDType(dtype);
+        return Tensor.FromArray(values, shape).AsDType(dtype);
     }
 
     /// <summary>The tensor's values as float64 (exactly the values the model sees).</summary>

@@ -9,10 +9,11 @@ namespace Sd3Mesh.Onnx;
 /// <para>Thread safety: ONNX Runtime allows concurrent Run calls on one session, and CPU sessions here do
 /// run concurrently. WebGPU sessions do not: in ONNX Runtime 1.30 two WebGPU runs in flight in one process
 /// fail ("CommandEncoder ... is already finished"), so every Run of every WebGPU session in the process
-/// takes one process-wide lock. Creating and disposing a session must not overlap its runs (disposal waits
-/// for runs in flight through SafeHandle reference counts, and later runs throw ObjectDisposedException).</para>
+/// takes one process-wide lock. Disposing a session while runs are in flight is safe: each run holds the
+/// native session (and its RunOptions), which is released when the last run ends; later runs throw
+/// ObjectDisposedException.</para>
 /// <para>Inputs are checked against the model (names, element types, ranks and fixed dimensions) before
-/// any native call, with messages such as "input 'x' expects float32 [batch, 4], got float16 [2, 4]".</para>
+/// ONNX Runtime runs, with messages such as "input 'x' expects float32 [batch, 4], got float16 [2, 4]".</para>
 /// </summary>
 public sealed unsafe class InferenceSession : IDisposable
 {
@@ -129,10 +130,8 @@ public sealed unsafe class InferenceSession : IDisposable
         {
             foreach (var (name, tensor) in inputs)
             {
-                // Check before pinning so the message names the input even for unsupported dtypes.
-                CheckInput(name, tensor.DType, tensor.Shape);
                 names[n] = name;
-                values[n] = OrtValue.FromTensor(tensor);
+                values[n] = OrtValue.FromTensor(tensor); // checked against the model with the others in RunCore
                 n++;
             }
             var wanted = outputNames ?? OutputNames;
@@ -184,8 +183,7 @@ public sealed unsafe class InferenceSession : IDisposable
         if (binding.Session != this) throw new ArgumentException("the binding was created by another session", nameof(binding));
         binding.CheckAllInputsBound();
         ThrowIfDisposed();
-        // RunWithBinding takes a run options object; an empty one stands in when none is given.
-        using var scope = new RunScope(this, options ?? new RunOptions(), ownsOptions: options is null, cancellationToken);
+        using var scope = new RunScope(this, options, cancellationToken);
         bool added = false;
         binding.Handle.DangerousAddRef(ref added);
         try
@@ -230,19 +228,34 @@ public sealed unsafe class InferenceSession : IDisposable
     internal byte* InputNamePointer(int index) => _inputNames[index];
     internal byte* OutputNamePointer(int index) => _outputNames[index];
 
-    /// <summary>Checks a value against input <paramref name="name"/>: element type, rank and every fixed dimension.</summary>
-    internal void CheckInput(string name, DType dtype, TensorShape shape)
+    /// <summary>Checks a value against input <paramref name="name"/> (element type, rank and every fixed dimension); returns the input's index.</summary>
+    internal int CheckInput(string name, DType dtype, TensorShape shape)
     {
-        var info = Inputs[InputIndex(name)];
-        if (dtype != info.DType || !info.Accepts(shape))
-            throw new ArgumentException($"input '{name}' expects {info.TypeText}, got {dtype.Name()} {shape}");
+        int index = InputIndex(name);
+        CheckInput(index, dtype, shape);
+        return index;
     }
 
-    internal void CheckOutput(string name, DType dtype, TensorShape shape)
+    private void CheckInput(int index, DType dtype, TensorShape shape)
     {
-        var info = Outputs[OutputIndex(name)];
+        var info = Inputs[index];
         if (dtype != info.DType || !info.Accepts(shape))
-            throw new ArgumentException($"output '{name}' is {info.TypeText}, but the value given for it is {dtype.Name()} {shape}");
+            throw new ArgumentException($"input '{info.Name}' expects {info.TypeText}, got {dtype.Name()} {shape}");
+    }
+
+    /// <summary>Checks a value given for output <paramref name="name"/>; returns the output's index.</summary>
+    internal int CheckOutput(string name, DType dtype, TensorShape shape)
+    {
+        int index = OutputIndex(name);
+        CheckOutput(index, dtype, shape);
+        return index;
+    }
+
+    private void CheckOutput(int index, DType dtype, TensorShape shape)
+    {
+        var info = Outputs[index];
+        if (dtype != info.DType || !info.Accepts(shape))
+            throw new ArgumentException($"output '{info.Name}' is {info.TypeText}, but the value given for it is {dtype.Name()} {shape}");
     }
 
     internal string MissingInputMessage(int index) =>
@@ -270,7 +283,7 @@ public sealed unsafe class InferenceSession : IDisposable
             if (seen[slot]) throw new ArgumentException($"input '{inputNames[i]}' is given twice");
             seen[slot] = true;
             var v = inputs[i] ?? throw new ArgumentException($"input '{inputNames[i]}' is null");
-            CheckInput(inputNames[i], v.DType, v.Shape);
+            CheckInput(slot, v.DType, v.Shape);
             inputSlots[i] = slot;
         }
         for (int slot = 0; slot < Inputs.Count; slot++)
@@ -282,7 +295,7 @@ public sealed unsafe class InferenceSession : IDisposable
             if (given is not null)
             {
                 var o = given[j] ?? throw new ArgumentException($"output '{outputNames[j]}' is null");
-                CheckOutput(outputNames[j], o.DType, o.Shape);
+                CheckOutput(outputSlots[j], o.DType, o.Shape);
             }
         }
 
@@ -312,7 +325,7 @@ public sealed unsafe class InferenceSession : IDisposable
 
             fixed (nint* pInNames = inNames, pInValues = inValues, pOutNames = outNames, pOutValues = outValues)
             {
-                using var scope = new RunScope(this, options, ownsOptions: false, cancellationToken);
+                using var scope = new RunScope(this, options, cancellationToken);
                 scope.Check(OrtApi.Run(_handle.DangerousGetHandle(), scope.NativeOptions,
                     (byte**)pInNames, pInValues, (nuint)n, (byte**)pOutNames, (nuint)m, pOutValues));
             }
@@ -334,52 +347,56 @@ public sealed unsafe class InferenceSession : IDisposable
     }
 
     /// <summary>
-    /// What surrounds one native run: the session kept alive, the WebGPU lock where needed, native run
-    /// options (created when cancellation needs a terminate flag), and cancellation wired to that flag.
+    /// What surrounds one native run: the session and the run options kept alive (a disposed one is refused),
+    /// the WebGPU lock where needed, native run options made for the run when cancellation needs a terminate
+    /// flag and the caller gave none, and cancellation wired to that flag. ONNX Runtime takes null options.
     /// </summary>
     private ref struct RunScope
     {
         private readonly InferenceSession _session;
         private readonly RunOptions? _options;
-        private readonly bool _ownsOptions, _locked, _addedSession;
+        private readonly bool _ownsOptions, _locked, _addedSession, _addedOptions;
         private readonly CancellationToken _cancellationToken;
         private CancellationTokenRegistration _registration;
 
-        public RunScope(InferenceSession session, RunOptions? options, bool ownsOptions, CancellationToken cancellationToken)
+        public RunScope(InferenceSession session, RunOptions? options, CancellationToken cancellationToken)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             _session = session;
             _cancellationToken = cancellationToken;
-            if (options is null && cancellationToken.CanBeCanceled)
-            {
-                options = new RunOptions();
-                ownsOptions = true;
-            }
-            _options = options;
-            _ownsOptions = ownsOptions;
+            _ownsOptions = options is null && cancellationToken.CanBeCanceled;
+            _options = _ownsOptions ? new RunOptions() : options;
             try
             {
-                cancellationToken.ThrowIfCancellationRequested();
                 if (session.Device.Kind == DeviceKind.WebGpu)
                 {
                     s_webGpuRuns.Wait(cancellationToken);
                     _locked = true;
                 }
-                try
-                {
-                    session._handle.DangerousAddRef(ref _addedSession);
-                }
-                catch (ObjectDisposedException)
-                {
-                    throw new ObjectDisposedException(nameof(InferenceSession));
-                }
+                _addedSession = AddRef(session._handle, nameof(InferenceSession));
+                if (_options is not null) _addedOptions = AddRef(_options.Handle, nameof(RunOptions));
                 if (cancellationToken.CanBeCanceled)
-                    _registration = cancellationToken.Register(static o => ((RunOptions)o!).Terminate(), options);
+                    _registration = cancellationToken.Register(static o => ((RunOptions)o!).Terminate(), _options);
             }
             catch
             {
                 Dispose();
                 throw;
             }
+        }
+
+        private static bool AddRef(SafeHandle handle, string owner)
+        {
+            bool added = false;
+            try
+            {
+                handle.DangerousAddRef(ref added);
+            }
+            catch (ObjectDisposedException)
+            {
+                throw new ObjectDisposedException(owner);
+            }
+            return added;
         }
 
         public readonly nint NativeOptions => _options?.Handle.DangerousGetHandle() ?? 0;
@@ -399,9 +416,10 @@ public sealed unsafe class InferenceSession : IDisposable
             _registration.Dispose(); // waits for a Terminate callback in progress
             if (_addedSession) _session._handle.DangerousRelease();
             if (_locked) s_webGpuRuns.Release();
-            if (_ownsOptions) _options?.Dispose();
+            if (_ownsOptions) _options!.Dispose();
             // A cancellation that came too late to stop the run must not poison the caller's options.
-            else if (_options is { IsTerminateRequested: true } && _cancellationToken.IsCancellationRequested) _options.ResetTerminate();
+            else if (_addedOptions && _options!.IsTerminateRequested && _cancellationToken.IsCancellationRequested) _options.ResetTerminate();
+            if (_addedOptions) _options!.Handle.DangerousRelease();
         }
     }
 
@@ -457,21 +475,15 @@ public sealed unsafe class InferenceSession : IDisposable
     }
 
     /// <summary>Input or output names as native UTF-8 strings, made once so Run passes them without marshalling.</summary>
-    private sealed class NativeNames : IDisposable
+    private sealed class NativeNames(IReadOnlyList<NodeInfo> nodes) : IDisposable
     {
-        private readonly nint[] _names;
+        private readonly Utf8[] _names = [.. nodes.Select(n => new Utf8(n.Name))];
 
-        public NativeNames(IReadOnlyList<NodeInfo> nodes)
-        {
-            _names = new nint[nodes.Count];
-            for (int i = 0; i < nodes.Count; i++) _names[i] = Marshal.StringToCoTaskMemUTF8(nodes[i].Name);
-        }
-
-        public byte* this[int index] => (byte*)_names[index];
+        public byte* this[int index] => _names[index].Pointer;
 
         public void Dispose()
         {
-            foreach (var p in _names) Marshal.FreeCoTaskMem(p);
+            foreach (var name in _names) name.Dispose();
         }
     }
 }

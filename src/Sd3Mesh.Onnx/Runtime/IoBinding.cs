@@ -14,9 +14,11 @@ namespace Sd3Mesh.Onnx;
 /// </summary>
 public sealed unsafe class IoBinding : IDisposable
 {
-    private readonly Dictionary<string, OrtValue> _inputs = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, OrtValue> _outputs = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, OrtValue> _owned = new(StringComparer.Ordinal); // inputs wrapped from tensors
+    /// <summary>A bound value the binding keeps alive; <c>Owned</c> when the binding wrapped it from a managed tensor.</summary>
+    private readonly record struct Held(OrtValue Value, bool Owned);
+
+    private readonly Dictionary<string, Held> _inputs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Held> _outputs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Device> _outputDevices = new(StringComparer.Ordinal); // outputs ORT allocates
 
     internal IoBinding(InferenceSession session)
@@ -34,32 +36,40 @@ public sealed unsafe class IoBinding : IDisposable
     public void BindInput(string name, OrtValue value)
     {
         ArgumentNullException.ThrowIfNull(value);
-        Session.CheckInput(name, value.DType, value.Shape);
-        int index = Session.InputIndex(name);
-        Keep(_inputs, name, value);
-        OrtStatus.Check(OrtApi.BindInput(Handle.DangerousGetHandle(), Session.InputNamePointer(index), value.Handle.DangerousGetHandle()));
+        BindInput(name, value, owned: false);
     }
 
     /// <summary>Binds an input to a managed tensor (wrapped without copying; pinned while bound).</summary>
     public void BindInput(string name, Tensor tensor)
     {
         ArgumentNullException.ThrowIfNull(tensor);
-        Session.CheckInput(name, tensor.DType, tensor.Shape);
         var value = OrtValue.FromTensor(tensor);
-        BindInput(name, value);
-        if (_owned.Remove(name, out var previous)) previous.Dispose();
-        _owned[name] = value;
+        try
+        {
+            BindInput(name, value, owned: true);
+        }
+        catch
+        {
+            value.Dispose();
+            throw;
+        }
+    }
+
+    private void BindInput(string name, OrtValue value, bool owned)
+    {
+        int index = Session.CheckInput(name, value.DType, value.Shape);
+        OrtStatus.Check(OrtApi.BindInput(Handle.DangerousGetHandle(), Session.InputNamePointer(index), value.Handle.DangerousGetHandle()));
+        Hold(_inputs, name, value, owned);
     }
 
     /// <summary>Binds an output to a pre-allocated value of the right type and shape.</summary>
     public void BindOutput(string name, OrtValue value)
     {
         ArgumentNullException.ThrowIfNull(value);
-        Session.CheckOutput(name, value.DType, value.Shape);
-        int index = Session.OutputIndex(name);
-        Keep(_outputs, name, value);
-        _outputDevices.Remove(name);
+        int index = Session.CheckOutput(name, value.DType, value.Shape);
         OrtStatus.Check(OrtApi.BindOutput(Handle.DangerousGetHandle(), Session.OutputNamePointer(index), value.Handle.DangerousGetHandle()));
+        Hold(_outputs, name, value, owned: false);
+        _outputDevices.Remove(name);
     }
 
     /// <summary>
@@ -71,8 +81,8 @@ public sealed unsafe class IoBinding : IDisposable
         int index = Session.OutputIndex(name);
         if (!device.IsCpu && device != Session.Device)
             throw new ArgumentException($"output '{name}' can be bound to cpu or to the session's device {Session.Device}, not {device}");
-        Release(_outputs, name);
         BindToDevice(index, device);
+        Release(_outputs, name);
         _outputDevices[name] = device;
     }
 
@@ -89,13 +99,13 @@ public sealed unsafe class IoBinding : IDisposable
     public void ClearInputs()
     {
         OrtApi.ClearBoundInputs(Handle.DangerousGetHandle());
-        foreach (var name in _inputs.Keys.ToList()) Release(_inputs, name);
+        ReleaseAll(_inputs);
     }
 
     public void ClearOutputs()
     {
         OrtApi.ClearBoundOutputs(Handle.DangerousGetHandle());
-        foreach (var name in _outputs.Keys.ToList()) Release(_outputs, name);
+        ReleaseAll(_outputs);
         _outputDevices.Clear();
     }
 
@@ -157,12 +167,14 @@ public sealed unsafe class IoBinding : IDisposable
                 int type;
                 OrtStatus.Check(OrtApi.GetValueType(value.Handle.DangerousGetHandle(), &type));
                 if (type == 0) // ONNX_TYPE_UNKNOWN: an output bound to a device that no run has filled yet
-                {
-                    foreach (var v in result.Values) v.Dispose();
                     throw new InvalidOperationException(
                         $"output '{name}' has no value: run the session first (each run's device outputs can be taken once)");
-                }
             }
+        }
+        catch
+        {
+            foreach (var v in result.Values) v.Dispose();
+            throw;
         }
         finally
         {
@@ -180,28 +192,38 @@ public sealed unsafe class IoBinding : IDisposable
                 throw new ArgumentException(Session.MissingInputMessage(i));
     }
 
-    private static void Keep(Dictionary<string, OrtValue> bound, string name, OrtValue value)
+    /// <summary>Keeps <paramref name="value"/> alive while bound (called once ONNX Runtime has bound it), letting go of the value it replaces.</summary>
+    private static void Hold(Dictionary<string, Held> held, string name, OrtValue value, bool owned)
     {
-        Release(bound, name);
         bool added = false;
         value.Handle.DangerousAddRef(ref added);
-        bound[name] = value;
+        Release(held, name);
+        held[name] = new Held(value, owned);
     }
 
-    private static void Release(Dictionary<string, OrtValue> bound, string name)
+    /// <summary>Lets go of what is bound to <paramref name="name"/>: a tensor wrapped here is unpinned now, not when the binding goes.</summary>
+    private static void Release(Dictionary<string, Held> held, string name)
     {
-        if (bound.Remove(name, out var old)) old.Handle.DangerousRelease();
+        if (held.Remove(name, out var old)) LetGo(old);
+    }
+
+    private static void ReleaseAll(Dictionary<string, Held> held)
+    {
+        foreach (var h in held.Values) LetGo(h);
+        held.Clear();
+    }
+
+    private static void LetGo(Held held)
+    {
+        held.Value.Handle.DangerousRelease();
+        if (held.Owned) held.Value.Dispose();
     }
 
     public void Dispose()
     {
         if (Handle.IsClosed) return;
         Handle.Dispose();
-        foreach (var v in _inputs.Values) v.Handle.DangerousRelease();
-        foreach (var v in _outputs.Values) v.Handle.DangerousRelease();
-        _inputs.Clear();
-        _outputs.Clear();
-        foreach (var v in _owned.Values) v.Dispose();
-        _owned.Clear();
+        ReleaseAll(_inputs);
+        ReleaseAll(_outputs);
     }
 }

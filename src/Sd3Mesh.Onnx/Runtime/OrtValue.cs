@@ -13,7 +13,9 @@ namespace Sd3Mesh.Onnx;
 /// <see cref="ToTensor"/> copies into a new managed tensor, from CPU or device memory.</item>
 /// </list>
 /// Disposing is required to free native memory promptly (a finalizer is the safety net). A value may be
-/// read from several threads; disposing while another thread uses it is safe but the other call fails.
+/// read from several threads at once. Runs and bindings hold the values they use, so disposing one of
+/// those meanwhile is safe; the members here are not guarded against a concurrent Dispose (a span from
+/// GetSpan points into the value's buffer), so dispose a value only when no other thread reads it.
 /// </summary>
 public sealed unsafe class OrtValue : IDisposable
 {

@@ -66,8 +66,23 @@ public sealed unsafe class RunOptions : IDisposable
     public void Terminate()
     {
         _terminateRequested = true;
-        if (Handle.IsClosed) return;
-        OrtStatus.Check(OrtApi.RunOptionsSetTerminate(Handle.DangerousGetHandle()));
+        bool added = false;
+        try
+        {
+            Handle.DangerousAddRef(ref added); // not released under the call, whatever another thread disposes
+        }
+        catch (ObjectDisposedException)
+        {
+            return; // no run can use these options any more
+        }
+        try
+        {
+            OrtStatus.Check(OrtApi.RunOptionsSetTerminate(Handle.DangerousGetHandle()));
+        }
+        finally
+        {
+            Handle.DangerousRelease();
+        }
     }
 
     /// <summary>Clears the terminate flag so the options can serve another run.</summary>

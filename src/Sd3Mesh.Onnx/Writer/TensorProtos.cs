@@ -34,7 +34,8 @@ public static class TensorProtos
         if (!Enum.IsDefined(dtype))
             throw new NotSupportedException($"tensor '{proto.Name}' has ONNX data type {proto.DataType}, which Sd3Mesh does not read");
         var shape = new TensorShape(proto.Dims.ToArray());
-        var bytes = new byte[checked(shape.ElementCount * dtype.SizeOf())];
+        var tensor = Tensor.Zeros(dtype, shape);
+        var bytes = tensor.Data.Span;
 
         if (proto.DataLocation == TensorProto.Types.DataLocation.External)
             ReadExternal(proto, modelDirectory, bytes);
@@ -45,11 +46,11 @@ public static class TensorProtos
             proto.RawData.Span.CopyTo(bytes);
         }
         else
-            ReadTypedFields(proto, dtype, bytes);
-        return new Tensor(dtype, shape, bytes);
+            ReadTypedFields(proto, tensor);
+        return tensor;
     }
 
-    private static void ReadExternal(TensorProto proto, string? modelDirectory, byte[] destination)
+    private static void ReadExternal(TensorProto proto, string? modelDirectory, Span<byte> destination)
     {
         string? location = null;
         long offset = 0, length = destination.Length;
@@ -73,10 +74,9 @@ public static class TensorProtos
         file.ReadExactly(destination);
     }
 
-    private static void ReadTypedFields(TensorProto proto, DType dtype, byte[] destination)
+    private static void ReadTypedFields(TensorProto proto, Tensor t)
     {
-        var t = new Tensor(dtype, new TensorShape(destination.Length / dtype.SizeOf()), destination);
-        switch (dtype)
+        switch (t.DType)
         {
             case DType.Float32: Copy(proto.FloatData, t.AsSpan<float>()); break;
             case DType.Float64: Copy(proto.DoubleData, t.AsSpan<double>()); break;
@@ -87,7 +87,7 @@ public static class TensorProtos
             case DType.Bool: Convert(proto.Int32Data, t.AsSpan<bool>(), v => v != 0); break;
             case DType.Float16: Convert(proto.Int32Data, t.AsSpan<Half>(), v => BitConverter.UInt16BitsToHalf((ushort)v)); break;
             case DType.BFloat16: Convert(proto.Int32Data, t.AsSpan<BFloat16>(), v => BFloat16.FromBits((ushort)v)); break;
-            default: throw new NotSupportedException($"tensor '{proto.Name}': cannot read {dtype.Name()} from typed fields");
+            default: throw new NotSupportedException($"tensor '{proto.Name}': cannot read {t.DType.Name()} from typed fields");
         }
 
         void Copy<T>(Google.Protobuf.Collections.RepeatedField<T> src, Span<T> dst)

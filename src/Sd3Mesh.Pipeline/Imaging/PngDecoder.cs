@@ -17,6 +17,12 @@ public static class PngDecoder
 {
     public const int MaxDimension = 16384;
 
+    /// <summary>
+    /// The most a compressed text chunk (zTXt, compressed iTXt) may inflate to, as PIL's MAX_TEXT_CHUNK: the server
+    /// decodes untrusted images, and a few kilobytes of deflated zeros would otherwise expand to gigabytes.
+    /// </summary>
+    public const int MaxTextBytes = 1 << 20;
+
     public static PngImage Read(string path)
     {
         byte[] bytes;
@@ -199,10 +205,24 @@ public static class PngDecoder
     {
         int nul = body.IndexOf((byte)0);
         if (nul <= 0 || nul + 2 > body.Length) return;
-        using var z = new ZLibStream(new MemoryStream(body[(nul + 2)..].ToArray()), CompressionMode.Decompress);
-        using var ms = new MemoryStream();
-        z.CopyTo(ms);
-        text[Encoding.Latin1.GetString(body[..nul])] = Encoding.Latin1.GetString(ms.ToArray());
+        var key = Encoding.Latin1.GetString(body[..nul]);
+        text[key] = Encoding.Latin1.GetString(InflateText(key, body[(nul + 2)..]));
+    }
+
+    /// <summary>A text chunk's zlib data, refused once it inflates past <see cref="MaxTextBytes"/>.</summary>
+    private static byte[] InflateText(string key, ReadOnlySpan<byte> compressed)
+    {
+        using var z = new ZLibStream(new MemoryStream(compressed.ToArray()), CompressionMode.Decompress);
+        using var output = new MemoryStream();
+        var buffer = new byte[64 * 1024];
+        int n;
+        while ((n = z.Read(buffer)) > 0)
+        {
+            if (output.Length + n > MaxTextBytes)
+                throw new InvalidDataException($"PNG text chunk '{key}' inflates to more than {MaxTextBytes >> 20} MiB");
+            output.Write(buffer, 0, n);
+        }
+        return output.ToArray();
     }
 
     private static void ReadInternationalText(ReadOnlySpan<byte> body, Dictionary<string, string> text)
@@ -217,14 +237,7 @@ public static class PngDecoder
         rest = rest[(lang + 1)..];
         int translated = rest.IndexOf((byte)0);
         if (translated < 0) return;
-        var value = rest[(translated + 1)..].ToArray();
-        if (compressed)
-        {
-            using var z = new ZLibStream(new MemoryStream(value), CompressionMode.Decompress);
-            using var ms = new MemoryStream();
-            z.CopyTo(ms);
-            value = ms.ToArray();
-        }
-        text[key] = Encoding.UTF8.GetString(value);
+        var value = rest[(translated + 1)..];
+        text[key] = Encoding.UTF8.GetString(compressed ? InflateText(key, value) : value);
     }
 }

@@ -58,8 +58,6 @@ public sealed class OnnxSd3Model : IDisposable
                 return submodule;
             }
 
-            var config = Sd3ModelConfig.Load(repository.Directory);
-            var schedulerPath = Path.Combine(repository.Directory, RepositoryLayout.SchedulerConfigFile);
             model.Components = new Sd3Components
             {
                 Tokenizer = tokenizer,
@@ -71,8 +69,9 @@ public sealed class OnnxSd3Model : IDisposable
                 Transformer = new OnnxDenoiser(Session(Submodule.Transformer)),
                 VaeDecoder = new OnnxVaeDecoder(Session(Submodule.VaeDecoder)),
                 VaeEncoder = repository.Has(Submodule.VaeEncoder) ? new OnnxVaeEncoder(Session(Submodule.VaeEncoder)) : null,
-                Scheduler = File.Exists(schedulerPath) ? FlowMatchSchedulerConfig.Load(schedulerPath) : FlowMatchSchedulerConfig.Sd3Medium,
-                Model = config,
+                // ModelRepository.Open has checked that the scheduler config exists and is FlowMatchEulerDiscreteScheduler's.
+                Scheduler = FlowMatchSchedulerConfig.Load(Path.Combine(repository.Directory, RepositoryLayout.SchedulerConfigFile)),
+                Model = Sd3ModelConfig.From(repository),
                 ModelName = ModelName(repository),
             };
             return model;

@@ -34,7 +34,10 @@ public static class PromptEmbeddingAssembler
         return new PromptEmbeddings(embeds, pooled);
     }
 
-    /// <summary>diffusers' stand-in for a missing T5: zeros [B, max_sequence_length, joint_attention_dim].</summary>
-    public static Tensor T5Zeros(long batch, int maxSequenceLength, int jointAttentionDim) =>
-        Tensor.Zeros(DType.Float32, new TensorShape(batch, maxSequenceLength, jointAttentionDim));
+    /// <summary>
+    /// diffusers' stand-in for a missing T5: zeros [B, tokenizer_max_length, joint_attention_dim], where
+    /// tokenizer_max_length is CLIP's row length (77), whatever max_sequence_length says.
+    /// </summary>
+    public static Tensor T5Zeros(long batch, int tokenizerMaxLength, int jointAttentionDim) =>
+        Tensor.Zeros(DType.Float32, new TensorShape(batch, tokenizerMaxLength, jointAttentionDim));
 }

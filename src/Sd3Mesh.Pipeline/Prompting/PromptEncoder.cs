@@ -14,8 +14,8 @@ public sealed record PromptTexts(string Prompt, string? Prompt2 = null, string? 
 
 /// <summary>
 /// diffusers' StableDiffusion3Pipeline.encode_prompt for one text triple: tokenize, run CLIP-L, CLIP-G
-/// (penultimate hidden state, or hidden_states[-(clip_skip + 2)]) and T5 (or zeros without it), assemble
-/// and repeat for num_images_per_prompt. Encoder outputs go through the cache when one is given.
+/// (penultimate hidden state, or hidden_states[-(clip_skip + 2)]) and T5 (or, without it, zeros of the CLIP
+/// row length, as diffusers' _get_t5_prompt_embeds), assemble and repeat for num_images_per_prompt. Encoder outputs go through the cache when one is given.
 /// Truncations are reported as warnings.
 /// </summary>
 public sealed class PromptEncoder
@@ -53,7 +53,7 @@ public sealed class PromptEncoder
         var clipL = EncodeClipAsync(StageNames.TextEncoder, _c.TextEncoder, texts.ForClipL, idsL, fromEnd, cancellationToken);
         var clipG = EncodeClipAsync(StageNames.TextEncoder2, _c.TextEncoder2, texts.ForClipG, idsG, fromEnd, cancellationToken);
         Task<Tensor> t5 = idsT5 is null
-            ? Task.FromResult(PromptEmbeddingAssembler.T5Zeros(1, maxSequenceLength, _c.Model.JointAttentionDim))
+            ? Task.FromResult(PromptEmbeddingAssembler.T5Zeros(1, _c.Tokenizer.MaxLength, _c.Model.JointAttentionDim))
             : EncodeT5Async(texts.ForT5, idsT5, maxSequenceLength, cancellationToken);
         await Task.WhenAll(clipL, clipG, t5).ConfigureAwait(false);
 

@@ -32,30 +32,9 @@ public sealed class DoubleArrayTrie
     private static uint Offset(uint unit) => (unit >> 10) << (int)((unit & (1u << 9)) >> 6);
 
     /// <summary>
-    /// Calls <paramref name="onMatch"/>(value, length) for every key that is a prefix of <paramref name="key"/>,
-    /// shortest first. Stops at a NUL byte, as darts-clone's C-string search does.
+    /// The value and length of the longest key that is a prefix of <paramref name="key"/>. Stops at a NUL byte,
+    /// as darts-clone's C-string search does.
     /// </summary>
-    public void CommonPrefixSearch(ReadOnlySpan<byte> key, Action<int, int> onMatch)
-    {
-        uint pos = Offset(_units[0]);
-        for (int i = 0; i < key.Length; i++)
-        {
-            byte b = key[i];
-            if (b == 0) return;
-            pos ^= b;
-            if (pos >= _units.Length) return;
-            uint unit = _units[pos];
-            if (Label(unit) != b) return;
-            pos ^= Offset(unit);
-            if (HasLeaf(unit))
-            {
-                if (pos >= _units.Length) return;
-                onMatch(Value(_units[pos]), i + 1);
-            }
-        }
-    }
-
-    /// <summary>The value and length of the longest key that is a prefix of <paramref name="key"/>.</summary>
     public bool TryLongestPrefix(ReadOnlySpan<byte> key, out int value, out int length)
     {
         int bestValue = 0, bestLength = 0;

@@ -2,7 +2,7 @@ using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Onnx.Tests.Runtime;
 
-/// <summary>Bad input is refused before native code runs, with messages that name the input and the expectation.</summary>
+/// <summary>Bad input is refused before ONNX Runtime runs, with messages that name the input and the expectation.</summary>
 public sealed class ErrorTests : IDisposable
 {
     private readonly OrtEnvironment _env = OrtEnvironment.Create();
@@ -144,6 +144,23 @@ public sealed class ErrorTests : IDisposable
         options.FreeDimensionOverrides["batch"] = 0;
         e = Assert.Throws<ArgumentOutOfRangeException>(() => InferenceSession.Create(_env, TestModels.MatMulAdd(), options));
         Assert.StartsWith("free dimension override 'batch' must be >= 1, got 0", e.Message);
+    }
+
+    [Fact]
+    public void Disposed_run_options_are_refused_not_passed_to_ONNX_Runtime()
+    {
+        var options = new RunOptions { LogTag = "gone" };
+        options.Dispose();
+        var e = Assert.Throws<ObjectDisposedException>(() => _matMulAdd.Run(X(Tensor.Zeros(DType.Float32, new TensorShape(1, 4))), null, options));
+        Assert.Equal(nameof(RunOptions), e.ObjectName);
+        using var input = OrtValue.FromTensor(Tensor.Zeros(DType.Float32, new TensorShape(1, 4)));
+        using var binding = _matMulAdd.CreateIoBinding();
+        binding.BindInput("x", input);
+        binding.BindOutput("y", Device.Cpu);
+        e = Assert.Throws<ObjectDisposedException>(() => _matMulAdd.Run(binding, options));
+        Assert.Equal(nameof(RunOptions), e.ObjectName);
+        options.Terminate(); // after Dispose: nothing to stop, and no native call
+        Assert.True(options.IsTerminateRequested);
     }
 
     [Fact]

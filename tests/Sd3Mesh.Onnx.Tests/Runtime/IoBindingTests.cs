@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
 using Sd3Mesh.Onnx.Writer;
 using Sd3Mesh.Tensors;
 
@@ -68,6 +70,48 @@ public sealed class IoBindingTests : IDisposable
         binding.BindOutput("y", output);
         session.Run(binding);
         TestModels.AssertClose(StepReference([2, 2, 2, 2]), result, 1e-6);
+    }
+
+    [Fact]
+    public void A_tensor_bound_as_input_is_unpinned_as_soon_as_it_is_unbound()
+    {
+        using var session = Step();
+        var binding = session.CreateIoBinding();
+        var memory = new PinCountingMemory(4 * sizeof(float));
+        var tensor = new Tensor(DType.Float32, new TensorShape(1, 4), memory.Memory);
+
+        binding.BindInput("x", tensor);
+        Assert.Equal(1, memory.Pins);
+        binding.ClearInputs();
+        Assert.Equal(0, memory.Pins);
+
+        binding.BindInput("x", tensor);
+        using var other = OrtValue.FromTensor(Tensor.Zeros(DType.Float32, new TensorShape(1, 4)));
+        binding.BindInput("x", other); // the name now holds another value
+        Assert.Equal(0, memory.Pins);
+
+        binding.BindInput("x", tensor);
+        binding.BindOutput("y", Device.Cpu);
+        session.Run(binding);
+        TestModels.AssertClose(StepReference([0, 0, 0, 0]), binding.GetOutputs()["y"].ToTensor().ToArray<float>(), 1e-6);
+        binding.Dispose();
+        Assert.Equal(0, memory.Pins);
+    }
+
+    /// <summary>Managed memory that counts its live pins.</summary>
+    private sealed unsafe class PinCountingMemory(int length) : MemoryManager<byte>
+    {
+        private readonly byte[] _bytes = new byte[length];
+        public int Pins { get; private set; }
+        public override Span<byte> GetSpan() => _bytes;
+        public override MemoryHandle Pin(int elementIndex = 0)
+        {
+            var handle = GCHandle.Alloc(_bytes, GCHandleType.Pinned);
+            Pins++;
+            return new MemoryHandle((byte*)handle.AddrOfPinnedObject() + elementIndex, handle, this);
+        }
+        public override void Unpin() => Pins--;
+        protected override void Dispose(bool disposing) { }
     }
 
     [Fact]

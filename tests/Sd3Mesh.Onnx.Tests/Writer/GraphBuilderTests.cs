@@ -111,6 +111,14 @@ public sealed class GraphBuilderTests : IDisposable
     }
 
     [Fact]
+    public void A_tensor_proto_over_2_GiB_is_refused_before_reading()
+    {
+        var proto = TensorProtos.Header("huge", DType.Float32, new TensorShape(1L << 30));
+        var e = Assert.Throws<ArgumentException>(() => TensorProtos.ToTensor(proto));
+        Assert.StartsWith("a float32 tensor of shape [1073741824] (1073741824 elements of 4 bytes) is larger than the 2147483591 bytes", e.Message);
+    }
+
+    [Fact]
     public void Undefined_input_is_reported_with_its_name()
     {
         var g = new GraphBuilder();

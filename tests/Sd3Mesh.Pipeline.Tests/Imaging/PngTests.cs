@@ -99,6 +99,38 @@ public class PngTests
         Assert.Contains("cannot read", Assert.Throws<InvalidDataException>(() => PngDecoder.Read(tmp.File("missing.png"))).Message);
     }
 
+    /// <summary><paramref name="png"/> with one more chunk before IEND (length, type, body, CRC).</summary>
+    private static byte[] WithChunk(byte[] png, string type, byte[] body)
+    {
+        var chunk = new byte[12 + body.Length];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(chunk, (uint)body.Length);
+        System.Text.Encoding.ASCII.GetBytes(type, chunk.AsSpan(4, 4));
+        body.CopyTo(chunk, 8);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(chunk.AsSpan(8 + body.Length), Crc32.Compute(chunk.AsSpan(4, 4 + body.Length)));
+        return [.. png.AsSpan(0, png.Length - 12), .. chunk, .. png.AsSpan(png.Length - 12)];
+    }
+
+    private static byte[] Deflate(int zeros)
+    {
+        using var ms = new MemoryStream();
+        using (var z = new System.IO.Compression.ZLibStream(ms, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true)) z.Write(new byte[zeros]);
+        return ms.ToArray();
+    }
+
+    /// <summary>zTXt (keyword, NUL, method) and compressed iTXt (keyword, NUL, flag 1, method, language NUL, translated NUL).</summary>
+    [Theory]
+    [InlineData("zTXt", new byte[] { (byte)'k', 0, 0 })]
+    [InlineData("iTXt", new byte[] { (byte)'k', 0, 1, 0, 0, 0 })]
+    public void Compressed_text_chunks_may_not_inflate_past_1_MiB(string type, byte[] header)
+    {
+        var png = PngEncoder.Encode(Gradient(4, 4));
+        var small = PngDecoder.Decode(WithChunk(png, type, [.. header, .. Deflate(1 << 20)]));
+        Assert.Equal(1 << 20, small.Text["k"].Length);
+
+        var bomb = WithChunk(png, type, [.. header, .. Deflate((1 << 20) + 1)]);
+        Assert.Equal("PNG text chunk 'k' inflates to more than 1 MiB", Assert.Throws<InvalidDataException>(() => PngDecoder.Decode(bomb)).Message);
+    }
+
     [Fact]
     public void Crc32_matches_the_standard_check_value()
     {

@@ -2,6 +2,7 @@ using Sd3Mesh.Models;
 using Sd3Mesh.Pipeline.Guidance;
 using Sd3Mesh.Pipeline.Imaging;
 using Sd3Mesh.Pipeline.Onnx;
+using Sd3Mesh.Pipeline.Sampling;
 using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Pipeline.Tests.Onnx;
@@ -37,6 +38,17 @@ public class TinyModelTests(TinyModelFixture tiny) : IClassFixture<TinyModelFixt
         Steps = 4,
         Seeds = [42],
     };
+
+    [Fact]
+    public void Model_dimensions_and_scheduler_come_from_the_repository_configs()
+    {
+        Assert.Equal(new Sd3ModelConfig
+        {
+            JointAttentionDim = 64, LatentChannels = 16, PatchSize = 2, SampleSize = 32, PosEmbedMaxSize = 64,
+            VaeScaleFactor = 8, ScalingFactor = 1.5305, ShiftFactor = 0.0609, VaeSampleSize = 1024, ClipLayers = 2, Clip2Layers = 2,
+        }, tiny.Model.Components.Model);
+        Assert.Equal(FlowMatchSchedulerConfig.Sd3Medium, tiny.Model.Components.Scheduler);
+    }
 
     [Fact]
     public async Task Text_to_image_64x64_in_4_steps_end_to_end()

@@ -2,6 +2,7 @@ using Sd3Mesh.Pipeline.Guidance;
 using Sd3Mesh.Pipeline.Latents;
 using Sd3Mesh.Pipeline.Prompting;
 using Sd3Mesh.Pipeline.Stages;
+using Sd3Mesh.Pipeline.Tests.Fakes;
 using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Pipeline.Tests.Prompting;
@@ -48,6 +49,25 @@ public class PromptAssemblyTests
             PromptEmbeddingAssembler.T5Zeros(1, 256, 4096), Tensor.Zeros(DType.Float32, new TensorShape(1, 768)), Tensor.Zeros(DType.Float32, new TensorShape(1, 1280)));
         Assert.Equal(new TensorShape(1, 333, 4096), e.Embeds.Shape);
         Assert.Equal(new TensorShape(1, 2048), e.Pooled.Shape);
+    }
+
+    /// <summary>diffusers' _get_t5_prompt_embeds without text_encoder_3: zeros of tokenizer_max_length rows, not max_sequence_length.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Without_T5_the_embeddings_end_in_77_zero_rows_whatever_max_sequence_length(bool modelHasT5)
+    {
+        var fakes = new FakeSd3();
+        var encoder = new PromptEncoder(fakes.Components(withT5: modelHasT5));
+        var result = await encoder.EncodeAsync(new PromptTexts("a photo of a cat"), null, maxSequenceLength: 16, useT5: false, numImages: 2);
+        Assert.Equal(new TensorShape(2, 77 + 77, FakeSd3.Joint), result.Embeddings.Embeds.Shape);
+        var values = result.Embeddings.Embeds.ToArray<float>();
+        for (int b = 0; b < 2; b++)
+        {
+            var row = values.AsSpan((b * 154 + 77) * FakeSd3.Joint, 77 * FakeSd3.Joint);
+            Assert.Equal(77 * FakeSd3.Joint, row.Count(0f));
+        }
+        Assert.Equal(0, fakes.T5.Calls);
     }
 
     [Fact]

@@ -21,18 +21,29 @@ public static class GrpcProtocol
     /// <summary>"application/grpc" and "application/grpc+proto" (the only payload format we speak).</summary>
     public static bool IsGrpcContentType(string? contentType)
     {
-        if (contentType is null) return false;
-        var value = contentType.AsSpan();
-        int semicolon = value.IndexOf(';');
-        if (semicolon >= 0) value = value[..semicolon];
-        value = value.Trim();
+        var value = MediaType(contentType);
         return value.Equals(ContentType, StringComparison.OrdinalIgnoreCase)
             || value.Equals(ContentType + "+proto", StringComparison.OrdinalIgnoreCase);
     }
 
-    /// <summary>Any application/grpc variant (application/grpc+json included), for the 415 decision.</summary>
-    public static bool IsAnyGrpcContentType(string? contentType) =>
-        contentType is not null && contentType.StartsWith(ContentType, StringComparison.OrdinalIgnoreCase);
+    /// <summary>
+    /// Any gRPC content type: application/grpc or application/grpc+FORMAT (+json included, application/grpc-web
+    /// not). A server answers anything else with 415; these are gRPC calls, answered with a gRPC status.
+    /// </summary>
+    public static bool IsAnyGrpcContentType(string? contentType)
+    {
+        var value = MediaType(contentType);
+        return value.Equals(ContentType, StringComparison.OrdinalIgnoreCase)
+            || value.StartsWith(ContentType + "+", StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>The media type without its parameters ("; charset=..."), trimmed; empty for none.</summary>
+    private static ReadOnlySpan<char> MediaType(string? contentType)
+    {
+        var value = contentType.AsSpan();
+        int semicolon = value.IndexOf(';');
+        return (semicolon >= 0 ? value[..semicolon] : value).Trim();
+    }
 
     /// <summary>
     /// Headers that are protocol, not application metadata: pseudo-headers, grpc-* (reserved for gRPC;

@@ -11,7 +11,10 @@ namespace Sd3Mesh.Rpc;
 /// </summary>
 internal static class MessageFraming
 {
-    /// <summary>Writes one message; compresses it when <paramref name="encoding"/> names a compression.</summary>
+    /// <summary>
+    /// Writes one message; compresses it when <paramref name="encoding"/> names a compression. Asks
+    /// <paramref name="output"/> for one span of exactly the frame's size.
+    /// </summary>
     public static void Write(IBufferWriter<byte> output, IMessage message, string? encoding, int maxSize)
     {
         int size = message.CalculateSize();
@@ -38,12 +41,24 @@ internal static class MessageFraming
         }
     }
 
-    /// <summary>One message already framed, for request bodies sent in one piece.</summary>
+    /// <summary>One message framed in an array of its own (a client's request messages), written in place.</summary>
     public static byte[] Frame(IMessage message, string? encoding, int maxSize)
     {
-        var buffer = new ArrayBufferWriter<byte>(message.CalculateSize() + GrpcProtocol.MessagePrefixSize);
-        Write(buffer, message, encoding, maxSize);
-        return buffer.WrittenSpan.ToArray();
+        var frame = new SingleFrame();
+        Write(frame, message, encoding, maxSize);
+        return frame.Bytes;
+    }
+
+    /// <summary>The array that <see cref="Write"/>'s one exact-size span request is answered with: no copy afterwards.</summary>
+    private sealed class SingleFrame : IBufferWriter<byte>
+    {
+        public byte[] Bytes { get; private set; } = [];
+        public Span<byte> GetSpan(int sizeHint = 0) => Bytes = new byte[sizeHint];
+        public Memory<byte> GetMemory(int sizeHint = 0) => Bytes = new byte[sizeHint];
+        public void Advance(int count)
+        {
+            if (count != Bytes.Length) throw new InvalidOperationException($"a frame of {Bytes.Length} bytes was advanced by {count}");
+        }
     }
 }
 

@@ -50,6 +50,11 @@ public sealed class Method<TRequest, TResponse>
         return Cache.GetOrAdd(descriptor, d => new Method<TRequest, TResponse>(d));
     }
 
+    /// <summary>The method <paramref name="name"/> of <paramref name="service"/> (see <see cref="From(MethodDescriptor)"/>).</summary>
+    public static Method<TRequest, TResponse> From(ServiceDescriptor service, string name) =>
+        From(service.FindMethodByName(name)
+            ?? throw new ArgumentException($"service {service.FullName} has no method {name}", nameof(name)));
+
     public override string ToString() => Path;
 }
 
@@ -64,13 +69,4 @@ public static class Methods
         (true, false) => MethodType.ClientStreaming,
         (true, true) => MethodType.DuplexStreaming,
     };
-
-    /// <summary>Finds "Service.Method" (or "package.Service.Method") in a file's services.</summary>
-    public static MethodDescriptor Find(FileDescriptor file, string serviceName, string methodName)
-    {
-        var service = file.Services.FirstOrDefault(s => s.Name == serviceName || s.FullName == serviceName)
-            ?? throw new ArgumentException($"{file.Name} declares no service {serviceName}", nameof(serviceName));
-        return service.FindMethodByName(methodName)
-            ?? throw new ArgumentException($"service {service.FullName} has no method {methodName}", nameof(methodName));
-    }
 }

@@ -22,6 +22,7 @@ public sealed class SiloHostOptions
     public long InlineImageLimit { get; set; } = 2 * 1024 * 1024;
     public int MaxJobs { get; set; } = 1000;
     public int MaxQueuedJobs { get; set; } = 100;
+    /// <summary>Image and step preview bytes kept in memory; beyond, the oldest ended jobs lose theirs.</summary>
     public long MaxImageBytes { get; set; } = 1L << 30;
     /// <summary>Memory placement may use on the cpu device; null: all the process may use.</summary>
     public ulong? CpuBudgetBytes { get; set; }

@@ -27,6 +27,9 @@ public sealed class BenchRpcCommandTests
         Assert.Equal(2, await BenchRpcCommand.RunAsync(console, 10, 1, 64 * 1024, 0, "none", CancellationToken.None));
         Assert.Contains("--frame-kb in [1, 16384]", output.ToString());
         (console, output) = Capture();
+        Assert.Equal(2, await BenchRpcCommand.RunAsync(console, 10, 5000, 4 * 1024 * 1024, 0, "none", CancellationToken.None));
+        Assert.Contains("--frame-kb in [1, 16384]", output.ToString());
+        (console, output) = Capture();
         Assert.Equal(2, await BenchRpcCommand.RunAsync(console, 10, 1, 256, -1, "none", CancellationToken.None));
         Assert.Contains("--rtt-ms must be in [0, 1000], got -1", output.ToString());
         (console, output) = Capture();

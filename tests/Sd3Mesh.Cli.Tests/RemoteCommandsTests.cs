@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Google.Protobuf;
 using Sd3Mesh.Cli.Commands;
 using Sd3Mesh.Protos.V1;
@@ -58,6 +59,34 @@ public sealed class RemoteCommandsTests : IDisposable
         var (console, _) = Capture();
         Assert.Equal(0, await RemoteGenerate.RunAsync(Request(count: 1), host.Address, _out, console, CancellationToken.None));
         Assert.Equal(ScriptedExecutor.ExpectedPng(32, 16, 100), await File.ReadAllBytesAsync(Path.Combine(_out.FullName, "sd3_generated_001.png")));
+    }
+
+    [Fact]
+    public async Task Generate_reports_images_it_cannot_save_instead_of_crashing()
+    {
+        await using var host = await StartSilo(new ScriptedExecutor());
+        var notAFolder = Path.Combine(_out.FullName, "taken");
+        await File.WriteAllTextAsync(notAFolder, "a file where the output folder should go");
+        var (console, output) = Capture();
+        Assert.Equal(1, await RemoteGenerate.RunAsync(Request(count: 1), host.Address, new DirectoryInfo(notAFolder), console, CancellationToken.None));
+        Assert.Matches($"image [0-9a-f]{{16}}_0 not saved: .*{Regex.Escape(notAFolder)}", output.ToString());
+    }
+
+    [Fact]
+    public async Task An_unusable_certificate_to_trust_is_reported_not_thrown()
+    {
+        var missing = Path.Combine(_out.FullName, "no-such-cert.pem");
+        Environment.SetEnvironmentVariable(ServerChannel.TrustedCertificateVariable, missing);
+        try
+        {
+            var (console, output) = Capture();
+            Assert.Equal(2, await RemoteGenerate.RunAsync(Request(), new Uri("https://127.0.0.1:1"), _out, console, CancellationToken.None));
+            Assert.Contains($"SD3MESH_SERVER_CERT: '{missing}' is not a readable PEM certificate", output.ToString());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(ServerChannel.TrustedCertificateVariable, null);
+        }
     }
 
     [Fact]
@@ -142,6 +171,32 @@ public sealed class RemoteCommandsTests : IDisposable
         (console, output) = Capture();
         Assert.Equal(2, await JobsCommand.ListAsync(console, client, ["finished"], 50, CancellationToken.None));
         Assert.Contains("--state: unknown state 'finished'", output.ToString());
+        foreach (int limit in new[] { 0, 501 })
+        {
+            (console, output) = Capture();
+            Assert.Equal(2, await JobsCommand.ListAsync(console, client, [], limit, CancellationToken.None));
+            Assert.Contains($"--limit must be in [1, 500], got {limit}", output.ToString());
+        }
+    }
+
+    [Fact]
+    public async Task Jobs_list_shows_the_size_the_server_chose()
+    {
+        // A model whose native size is 64 x 64: requests without width and height get that.
+        await using var host = await StartSilo(new ScriptedExecutor { Model = new Pipeline.Sd3ModelConfig { SampleSize = 8 } });
+        using var channel = new GrpcChannel(host.Address);
+        var client = new GenerationClient(channel);
+        var request = Request(count: 1);
+        request.ClearWidth();
+        request.ClearHeight();
+        var events = new List<JobEvent>();
+        using (var call = client.Generate(request))
+            await foreach (var e in call.ResponseStream) events.Add(e);
+        Assert.Equal((64u, 64u), (events[^1].Finished.Images[0].Width, events[^1].Finished.Images[0].Height));
+
+        var (console, output) = Capture();
+        Assert.Equal(0, await JobsCommand.ListAsync(console, client, [], 50, CancellationToken.None));
+        Assert.Matches($@"{events[0].JobId}\s+│ succeeded\s+│ a red fox\s+│ 64x64\s+│", output.ToString());
     }
 
     [Fact]

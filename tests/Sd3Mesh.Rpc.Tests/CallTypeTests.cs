@@ -155,6 +155,40 @@ public class CallTypeTests
     }
 
     [Fact]
+    public async Task A_call_that_ended_lets_go_of_the_callers_token()
+    {
+        await using var echo = await EchoServer.StartAsync();
+        using var handler = new RecordingHandler();
+        using var channel = new GrpcChannel(echo.Address, new GrpcChannelOptions { HttpHandler = handler });
+        using var lifetime = new CancellationTokenSource(); // a caller's long-lived token, shared by many calls
+        var options = new CallOptions { CancellationToken = lifetime.Token };
+        Assert.Equal("ok", (await channel.UnaryAsync(EchoMethods.Say, new EchoRequest { Text = "ok" }, options)).Text);
+        var failed = await Assert.ThrowsAsync<RpcException>(() => channel.UnaryAsync(EchoMethods.Say,
+            new EchoRequest { FailCode = (int)StatusCode.Aborted }, options));
+        Assert.Equal(StatusCode.Aborted, failed.StatusCode);
+
+        // Cancelling the caller's token later must not reach (or keep alive) the calls that are over.
+        int reached = 0;
+        var registrations = handler.Tokens.Select(token => token.Register(() => Interlocked.Increment(ref reached))).ToList();
+        Assert.Equal(2, registrations.Count);
+        lifetime.Cancel();
+        Assert.Equal(0, reached);
+        registrations.ForEach(r => r.Dispose());
+    }
+
+    /// <summary>Records the token each HTTP request is sent with (the call's own token).</summary>
+    private sealed class RecordingHandler() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<CancellationToken> Tokens { get; } = new();
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Tokens.Enqueue(cancellationToken);
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task Disposing_a_duplex_call_cancels_it_on_the_server()
     {
         await using var echo = await EchoServer.StartAsync();
@@ -277,6 +311,13 @@ public class CallTypeTests
     private sealed class WrongShape
     {
         public Task<EchoReply> Say(EchoRequest request) => Task.FromResult(new EchoReply());
+    }
+
+    [Fact]
+    public void A_method_the_service_does_not_have_is_named_in_the_error()
+    {
+        var error = Assert.Throws<ArgumentException>(() => Method<EchoRequest, EchoReply>.From(EchoService.Descriptor, "Shout"));
+        Assert.StartsWith("service sd3mesh.rpc.test.Echo has no method Shout", error.Message);
     }
 
     [Fact]

@@ -16,6 +16,9 @@ public sealed class EchoService
     /// <summary>Completes when a handler starts (so a test can cancel mid-call).</summary>
     public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>When set, Say waits for it before replying: a call kept in flight for as long as a test needs.</summary>
+    public TaskCompletionSource? Hold { get; set; }
+
     /// <summary>The grpc-encoding of every Say request (null when uncompressed).</summary>
     public System.Collections.Concurrent.ConcurrentQueue<string?> RequestEncodings { get; } = new();
 
@@ -24,6 +27,7 @@ public sealed class EchoService
         Started.TrySetResult();
         RequestEncodings.Enqueue(context.HttpContext.Request.Headers[GrpcProtocol.EncodingHeader]);
         await EchoMetadataAsync(context);
+        if (Hold is { } hold) await CancellableAsync(hold.Task, context);
         await DelayAsync(request, context);
         Fail(request);
         return new EchoReply { Text = request.Text, Payload = request.Payload };
@@ -84,12 +88,14 @@ public sealed class EchoService
         if (echoed.Count > 0) await context.WriteResponseHeadersAsync(echoed);
     }
 
-    private async Task DelayAsync(EchoRequest request, ServerCallContext context)
+    private Task DelayAsync(EchoRequest request, ServerCallContext context) =>
+        request.DelayMs <= 0 ? Task.CompletedTask : CancellableAsync(Task.Delay(request.DelayMs, context.CancellationToken), context);
+
+    private async Task CancellableAsync(Task wait, ServerCallContext context)
     {
-        if (request.DelayMs <= 0) return;
         try
         {
-            await Task.Delay(request.DelayMs, context.CancellationToken);
+            await wait.WaitAsync(context.CancellationToken);
         }
         catch (OperationCanceledException)
         {

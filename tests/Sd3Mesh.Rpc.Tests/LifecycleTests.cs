@@ -12,7 +12,9 @@ public class LifecycleTests
     public async Task Graceful_stop_drains_in_flight_calls_and_refuses_new_ones()
     {
         await using var echo = await EchoServer.StartAsync();
-        var slow = echo.Channel.UnaryAsync(EchoMethods.Say, new EchoRequest { Text = "finishes", DelayMs = 800 });
+        // Held until the refused call has its answer: the server keeps listening only while a call drains.
+        echo.Echo.Hold = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        var slow = echo.Channel.UnaryAsync(EchoMethods.Say, new EchoRequest { Text = "finishes" });
         await echo.Echo.Started.Task.WaitAsync(TimeSpan.FromSeconds(5));
 
         var stop = echo.Server.StopAsync(TimeSpan.FromSeconds(30));
@@ -20,6 +22,7 @@ public class LifecycleTests
         var refused = await Assert.ThrowsAsync<RpcException>(() => echo.Channel.UnaryAsync(EchoMethods.Say, new EchoRequest()));
         Assert.Equal(new Status(StatusCode.Unavailable, "the server is shutting down; retry on another server"), refused.Status);
 
+        echo.Echo.Hold.SetResult();
         Assert.Equal("finishes", (await slow).Text);
         await stop.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.False(echo.Echo.Cancelled.Task.IsCompleted);

@@ -20,10 +20,14 @@ public sealed class PythonProcess : IAsyncDisposable
     private PythonProcess(Process process)
     {
         _process = process;
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) _lines.Writer.TryWrite(e.Data); };
+        // The lines end at stdout's end (null), not at the Exited event: that may come before the last
+        // lines have been read, and a script's result is its last line.
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) _lines.Writer.TryComplete();
+            else _lines.Writer.TryWrite(e.Data);
+        };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.AppendLine(e.Data); };
-        process.Exited += (_, _) => _lines.Writer.TryComplete();
-        process.EnableRaisingEvents = true;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
     }

@@ -140,6 +140,20 @@ public class RawProtocolTests
     }
 
     [Fact]
+    public async Task Another_grpc_payload_format_is_a_grpc_error_not_415()
+    {
+        await using var echo = await EchoServer.StartAsync();
+        var (response, body) = await PostAsync(echo, "/sd3mesh.rpc.test.Echo/Say", Frame(new EchoRequest()), contentType: "application/grpc+json");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Empty(body);
+        Assert.True(response.Headers.NonValidated.Contains("grpc-status")); // trailers-only
+        Assert.Equal(((int)StatusCode.Internal,
+            "content-type 'application/grpc+json' is not supported: this server speaks protobuf (application/grpc or application/grpc+proto)"), StatusOf(response));
+        var (grpcWeb, _) = await PostAsync(echo, "/sd3mesh.rpc.test.Echo/Say", Frame(new EchoRequest()), contentType: "application/grpc-web");
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, grpcWeb.StatusCode);
+    }
+
+    [Fact]
     public async Task Server_enforces_grpc_timeout_without_help_from_the_client()
     {
         await using var echo = await EchoServer.StartAsync();

@@ -77,6 +77,16 @@ public class TensorFramesTests
     }
 
     [Fact]
+    public void Shapes_whose_size_overflows_are_the_tensors_error()
+    {
+        // Element count beyond 64 bits, and an element count that fits but whose byte count does not.
+        Assert.Equal("tensor 'x': shape [1099511627776, 1099511627776] has more bytes than fit in 64 bits",
+            Assert.Throws<TensorFrameException>(() => TensorFrameHeader.FromWire("x", 1, [1L << 40, 1L << 40], 0)).Message);
+        Assert.Equal("tensor 'y': shape [4611686018427387904] has more bytes than fit in 64 bits",
+            Assert.Throws<TensorFrameException>(() => TensorFrameHeader.FromWire("y", 1, [1L << 62], 0)).Message);
+    }
+
+    [Fact]
     public void Gaps_overlaps_overflow_and_incomplete_tensors()
     {
         var header = new TensorFrameHeader("t", DType.UInt8, new TensorShape(10), 10);

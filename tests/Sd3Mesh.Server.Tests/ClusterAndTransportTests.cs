@@ -13,7 +13,7 @@ public class ClusterTests
 {
     private static Method<TReq, TResp> M<TReq, TResp>(string name)
         where TReq : class, IMessage<TReq> where TResp : class, IMessage<TResp> =>
-        Method<TReq, TResp>.From(ClusterService.Descriptor.FindMethodByName(name));
+        Method<TReq, TResp>.From(ClusterService.Descriptor, name);
 
     [Fact]
     public async Task The_single_silo_reports_itself_its_cpu_device_and_no_grains_yet()
@@ -131,11 +131,45 @@ public class TransportTests
         Assert.Equal([3f], ok[0].Tensor.ToArray<float>());
     }
 
+    [Fact]
+    public async Task Cancelling_a_call_midway_through_its_frames_leaves_the_stream_to_the_other_calls()
+    {
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var grains = Grains().Register("vae", "hold", async (_, _) =>
+        {
+            entered.TrySetResult();
+            await release.Task; // the server reads no frames meanwhile
+            return [];
+        });
+        // Kestrel's 768 KiB stream window: a 4 MiB call cannot be sent while the server does not read.
+        await using var server = new GrpcServer(new GrpcServerOptions { Http2 = Http2Settings.KestrelDefaults });
+        server.MapService(TransportService.Descriptor, new TransportService(grains));
+        await server.StartAsync();
+        using var channel = new GrpcChannel(server.Address);
+        await using var client = new TransportClient(channel);
+
+        var held = client.CallAsync("vae", "hold", []);
+        await entered.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        using var cancel = new CancellationTokenSource();
+        var big = client.CallAsync("vae", "scale", [new("x", Tensor.Zeros(DType.Float32, new TensorShape(1024 * 1024))), new("factor", Tensor.FromArray([2f], 1))],
+            cancel.Token);
+        await Task.Delay(200); // its frames are now stuck on flow control
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => big.WaitAsync(TimeSpan.FromSeconds(5)));
+
+        release.SetResult();
+        Assert.Empty(await held.WaitAsync(TimeSpan.FromSeconds(10)));
+        var after = await client.CallAsync("vae", "scale", [new("x", Tensor.FromArray(new[] { 1f, 2f }, 2)), new("factor", Tensor.FromArray([3f], 1))]);
+        Assert.Equal([3f, 6f], after[0].Tensor.ToArray<float>());
+    }
+
     [Theory]
     [InlineData("gap", "tensor 'x': a chunk at offset 8 leaves a gap (next expected offset 0)")]
     [InlineData("bytes", "tensor 'x': the header says 12 bytes, but a float32 tensor of shape [2] has 8")]
     [InlineData("index", "call '1': a chunk for tensor index 3, but the call has 1 tensors")]
     [InlineData("truncated", "the stream ended inside a call: call '1' (vae.scale): tensor 'x' has 4 of 8 bytes")]
+    [InlineData("huge", "tensor 'x': shape [2, 1099511627776, 1099511627776] has more bytes than fit in 64 bits")]
     public async Task Frame_streams_that_do_not_add_up_end_with_invalid_argument(string fault, string message)
     {
         await using var silo = await TestSilo.StartAsync(grainMethods: Grains());
@@ -143,6 +177,7 @@ public class TransportTests
         using var call = silo.Channel.DuplexStreaming(exchange);
         var header = new CallHeader { CallId = "1", Grain = "vae", Method = "scale" };
         header.Tensors.Add(new TensorHeader { Name = "x", Dtype = (int)DType.Float32, Shape = { 2 }, TotalBytes = fault == "bytes" ? 12UL : 8UL });
+        if (fault == "huge") header.Tensors[0].Shape.Add([1L << 40, 1L << 40]); // [2, 2^40, 2^40]
         await call.RequestStream.WriteAsync(new TransportFrame { Header = header });
         var chunk = fault switch
         {

@@ -116,6 +116,45 @@ public class JobFlowTests
         Assert.Equal(Rpc.StatusCode.NotFound, unknown.StatusCode);
     }
 
+    /// <summary>Holds every job on a gate without looking at its token: an executor slow to notice cancellation.</summary>
+    private sealed class SlowToCancelExecutor : Jobs.IJobExecutor
+    {
+        public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public Pipeline.Sd3ModelConfig? Model => null;
+
+        public async Task<IReadOnlyList<Jobs.JobImage>> ExecuteAsync(Jobs.GenerationSpec spec, Jobs.IJobProgress progress, CancellationToken cancellationToken)
+        {
+            Started.TrySetResult();
+            await Gate.Task;
+            cancellationToken.ThrowIfCancellationRequested();
+            return [.. spec.Seeds.Select(seed => new Jobs.JobImage(Jobs.JobImage.Png, ScriptedExecutor.ExpectedPng(32, 32, seed), 32, 32, seed))];
+        }
+    }
+
+    [Fact]
+    public async Task A_job_submitted_after_the_running_one_ended_has_nobody_ahead()
+    {
+        var executor = new SlowToCancelExecutor();
+        await using var silo = await TestSilo.StartWithAsync(executor);
+        var first = await silo.Client.SubmitAsync(TestSilo.Request("first"));
+        await executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True((await silo.Client.CancelAsync(first.JobId)).Cancelled); // ended now; its executor has not noticed yet
+
+        SubmitResponse second;
+        try
+        {
+            second = await silo.Client.SubmitAsync(TestSilo.Request("second"));
+        }
+        finally
+        {
+            executor.Gate.SetResult(); // the silo cannot stop while its worker waits here
+        }
+        Assert.Equal(0u, second.QueuePosition);
+        var events = await silo.WatchAsync(second.JobId);
+        Assert.Equal(["queued 0", "finished 1"], events.Select(Describe));
+    }
+
     [Fact]
     public async Task Leaving_a_generate_call_cancels_its_job()
     {
@@ -136,6 +175,32 @@ public class JobFlowTests
         Assert.Equal(request.Prompt, await executor.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5)));
         var events = await silo.WatchAsync(jobId!);
         Assert.Equal("cancelled: the Generate call was cancelled", Describe(events[^1]));
+    }
+
+    [Fact]
+    public async Task A_generate_call_that_fails_takes_its_job_with_it()
+    {
+        // Every step event carries a preview bigger than the server's send limit: the first one fails the call.
+        var executor = new ScriptedExecutor { StepDelay = TimeSpan.FromMilliseconds(20) };
+        await using var scheduler = new Jobs.JobScheduler(executor, new Jobs.JobStore());
+        scheduler.Start();
+        await using var server = new GrpcServer(new GrpcServerOptions { MaxSendMessageSize = 100 });
+        server.MapService(Generation.GenerationService.Descriptor, new Generation.GenerationService(scheduler));
+        await server.StartAsync();
+        using var channel = new GrpcChannel(server.Address);
+        var request = TestSilo.Request(steps: 1000);
+        request.PreviewInterval = 1;
+
+        var error = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var call = new Generation.GenerationClient(channel).Generate(request);
+            await foreach (var _ in call.ResponseStream) { }
+        });
+        Assert.Equal(Rpc.StatusCode.ResourceExhausted, error.StatusCode);
+        Assert.Equal(request.Prompt, await executor.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5)));
+        var job = Assert.Single(scheduler.Store.List(long.MaxValue, 10, null));
+        Assert.Equal(JobState.Cancelled, job.State);
+        Assert.StartsWith("cancelled: the Generate call failed (RESOURCE_EXHAUSTED: message of ", Describe(job.Events.Snapshot()[^1]));
     }
 
     [Fact]
@@ -234,7 +299,42 @@ public class JobFlowTests
         var dropped = await Assert.ThrowsAsync<RpcException>(() => silo.Client.DownloadImageAsync(images[0]));
         Assert.Equal(Rpc.StatusCode.NotFound, dropped.StatusCode);
         Assert.Contains("was dropped from the store", dropped.Status.Detail);
+        // Its finished event let go of the (inline) bytes too.
+        Assert.True((await silo.WatchAsync(images[0][..images[0].LastIndexOf('_')]))[^1].Finished.Images[0].Data.IsEmpty);
         Assert.Equal(ScriptedExecutor.ExpectedPng(32, 32, 42), (await silo.Client.DownloadImageAsync(images[2])).Data);
+    }
+
+    [Fact]
+    public async Task Previews_count_toward_the_store_budget_and_go_from_the_events_with_the_images()
+    {
+        int pngBytes = ScriptedExecutor.ExpectedPng(32, 32, 42).Length;
+        int previewBytes = Enumerable.Range(1, 3).Sum(step => ScriptedExecutor.ExpectedPreview(step).Length);
+        // Room for two jobs' images, but not for their previews as well.
+        Assert.True(2 * pngBytes < 2 * (pngBytes + previewBytes) && pngBytes + previewBytes <= 2 * pngBytes);
+        await using var silo = await TestSilo.StartAsync(new SiloHostOptions { MaxImageBytes = 2 * pngBytes });
+        var request = TestSilo.Request();
+        request.PreviewInterval = 1;
+        var first = await silo.GenerateAsync(request);
+        var second = await silo.GenerateAsync(request);
+        string[] withPreviews = ["queued 0", "stage Tokenize", "stage Encode", "stage Denoise", "step 1/3 preview", "step 2/3 preview", "step 3/3 preview", "stage Decode", "finished 1"];
+        Assert.Equal(withPreviews, first.Select(Describe));
+        Assert.Equal(ScriptedExecutor.ExpectedPng(32, 32, 42), first[^1].Finished.Images[0].Data.ToByteArray());
+
+        // The first job lost its bytes: GetImage, the replayed finished event and the step events no longer have them.
+        var dropped = await Assert.ThrowsAsync<RpcException>(() => silo.Client.DownloadImageAsync(first[^1].Finished.Images[0].Id));
+        Assert.Equal(Rpc.StatusCode.NotFound, dropped.StatusCode);
+        var replay = await silo.WatchAsync(first[0].JobId);
+        Assert.Equal(["queued 0", "stage Tokenize", "stage Encode", "stage Denoise", "step 1/3", "step 2/3", "step 3/3", "stage Decode", "finished 1"],
+            replay.Select(Describe));
+        Assert.Equal(first.Select(e => e.Sequence), replay.Select(e => e.Sequence));
+        var image = replay[^1].Finished.Images[0];
+        Assert.Equal((true, (ulong)pngBytes), (image.Data.IsEmpty, image.SizeBytes));
+
+        // The newer job keeps everything.
+        var kept = await silo.WatchAsync(second[0].JobId);
+        Assert.Equal(withPreviews, kept.Select(Describe));
+        Assert.Equal(ScriptedExecutor.ExpectedPreview(2), kept[5].Step.Preview.Data.ToByteArray());
+        Assert.Equal(ScriptedExecutor.ExpectedPng(32, 32, 42), kept[^1].Finished.Images[0].Data.ToByteArray());
     }
 
     [Fact]

@@ -27,6 +27,9 @@ public sealed class ScriptedExecutor : IJobExecutor
     public static byte[] ExpectedPng(int width, int height, ulong seed) =>
         TestPng.Encode(width, height, (x, y) => ((byte)(x * 4 + (int)(seed % 7)), (byte)(y * 4), (byte)(seed % 251)), $"seed={seed}");
 
+    /// <summary>The 2 x 2 preview PNG of step <paramref name="step"/>.</summary>
+    public static byte[] ExpectedPreview(int step) => TestPng.Encode(2, 2, (_, _) => ((byte)step, 0, 0));
+
     public async Task<IReadOnlyList<JobImage>> ExecuteAsync(GenerationSpec spec, IJobProgress progress, CancellationToken cancellationToken)
     {
         lock (Executed)
@@ -47,7 +50,7 @@ public sealed class ScriptedExecutor : IJobExecutor
                 if (StepDelay > TimeSpan.Zero) await WaitAsync(Task.Delay(StepDelay, cancellationToken), spec, cancellationToken);
                 cancellationToken.ThrowIfCancellationRequested();
                 var preview = spec.PreviewInterval > 0 && step % spec.PreviewInterval == 0
-                    ? new JobPreview("image/png", TestPng.Encode(2, 2, (_, _) => ((byte)step, 0, 0)), 2, 2)
+                    ? new JobPreview("image/png", ExpectedPreview(step), 2, 2)
                     : null;
                 progress.StepCompleted(step, total, preview);
             }

@@ -38,7 +38,8 @@ public static class BenchRpcCommand
 
     public static async Task<int> RunAsync(IAnsiConsole console, int calls, int streamMb, int frameKb, double rttMs, string python, CancellationToken ct)
     {
-        if (calls < 1 || streamMb < 1 || frameKb < 1 || frameKb * 1024 > RpcBenchmarkService.MaxFrameBytes || frameKb > streamMb * 1024)
+        // In long: --frame-kb 4194304 would make frameKb * 1024 wrap to 0 in int.
+        if (calls < 1 || streamMb < 1 || frameKb < 1 || frameKb * 1024L > RpcBenchmarkService.MaxFrameBytes || frameKb > streamMb * 1024L)
         {
             console.MarkupLine($"[red]{Markup.Escape($"--calls and --stream-mb must be >= 1 and --frame-kb in [1, {RpcBenchmarkService.MaxFrameBytes / 1024}] and at most --stream-mb")}[/]");
             return 2;

@@ -18,7 +18,7 @@ public static class JobsCommand
             Description = "Only jobs in these states (queued, running, succeeded, failed, cancelled)",
             AllowMultipleArgumentsPerToken = true,
         };
-        var limit = new Option<int>("--limit") { Description = "Newest N jobs (1-500)", DefaultValueFactory = _ => 50 };
+        var limit = new Option<int>("--limit") { Description = $"Newest N jobs (1-{GenerationService.MaxPageSize})", DefaultValueFactory = _ => 50 };
         var jobs = new Command("jobs", "List, watch or cancel the jobs of an sd3mesh server");
         jobs.Options.Add(server);
         jobs.Options.Add(states);
@@ -53,7 +53,8 @@ public static class JobsCommand
             AnsiConsole.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
             return 2;
         }
-        using var channel = ServerChannel.Open(server);
+        using var channel = ServerChannel.Open(server, AnsiConsole.Console);
+        if (channel is null) return 2;
         try
         {
             return await action(new GenerationClient(channel));
@@ -67,7 +68,12 @@ public static class JobsCommand
 
     public static async Task<int> ListAsync(IAnsiConsole console, GenerationClient client, string[] states, int limit, CancellationToken ct)
     {
-        var request = new ListJobsRequest { PageSize = (uint)Math.Clamp(limit, 0, 500) };
+        if (limit is < 1 or > GenerationService.MaxPageSize)
+        {
+            console.MarkupLine($"[red]{Markup.Escape($"--limit must be in [1, {GenerationService.MaxPageSize}], got {limit}")}[/]");
+            return 2;
+        }
+        var request = new ListJobsRequest { PageSize = (uint)limit };
         foreach (var state in states)
         {
             if (!Enum.TryParse<JobState>(state, ignoreCase: true, out var parsed) || parsed == JobState.Unspecified)
@@ -93,7 +99,7 @@ public static class JobsCommand
                 _ => $"{job.Step}/{job.TotalSteps}",
             };
             table.AddRow(Markup.Escape(job.Id), StateMarkup(job.State), Markup.Escape(prompt),
-                $"{(r.HasWidth ? r.Width : 1024)}x{(r.HasHeight ? r.Height : 1024)}", Markup.Escape(progress), job.Images.Count.ToString(),
+                SizeOf(job), Markup.Escape(progress), job.Images.Count.ToString(),
                 job.CreatedAt.ToDateTime().ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss"), took);
         }
         console.Write(table);
@@ -130,10 +136,9 @@ public static class JobsCommand
         {
             case E.Finished:
                 if (outDir is not null)
-                    await RemoteGenerate.SaveImagesAsync(console, client, last.Finished.Images, outDir, ct);
-                else
-                    foreach (var image in last.Finished.Images)
-                        console.MarkupLine(Markup.Escape($"image {image.Id}: {image.Width}x{image.Height}, seed {image.Seed}, {image.SizeBytes:N0} bytes"));
+                    return await RemoteGenerate.SaveImagesAsync(console, client, last.Finished.Images, outDir, ct) ? 0 : 1;
+                foreach (var image in last.Finished.Images)
+                    console.MarkupLine(Markup.Escape($"image {image.Id}: {image.Width}x{image.Height}, seed {image.Seed}, {image.SizeBytes:N0} bytes"));
                 return 0;
             case E.Failed:
                 console.MarkupLine($"[red]job {Markup.Escape(jobId)} failed: {Markup.Escape(last.Failed.Message)}[/]");
@@ -142,6 +147,17 @@ public static class JobsCommand
                 console.MarkupLine($"[yellow]job {Markup.Escape(jobId)} was cancelled: {Markup.Escape(last?.Cancelled?.Reason ?? "")}[/]");
                 return 130;
         }
+    }
+
+    /// <summary>
+    /// The images' size once there are images; before, the size asked for, or "auto" where the server
+    /// decides (the init image's size, else the serving model's native size: not always 1024).
+    /// </summary>
+    private static string SizeOf(Job job)
+    {
+        if (job.Images.Count > 0) return $"{job.Images[0].Width}x{job.Images[0].Height}";
+        var r = job.Request;
+        return r.HasWidth && r.HasHeight ? $"{r.Width}x{r.Height}" : "auto";
     }
 
     private static string StateMarkup(JobState state) => state switch

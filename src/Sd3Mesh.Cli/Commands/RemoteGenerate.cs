@@ -12,15 +12,16 @@ namespace Sd3Mesh.Cli.Commands;
 /// `sd3mesh generate --server URL ...`: submits the request over gRPC (Generation.Generate), shows the
 /// job's progress from its event stream, and writes the results (PNG bytes as the server made them,
 /// metadata included) into the output folder without overwriting anything. Ctrl+C cancels the job on
-/// the server. Exit codes: 0 done, 1 the job failed, 2 the server refused the request, 3 the server
-/// could not be reached, 130 cancelled.
+/// the server. Exit codes: 0 done, 1 the job failed (or its images could not be saved), 2 the server
+/// refused the request (or SD3MESH_SERVER_CERT is unusable), 3 the server could not be reached, 130 cancelled.
 /// </summary>
 public static class RemoteGenerate
 {
     public static async Task<int> RunAsync(GenerateRequest request, Uri server, DirectoryInfo outDir, IAnsiConsole console,
         CancellationToken cancellationToken)
     {
-        using var channel = ServerChannel.Open(server);
+        using var channel = ServerChannel.Open(server, console);
+        if (channel is null) return 2;
         var client = new GenerationClient(channel);
         string? jobId = null;
         Finished? finished = null;
@@ -63,7 +64,8 @@ public static class RemoteGenerate
             return 130;
         }
 
-        await SaveImagesAsync(console, client, finished.Images, outDir, cancellationToken);
+        if (!await SaveImagesAsync(console, client, finished.Images, outDir, cancellationToken))
+            return cancellationToken.IsCancellationRequested ? 130 : 1;
         console.MarkupLine(Markup.Escape($"job {jobId} finished in {finished.ElapsedSeconds:F1} s on {server}"));
         return 0;
     }
@@ -110,19 +112,33 @@ public static class RemoteGenerate
         return request;
     }
 
-    /// <summary>Writes each result (inline bytes, or fetched with GetImage) as a new numbered file.</summary>
-    public static async Task SaveImagesAsync(IAnsiConsole console, GenerationClient client, IEnumerable<Image> images, DirectoryInfo outDir,
+    /// <summary>
+    /// Writes each result (inline bytes, or fetched with GetImage) as a new numbered file. An image that
+    /// cannot be fetched (e.g. dropped from the server's store) or written is reported and skipped; false
+    /// when any was.
+    /// </summary>
+    public static async Task<bool> SaveImagesAsync(IAnsiConsole console, GenerationClient client, IEnumerable<Image> images, DirectoryInfo outDir,
         CancellationToken cancellationToken)
     {
-        outDir.Create();
+        bool all = true;
         foreach (var image in images)
         {
-            var bytes = image.Data.IsEmpty
-                ? (await client.DownloadImageAsync(image.Id, options: new CallOptions { CancellationToken = cancellationToken })).Data
-                : image.Data.ToByteArray();
-            var path = GeneratedFiles.Write(outDir.FullName, bytes, image.MediaType == JobImage.Npy ? ".npy" : ".png");
-            console.MarkupLine(Markup.Escape($"{path} ({image.Width}x{image.Height}, seed {image.Seed}, {bytes.Length:N0} bytes)"));
+            try
+            {
+                var bytes = image.Data.IsEmpty
+                    ? (await client.DownloadImageAsync(image.Id, options: new CallOptions { CancellationToken = cancellationToken })).Data
+                    : image.Data.ToByteArray();
+                outDir.Create();
+                var path = GeneratedFiles.Write(outDir.FullName, bytes, image.MediaType == JobImage.Npy ? ".npy" : ".png");
+                console.MarkupLine(Markup.Escape($"{path} ({image.Width}x{image.Height}, seed {image.Seed}, {bytes.Length:N0} bytes)"));
+            }
+            catch (Exception e) when (e is RpcException or IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                console.MarkupLine($"[red]{Markup.Escape($"image {image.Id} not saved: {(e is RpcException rpc ? rpc.Status.ToString() : e.Message)}")}[/]");
+                all = false;
+            }
         }
+        return all;
     }
 
     private static async Task CancelOnServerAsync(IAnsiConsole console, GenerationClient client, string? jobId, RpcException e)

@@ -1,5 +1,7 @@
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Sd3Mesh.Rpc;
+using Spectre.Console;
 
 namespace Sd3Mesh.Cli.Commands;
 
@@ -18,12 +20,22 @@ public static class ServerChannel
         throw new ArgumentException($"--server: '{address}' is not a server URL like {DefaultAddress} (or https://HOST:PORT)");
     }
 
-    public static GrpcChannel Open(Uri server)
+    /// <summary>A channel to <paramref name="server"/>; null (said on <paramref name="console"/>) when the certificate to trust is unusable.</summary>
+    public static GrpcChannel? Open(Uri server, IAnsiConsole console)
     {
         var options = new GrpcChannelOptions();
         if (server.Scheme == "https" && Environment.GetEnvironmentVariable(TrustedCertificateVariable) is { Length: > 0 } pem)
         {
-            var trusted = X509Certificate2.CreateFromPemFile(pem);
+            X509Certificate2 trusted;
+            try
+            {
+                trusted = X509Certificate2.CreateFromPemFile(pem);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException)
+            {
+                console.MarkupLine($"[red]{Markup.Escape($"{TrustedCertificateVariable}: '{pem}' is not a readable PEM certificate: {e.Message}")}[/]");
+                return null;
+            }
             options.ServerCertificateValidation = (_, certificate, _, errors) =>
                 errors == System.Net.Security.SslPolicyErrors.None
                 || certificate is not null && certificate.GetCertHashString() == trusted.GetCertHashString();

@@ -9,14 +9,10 @@ public sealed record RpcBenchmarkResult(double UnaryP50Us, double UnaryP99Us, do
 /// <summary>Drives RpcBenchmark from our client: sequential 64-byte Echo calls, then a Download and an Upload of the same size.</summary>
 public static class RpcBenchmarkRunner
 {
-    private static Method<TReq, TResp> M<TReq, TResp>(string name)
-        where TReq : class, IMessage<TReq> where TResp : class, IMessage<TResp> =>
-        Method<TReq, TResp>.From(RpcBenchmarkService.Descriptor.FindMethodByName(name));
-
     public static async Task<RpcBenchmarkResult> RunAsync(GrpcChannel channel, int calls, long streamBytes, int frameBytes,
         CancellationToken cancellationToken = default)
     {
-        var echo = M<Payload, Payload>("Echo");
+        var echo = Method<Payload, Payload>.From(RpcBenchmarkService.Descriptor, "Echo");
         var request = new Payload { Data = ByteString.CopyFrom(new byte[64]) };
         var options = new CallOptions { CancellationToken = cancellationToken };
         for (int i = 0; i < Math.Max(1, calls / 10); i++) await channel.UnaryAsync(echo, request, options);
@@ -47,7 +43,7 @@ public static class RpcBenchmarkRunner
     {
         long clock = Stopwatch.GetTimestamp();
         long received = 0;
-        using (var download = channel.ServerStreaming(M<DownloadRequest, Payload>("Download"),
+        using (var download = channel.ServerStreaming(Method<DownloadRequest, Payload>.From(RpcBenchmarkService.Descriptor, "Download"),
                    new DownloadRequest { TotalBytes = (ulong)streamBytes, FrameBytes = (uint)frameBytes }, options))
             await foreach (var payload in download.ResponseStream) received += payload.Data.Length;
         double seconds = Stopwatch.GetElapsedTime(clock).TotalSeconds;
@@ -60,7 +56,7 @@ public static class RpcBenchmarkRunner
         var frame = new Payload { Data = ByteString.CopyFrom(new byte[frameBytes]) };
         long clock = Stopwatch.GetTimestamp();
         UploadSummary summary;
-        using (var upload = channel.ClientStreaming(M<Payload, UploadSummary>("Upload"), options))
+        using (var upload = channel.ClientStreaming(Method<Payload, UploadSummary>.From(RpcBenchmarkService.Descriptor, "Upload"), options))
         {
             for (long i = 0; i < frames; i++) await upload.RequestStream.WriteAsync(frame, options.CancellationToken);
             await upload.RequestStream.CompleteAsync();

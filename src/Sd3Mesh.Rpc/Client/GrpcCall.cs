@@ -25,6 +25,7 @@ internal sealed class GrpcCall<TRequest, TResponse> : IDisposable
     private readonly TaskCompletionSource<Metadata> _headers = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly object _gate = new();
+    private readonly CancellationTokenRegistration _callerRegistration;
     private CancellationTokenRegistration _abortRegistration;
     private StreamingRequestContent? _requestContent;
     private Task _responseReady = Task.CompletedTask;
@@ -40,7 +41,10 @@ internal sealed class GrpcCall<TRequest, TResponse> : IDisposable
         _channel = channel;
         _method = method;
         _options = options;
-        _callCts = CancellationTokenSource.CreateLinkedTokenSource(options.CancellationToken, _deadlineCts.Token, _disposeCts.Token);
+        // Linked to the call's own sources only. The caller's token (often long-lived) gets one registration,
+        // removed when the call ends, instead of a linked source that would stay registered on it for good.
+        _callCts = CancellationTokenSource.CreateLinkedTokenSource(_deadlineCts.Token, _disposeCts.Token);
+        _callerRegistration = options.CancellationToken.UnsafeRegister(static call => ((GrpcCall<TRequest, TResponse>)call!)._disposeCts.Cancel(), this);
     }
 
     public Task<Metadata> ResponseHeadersAsync => _headers.Task;
@@ -291,6 +295,7 @@ internal sealed class GrpcCall<TRequest, TResponse> : IDisposable
             _status = status;
             _trailers = trailers ?? new Metadata();
         }
+        _callerRegistration.Unregister(); // not Dispose: that would wait for a callback running now
         _headers.TrySetException(new RpcException(status, _trailers));
         return true;
     }

@@ -49,7 +49,7 @@ public sealed class GrpcDispatcher
             http.Response.Headers.Allow = "POST";
             return;
         }
-        if (!GrpcProtocol.IsGrpcContentType(request.ContentType))
+        if (!GrpcProtocol.IsAnyGrpcContentType(request.ContentType))
         {
             // 415 keeps a plain HTTP client from reading the error as success (a gRPC error is a 200).
             WriteEarlyStatus(http, StatusCodes.Status415UnsupportedMediaType, new Status(StatusCode.Internal,
@@ -60,6 +60,13 @@ public sealed class GrpcDispatcher
         {
             WriteEarlyStatus(http, StatusCodes.Status426UpgradeRequired,
                 new Status(StatusCode.Internal, $"gRPC needs HTTP/2, the request came over {request.Protocol}"));
+            return;
+        }
+        if (!GrpcProtocol.IsGrpcContentType(request.ContentType))
+        {
+            // A gRPC call in another payload format (+json): a gRPC error; the spec keeps 415 for requests that are not gRPC.
+            WriteEarlyStatus(http, StatusCodes.Status200OK, new Status(StatusCode.Internal,
+                $"content-type '{request.ContentType}' is not supported: this server speaks protobuf ({GrpcProtocol.ContentType} or {GrpcProtocol.ContentType}+proto)"));
             return;
         }
         string path = request.Path.Value ?? "";

@@ -16,7 +16,17 @@ public readonly record struct TensorFrameHeader(string Name, DType DType, Tensor
             throw new TensorFrameException($"tensor '{name}': shape {TensorShape.Format(shape.ToArray())} has a negative dimension");
         if (totalBytes > long.MaxValue)
             throw new TensorFrameException($"tensor '{name}': total_bytes {totalBytes} is out of range");
-        return new TensorFrameHeader(name, (DType)dtype, new TensorShape(shape.ToArray()), (long)totalBytes);
+        try
+        {
+            // Element and byte counts checked here, so that a hostile shape is an error that names this tensor.
+            var parsed = new TensorShape(shape.ToArray());
+            _ = checked(parsed.ElementCount * ((DType)dtype).SizeOf());
+            return new TensorFrameHeader(name, (DType)dtype, parsed, (long)totalBytes);
+        }
+        catch (Exception e) when (e is OverflowException or ArgumentException) // TensorShape refuses an element count past 2^63 - 1
+        {
+            throw new TensorFrameException($"tensor '{name}': shape {TensorShape.Format(shape.ToArray())} has more bytes than fit in 64 bits");
+        }
     }
 }
 

@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using Sd3Mesh.Protos.V1;
 using Sd3Mesh.Rpc;
 
@@ -7,17 +6,13 @@ namespace Sd3Mesh.Server.Generation;
 /// <summary>A typed client of sd3mesh.v1.Generation (used by the CLI and the tests).</summary>
 public sealed class GenerationClient(GrpcChannel channel)
 {
-    private static Method<TReq, TResp> M<TReq, TResp>(string name)
-        where TReq : class, IMessage<TReq> where TResp : class, IMessage<TResp> =>
-        Method<TReq, TResp>.From(GenerationService.Descriptor.FindMethodByName(name));
-
-    public static readonly Method<GenerateRequest, JobEvent> GenerateMethod = M<GenerateRequest, JobEvent>("Generate");
-    public static readonly Method<GenerateRequest, SubmitResponse> SubmitMethod = M<GenerateRequest, SubmitResponse>("Submit");
-    public static readonly Method<WatchRequest, JobEvent> WatchMethod = M<WatchRequest, JobEvent>("Watch");
-    public static readonly Method<CancelRequest, CancelResponse> CancelMethod = M<CancelRequest, CancelResponse>("Cancel");
-    public static readonly Method<GetJobRequest, Job> GetJobMethod = M<GetJobRequest, Job>("GetJob");
-    public static readonly Method<ListJobsRequest, ListJobsResponse> ListJobsMethod = M<ListJobsRequest, ListJobsResponse>("ListJobs");
-    public static readonly Method<GetImageRequest, ImageChunk> GetImageMethod = M<GetImageRequest, ImageChunk>("GetImage");
+    public static readonly Method<GenerateRequest, JobEvent> GenerateMethod = Method<GenerateRequest, JobEvent>.From(GenerationService.Descriptor, "Generate");
+    public static readonly Method<GenerateRequest, SubmitResponse> SubmitMethod = Method<GenerateRequest, SubmitResponse>.From(GenerationService.Descriptor, "Submit");
+    public static readonly Method<WatchRequest, JobEvent> WatchMethod = Method<WatchRequest, JobEvent>.From(GenerationService.Descriptor, "Watch");
+    public static readonly Method<CancelRequest, CancelResponse> CancelMethod = Method<CancelRequest, CancelResponse>.From(GenerationService.Descriptor, "Cancel");
+    public static readonly Method<GetJobRequest, Job> GetJobMethod = Method<GetJobRequest, Job>.From(GenerationService.Descriptor, "GetJob");
+    public static readonly Method<ListJobsRequest, ListJobsResponse> ListJobsMethod = Method<ListJobsRequest, ListJobsResponse>.From(GenerationService.Descriptor, "ListJobs");
+    public static readonly Method<GetImageRequest, ImageChunk> GetImageMethod = Method<GetImageRequest, ImageChunk>.From(GenerationService.Descriptor, "GetImage");
 
     public GrpcChannel Channel => channel;
 

@@ -30,10 +30,12 @@ public sealed class GenerationService(JobScheduler scheduler, Sd3ModelConfig? mo
             await foreach (var e in job.Events.ReadAsync(0, context.CancellationToken))
                 await responses.WriteAsync(e, context.CancellationToken);
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (!job.IsEnded)
         {
-            // The caller left (or its deadline passed): a Generate job lives only as long as its call.
-            if (!job.IsEnded) scheduler.Cancel(job.Id, "the Generate call was cancelled");
+            // A Generate job lives only as long as its call, however the call ended early: the caller left,
+            // or a write failed (past the deadline, over the send limit).
+            scheduler.Cancel(job.Id, e is OperationCanceledException ? "the Generate call was cancelled"
+                : $"the Generate call failed ({StatusMapping.FromException(e, includeDetails: false, out _)})");
             throw;
         }
     }

@@ -29,12 +29,13 @@ public interface IJobProgress
 
 /// <summary>
 /// One result: PNG bytes ("image/png", with metadata chunks) or one image's latents (".npy",
-/// "application/x-npy"). Width and height are the image's size in pixels either way.
+/// "application/x-npy"). Width and height are the image's size in pixels either way. The job store keeps
+/// <see cref="Data"/> as it is (events share it): the executor must not change it afterwards.
 /// </summary>
 public sealed record JobImage(string MediaType, byte[] Data, int Width, int Height, ulong Seed)
 {
     public const string Png = "image/png", Npy = "application/x-npy";
 }
 
-/// <summary>A small preview of an intermediate step.</summary>
+/// <summary>A small preview of an intermediate step; <see cref="Data"/> is handed over to the job's events, not copied.</summary>
 public sealed record JobPreview(string MediaType, byte[] Data, int Width, int Height);

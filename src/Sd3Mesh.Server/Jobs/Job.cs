@@ -45,12 +45,21 @@ public sealed class Job
     public int TotalSteps { get; private set; }
     public IReadOnlyList<StoredImage> Images { get; private set; } = [];
     public Failed? Error { get; private set; }
-    /// <summary>True once the image bytes were dropped to keep the store within its budget.</summary>
+    /// <summary>True once the image and preview bytes were dropped to keep the store within its budget.</summary>
     public bool ImagesEvicted { get; private set; }
     internal CancellationTokenSource Cancellation { get; } = new();
+    private long _previewBytes;
 
     public bool IsEnded => State is JobState.Succeeded or JobState.Failed or JobState.Cancelled;
-    public long ImageBytes => Images.Sum(i => (long)i.Image.Data.Length);
+
+    /// <summary>
+    /// The result bytes this job holds: its images and the previews in its event log (a finished event's
+    /// inline images share the images' bytes).
+    /// </summary>
+    public long StoredBytes
+    {
+        get { lock (_gate) return Images.Sum(i => (long)i.Image.Data.Length) + _previewBytes; }
+    }
 
     internal void SetQueuePosition(int position)
     {
@@ -87,7 +96,8 @@ public sealed class Job
         {
             Step = step;
             TotalSteps = totalSteps;
-            Events.Append(new JobEvent { Step = new StepProgress { Step = (uint)step, TotalSteps = (uint)totalSteps, Preview = preview } });
+            if (Events.Append(new JobEvent { Step = new StepProgress { Step = (uint)step, TotalSteps = (uint)totalSteps, Preview = preview } }) is not null)
+                _previewBytes += preview?.Data.Length ?? 0;
         }
     }
 
@@ -125,11 +135,14 @@ public sealed class Job
         }
     }
 
+    /// <summary>Drops the image bytes, and the same bytes and the previews from the event log.</summary>
     internal void EvictImages()
     {
         lock (_gate)
         {
             Images = Images.Select(i => i with { Image = i.Image with { Data = [] } }).ToList();
+            Events.DropPayloads();
+            _previewBytes = 0;
             ImagesEvicted = true;
         }
     }
@@ -178,7 +191,8 @@ public sealed class Job
             Height = (uint)image.Height,
             MediaType = image.MediaType,
             SizeBytes = (ulong)stored.SizeBytes,
-            Data = image.Data.Length > 0 && image.Data.Length <= inlineLimit ? Google.Protobuf.ByteString.CopyFrom(image.Data) : Google.Protobuf.ByteString.Empty,
+            // The stored bytes themselves, not a copy: nothing changes them (eviction replaces the record).
+            Data = image.Data.Length > 0 && image.Data.Length <= inlineLimit ? Google.Protobuf.UnsafeByteOperations.UnsafeWrap(image.Data) : Google.Protobuf.ByteString.Empty,
         };
     }
 }

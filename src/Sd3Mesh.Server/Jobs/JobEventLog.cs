@@ -35,6 +35,31 @@ public sealed class JobEventLog(string jobId)
         }
     }
 
+    /// <summary>
+    /// Replaces the events that carry bytes (step previews, a finished event's inline images) by copies
+    /// without them; events already handed to watchers stay as they were.
+    /// </summary>
+    public void DropPayloads()
+    {
+        lock (_gate)
+        {
+            for (int i = 0; i < _events.Count; i++)
+            {
+                var e = _events[i];
+                if (e.Step?.Preview is not null)
+                {
+                    _events[i] = e.Clone();
+                    _events[i].Step.Preview = null;
+                }
+                else if (e.Finished?.Images.Any(image => !image.Data.IsEmpty) == true)
+                {
+                    _events[i] = e.Clone();
+                    foreach (var image in _events[i].Finished.Images) image.Data = Google.Protobuf.ByteString.Empty;
+                }
+            }
+        }
+    }
+
     public IReadOnlyList<JobEvent> Snapshot()
     {
         lock (_gate) return _events.ToList();

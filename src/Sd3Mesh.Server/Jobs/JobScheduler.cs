@@ -47,7 +47,7 @@ public sealed class JobScheduler : IAsyncDisposable
                 throw new RpcException(Rpc.StatusCode.ResourceExhausted, $"the job queue is full ({MaxQueuedJobs} jobs waiting); try again later");
             var job = _store.Create(spec, request);
             _waiting.AddLast(job);
-            job.SetQueuePosition(_waiting.Count - 1 + (_running is null ? 0 : 1));
+            job.SetQueuePosition(_waiting.Count - 1 + RunningAhead);
             _available.Release();
             return job;
         }
@@ -119,7 +119,6 @@ public sealed class JobScheduler : IAsyncDisposable
             var finished = new Finished { ElapsedSeconds = clock.Elapsed.TotalSeconds };
             finished.Images.AddRange(stored.Select(s => Job.ImageProto(s, InlineImageLimit)));
             job.Succeed(stored, finished);
-            _store.ImagesAdded(job);
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
@@ -131,6 +130,10 @@ public sealed class JobScheduler : IAsyncDisposable
             if (unexpected) _logger.LogError(e, "job {JobId} failed", job.Id);
             job.Fail((int)status.Code, status.Detail);
         }
+        finally
+        {
+            _store.JobEnded();
+        }
     }
 
     /// <summary>Image bytes up to this size travel inside the finished event; larger ones only by GetImage.</summary>
@@ -138,9 +141,15 @@ public sealed class JobScheduler : IAsyncDisposable
 
     private void UpdatePositions()
     {
-        int position = _running is null ? 0 : 1;
+        int position = RunningAhead;
         foreach (var waiting in _waiting) waiting.SetQueuePosition(position++);
     }
+
+    /// <summary>
+    /// 1 while the running job is ahead of the queue. A job that has ended (its last event sent, or cancelled
+    /// while its executor winds down) is ahead of nobody, though the worker may not have let go of it yet.
+    /// </summary>
+    private int RunningAhead => _running is { IsEnded: false } ? 1 : 0;
 
     /// <summary>Refuses new jobs and cancels the queued and running ones.</summary>
     public async Task StopAsync()
@@ -176,7 +185,7 @@ public sealed class JobScheduler : IAsyncDisposable
                 MediaType = preview.MediaType,
                 Width = (uint)preview.Width,
                 Height = (uint)preview.Height,
-                Data = Google.Protobuf.ByteString.CopyFrom(preview.Data),
+                Data = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(preview.Data), // handed over, not copied
             });
     }
 }

@@ -2,9 +2,9 @@ namespace Sd3Mesh.Server.Jobs;
 
 /// <summary>
 /// Jobs and their images in memory, with a bounded history: beyond <see cref="MaxJobs"/> jobs the
-/// oldest ended jobs are forgotten, and beyond <see cref="MaxImageBytes"/> of images the oldest ended
-/// jobs lose their image bytes (GetImage then answers NOT_FOUND). Queued and running jobs are never
-/// dropped.
+/// oldest ended jobs are forgotten, and beyond <see cref="MaxImageBytes"/> of images and step previews
+/// the oldest ended jobs lose those bytes (GetImage then answers NOT_FOUND; their events no longer carry
+/// them). Queued and running jobs are never dropped.
 /// </summary>
 public sealed class JobStore(int maxJobs = 1000, long maxImageBytes = 1L << 30)
 {
@@ -12,7 +12,6 @@ public sealed class JobStore(int maxJobs = 1000, long maxImageBytes = 1L << 30)
     private readonly Dictionary<string, Job> _jobs = new(StringComparer.Ordinal);
     private readonly LinkedList<Job> _order = []; // oldest first
     private long _sequence;
-    private long _imageBytes;
 
     public int MaxJobs { get; } = maxJobs;
     public long MaxImageBytes { get; } = maxImageBytes;
@@ -72,35 +71,34 @@ public sealed class JobStore(int maxJobs = 1000, long maxImageBytes = 1L << 30)
         return image;
     }
 
-    /// <summary>Called when a job stored its images: keeps the store within its bounds.</summary>
-    internal void ImagesAdded(Job job)
+    /// <summary>Called when a job has ended (its images and previews are final): keeps the store within its bounds.</summary>
+    internal void JobEnded()
     {
-        lock (_gate)
-        {
-            _imageBytes += job.ImageBytes;
-            Trim();
-        }
+        lock (_gate) Trim();
     }
 
     private void Trim()
     {
+        // Summed afresh (at most MaxJobs jobs), so that no running total can drift from what the jobs hold.
+        long bytes = _jobs.Values.Sum(j => j.StoredBytes);
         var node = _order.First;
-        while (node is not null && (_jobs.Count > MaxJobs || _imageBytes > MaxImageBytes))
+        while (node is not null && (_jobs.Count > MaxJobs || bytes > MaxImageBytes))
         {
             var next = node.Next;
             var job = node.Value;
             if (job.IsEnded)
             {
+                long stored = job.StoredBytes;
                 if (_jobs.Count > MaxJobs)
                 {
-                    if (!job.ImagesEvicted) _imageBytes -= job.ImageBytes;
                     _jobs.Remove(job.Id);
                     _order.Remove(node);
+                    bytes -= stored;
                 }
-                else if (!job.ImagesEvicted && job.ImageBytes > 0)
+                else if (stored > 0)
                 {
-                    _imageBytes -= job.ImageBytes;
                     job.EvictImages();
+                    bytes -= stored;
                 }
             }
             node = next;

@@ -12,7 +12,7 @@ namespace Sd3Mesh.Server.Transport;
 public sealed class TransportClient : IAsyncDisposable
 {
     private static readonly Method<TransportFrame, TransportFrame> Exchange =
-        Method<TransportFrame, TransportFrame>.From(TransportService.Descriptor.FindMethodByName("Exchange"));
+        Method<TransportFrame, TransportFrame>.From(TransportService.Descriptor, "Exchange");
 
     private readonly DuplexStreamingCall<TransportFrame, TransportFrame> _call;
     private readonly ConcurrentDictionary<string, TaskCompletionSource<IReadOnlyList<NamedTensor>>> _pending = new();
@@ -28,6 +28,10 @@ public sealed class TransportClient : IAsyncDisposable
         _reader = Task.Run(ReadAsync);
     }
 
+    /// <summary>
+    /// One grain call. Cancelling it stops the wait for its answer (which is then dropped); it never stops
+    /// its frames halfway, as a half-sent call would break the stream for every other call on it.
+    /// </summary>
     public async Task<IReadOnlyList<NamedTensor>> CallAsync(string grain, string method, IReadOnlyList<NamedTensor> inputs,
         CancellationToken cancellationToken = default)
     {
@@ -35,17 +39,36 @@ public sealed class TransportClient : IAsyncDisposable
         var answer = new TaskCompletionSource<IReadOnlyList<NamedTensor>>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[callId] = answer;
         if (_reader.IsCompleted) Fail(new RpcException(StatusCode.Unavailable, "the transport stream has ended"));
+        try
+        {
+            await SendAsync(callId, grain, method, inputs, cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
+            return await answer.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            _pending.TryRemove(callId, out _);
+            throw;
+        }
+    }
+
+    /// <summary>Writes a call's frames, none of them if it is cancelled before its turn, else all of them.</summary>
+    private async Task SendAsync(string callId, string grain, string method, IReadOnlyList<NamedTensor> inputs, CancellationToken cancellationToken)
+    {
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             foreach (var frame in TransportFrames.Encode(callId, grain, method, inputs, _chunkBytes))
-                await _call.RequestStream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
+                await _call.RequestStream.WriteAsync(frame, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (RpcException e)
+        {
+            // The stream failed: this call's answer says why (the reader fails the other pending calls).
+            if (_pending.TryRemove(callId, out var answer)) answer.TrySetException(e);
         }
         finally
         {
             _writeLock.Release();
         }
-        return await answer.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private async Task ReadAsync()

@@ -39,8 +39,7 @@ public class TensorFramesTests
     [Fact]
     public void Scalars_and_empty_tensors()
     {
-        // Rank 0 built from an empty dims array (Tensor.Scalar's parameterless TensorShape has ElementCount 0 today).
-        var scalar = Tensor.FromArray(new[] { 42L }, new TensorShape(Array.Empty<long>()));
+        var scalar = Tensor.Scalar(42L);
         var back = Reassemble(scalar, 3);
         Assert.Equal((0, 42L), (back.Shape.Rank, back.ToArray<long>()[0]));
         var empty = Tensor.Zeros(DType.Float32, new TensorShape(0, 4));

@@ -69,7 +69,7 @@ public sealed class TinyServingFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         ModelZoo.Create("tiny", DType.Float32, 0, _directory);
-        Executor = JobExecutors.ForModels(_directory, "cpu");
+        Executor = JobExecutors.ForModels(_directory, Onnx.Device.Parse("cpu"));
         Holding = new HoldingExecutor(Executor);
         Silo = await TestSilo.StartWithAsync(Holding, Executor.Grains);
         Local = OnnxSd3Model.Open(_directory, "cpu");

@@ -44,7 +44,7 @@ public static class ServeCommand
         {
             Sd3Mesh.Rpc.GrpcServer.ParseListen(listen);
             if (models is { Exists: false }) throw new ArgumentException($"--models: '{models.FullName}' does not exist");
-            if (!Onnx.Device.TryParse(device, out _)) throw new ArgumentException($"--device: unknown device '{device}': expected {Onnx.Device.AcceptedForms}");
+            if (!Onnx.Device.TryParse(device, out var parsedDevice)) throw new ArgumentException($"--device: unknown device '{device}': expected {Onnx.Device.AcceptedForms}");
             if (tlsCert is not null)
             {
                 if (!tlsCert.Exists) throw new ArgumentException($"--tls-cert: '{tlsCert.FullName}' does not exist");
@@ -53,7 +53,7 @@ public static class ServeCommand
             }
             var directory = models?.FullName
                 ?? GenerateCommand.EnsureDefaultModels(console, JobExecutors.DefaultPreset, DType.Float32, JobExecutors.DefaultWeightSeed);
-            executor = JobExecutors.ForModels(directory, device);
+            executor = JobExecutors.ForModels(directory, parsedDevice);
         }
         catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException
                                       or System.Security.Cryptography.CryptographicException)

@@ -17,14 +17,11 @@ public static class JobExecutors
     /// models, created on first use), every submodule's session on <paramref name="device"/> and created on
     /// first use. Its <see cref="PipelineJobExecutor.Grains"/> report those sessions.
     /// </summary>
-    /// <exception cref="ArgumentException">an unknown device string</exception>
-    public static PipelineJobExecutor ForModels(string? modelsDirectory, string device = "cpu")
+    public static PipelineJobExecutor ForModels(string? modelsDirectory, Onnx.Device device)
     {
-        if (!Onnx.Device.TryParse(device, out var parsed))
-            throw new ArgumentException($"--device: unknown device '{device}': expected {Onnx.Device.AcceptedForms}");
         var directory = modelsDirectory ?? ModelZoo.EnsureCached(DefaultPreset, DType.Float32, DefaultWeightSeed);
-        var model = OnnxSd3Model.Open(directory, device);
-        string name = DeviceNames.Of(parsed);
+        var model = OnnxSd3Model.Open(directory, device.ToString());
+        string name = DeviceNames.Of(device);
         return new PipelineJobExecutor(model.Components, model) { Grains = new ModelGrains(model, name), Device = name };
     }
 }

@@ -124,7 +124,7 @@ public sealed record GenerationRequest
                 Add("latents", $"shape {latents.Shape} does not match [count, channels, height/{model.VaeScaleFactor}, width/{model.VaeScaleFactor}] = {expected}");
             else if (!latents.DType.IsFloatingPoint())
                 Add("latents", $"dtype {latents.DType.Name()} is not a floating-point type");
-            else if (!TensorOps.AllFinite(TensorOps.AsFloat32(latents).AsSpan<float>()))
+            else if (!TensorOps.AllFinite(latents.AsDType(DType.Float32).AsSpan<float>()))
                 Add("latents", "contains NaN or infinite values");
         }
         return errors;

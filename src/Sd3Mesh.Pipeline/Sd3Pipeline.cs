@@ -188,7 +188,7 @@ public sealed class Sd3Pipeline
             _c.Transformer.PredictAsync(latents, conditioning.Embeds, conditioning.Pooled, Tensor.FromArray(t, batch), ct)).ConfigureAwait(false);
         if (output.Shape != latents.Shape)
             throw new InvalidDataException($"the transformer returned {output.Shape} for latents {latents.Shape}");
-        return TensorOps.AsFloat32(output);
+        return output.AsDType(DType.Float32);
     }
 
     /// <summary>

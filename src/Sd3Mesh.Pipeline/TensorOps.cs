@@ -5,9 +5,6 @@ namespace Sd3Mesh.Pipeline;
 /// <summary>The few tensor manipulations the pipeline needs beyond Sd3Mesh.Tensors (float32 only).</summary>
 public static class TensorOps
 {
-    /// <summary>The tensor as float32 (a view when it already is, else a converted copy).</summary>
-    public static Tensor AsFloat32(Tensor t) => t.DType == DType.Float32 ? t : t.ToDType(DType.Float32);
-
     /// <summary>
     /// Each row along axis 0 repeated <paramref name="times"/> times in place ([a, b] -> [a, a, b, b]), as
     /// diffusers' repeat(1, n, 1).view(B*n, ...) does for num_images_per_prompt.
@@ -33,7 +30,7 @@ public static class TensorOps
     /// </summary>
     public static Tensor PadLastDim(Tensor t, long width)
     {
-        var src = AsFloat32(t);
+        var src = t.AsDType(DType.Float32);
         long current = src.Shape[-1];
         if (current == width) return src;
         long outer = src.ElementCount / Math.Max(current, 1);

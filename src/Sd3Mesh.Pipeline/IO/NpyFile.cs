@@ -23,7 +23,7 @@ public static partial class NpyFile
 
     public static void Write(Stream stream, Tensor tensor)
     {
-        var t = TensorOps.AsFloat32(tensor);
+        var t = tensor.AsDType(DType.Float32);
         var dims = t.Shape.ToArray();
         string shape = dims.Length == 1 ? $"({dims[0]},)" : "(" + string.Join(", ", dims) + ")";
         string dict = $"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}";

@@ -12,7 +12,7 @@ public static class ImageTensors
     /// <summary>sample [B, 3, H, W] -> one image per row.</summary>
     public static RgbImage[] ToImages(Tensor sample)
     {
-        var t = TensorOps.AsFloat32(sample);
+        var t = sample.AsDType(DType.Float32);
         if (t.Shape.Rank != 4 || t.Shape[1] != 3) throw new InvalidDataException($"VAE output {t.Shape} is not [B, 3, H, W]");
         int batch = (int)t.Shape[0], h = (int)t.Shape[2], w = (int)t.Shape[3], plane = h * w;
         var src = t.AsSpan<float>();

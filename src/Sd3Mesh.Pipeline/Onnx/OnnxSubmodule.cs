@@ -55,7 +55,7 @@ public sealed class OnnxSubmodule : IDisposable
         var result = session.Run(feed, names, cancellationToken: ct);
         _clock.AddRun(Name, Stopwatch.GetElapsedTime(start));
         var byCanonical = new Dictionary<string, Tensor>(outputs.Count, StringComparer.Ordinal);
-        for (int i = 0; i < outputs.Count; i++) byCanonical[outputs[i]] = TensorOps.AsFloat32(result[names[i]]);
+        for (int i = 0; i < outputs.Count; i++) byCanonical[outputs[i]] = result[names[i]].AsDType(DType.Float32);
         return byCanonical;
     }
 

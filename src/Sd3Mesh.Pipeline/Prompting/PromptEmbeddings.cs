@@ -26,11 +26,11 @@ public static class PromptEmbeddingAssembler
     /// <param name="pooledG">CLIP-G text_embeds [B, p2]</param>
     public static PromptEmbeddings Assemble(Tensor clipL, Tensor clipG, Tensor t5, Tensor pooledL, Tensor pooledG)
     {
-        var clip = Tensor.Concat([TensorOps.AsFloat32(clipL), TensorOps.AsFloat32(clipG)], -1);
+        var clip = Tensor.Concat([clipL.AsDType(DType.Float32), clipG.AsDType(DType.Float32)], -1);
         // torch.nn.functional.pad(clip, (0, D - w)): zeros up to the T5 width (a crop if CLIP is wider).
         clip = TensorOps.PadLastDim(clip, t5.Shape[-1]);
-        var embeds = Tensor.Concat([clip, TensorOps.AsFloat32(t5)], 1);
-        var pooled = Tensor.Concat([TensorOps.AsFloat32(pooledL), TensorOps.AsFloat32(pooledG)], -1);
+        var embeds = Tensor.Concat([clip, t5.AsDType(DType.Float32)], 1);
+        var pooled = Tensor.Concat([pooledL.AsDType(DType.Float32), pooledG.AsDType(DType.Float32)], -1);
         return new PromptEmbeddings(embeds, pooled);
     }
 

@@ -52,7 +52,7 @@ public sealed class LatentPreview
         for (int s = 0; s < samples; s++)
         {
             var z = LatentNoise.Create([(ulong)s], c, n, n, stream: 7);
-            var decoded = TensorOps.AsFloat32(await decoder.DecodeAsync(scaling.ToVae(z), cancellationToken).ConfigureAwait(false));
+            var decoded = (await decoder.DecodeAsync(scaling.ToVae(z), cancellationToken).ConfigureAwait(false)).AsDType(DType.Float32);
             var expected = new TensorShape(1, 3, n * f, n * f);
             if (decoded.Shape != expected) throw new InvalidDataException($"the VAE decoder returned {decoded.Shape} for {z.Shape}, expected {expected}");
             var latent = z.AsSpan<float>();
@@ -85,7 +85,7 @@ public sealed class LatentPreview
     /// <summary>Image <paramref name="index"/> of latents [B, C, h, w] as an h x w RGB image.</summary>
     public RgbImage Render(Tensor latents, int index = 0)
     {
-        var t = TensorOps.AsFloat32(latents);
+        var t = latents.AsDType(DType.Float32);
         if (t.Shape.Rank != 4 || t.Shape[1] != Channels || index < 0 || index >= t.Shape[0])
             throw new ArgumentException($"latents {t.Shape} are not [B, {Channels}, h, w] with an image {index}", nameof(latents));
         int h = (int)t.Shape[2], w = (int)t.Shape[3], plane = h * w;

@@ -49,7 +49,7 @@ public sealed class TiledVaeDecoder
             return await _decoder.DecodeAsync(latents, cancellationToken).ConfigureAwait(false);
         }
         int h = (int)latents.Shape[2], w = (int)latents.Shape[3];
-        var src = TensorOps.AsFloat32(latents);
+        var src = latents.AsDType(DType.Float32);
         int batch = (int)src.Shape[0], channels = (int)src.Shape[1];
 
         float[]? output = null;
@@ -63,7 +63,7 @@ public sealed class TiledVaeDecoder
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var crop = Crop(src, batch, channels, h, w, i, j, Math.Min(TileLatentSize, h - i), Math.Min(TileLatentSize, w - j));
-                var decoded = TensorOps.AsFloat32(await _decoder.DecodeAsync(crop, cancellationToken).ConfigureAwait(false));
+                var decoded = (await _decoder.DecodeAsync(crop, cancellationToken).ConfigureAwait(false)).AsDType(DType.Float32);
                 tiles++;
                 var tile = new Tile(decoded.ToArray<float>(), (int)decoded.Shape[1], (int)decoded.Shape[2], (int)decoded.Shape[3]);
                 if (previousRow is not null) BlendVertical(previousRow[row.Count], tile, batch);

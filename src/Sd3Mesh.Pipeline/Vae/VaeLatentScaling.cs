@@ -11,7 +11,7 @@ public readonly record struct VaeLatentScaling(double ScalingFactor, double Shif
     /// <summary>latents / scaling_factor + shift_factor (before decoding).</summary>
     public Tensor ToVae(Tensor latents)
     {
-        var src = TensorOps.AsFloat32(latents).AsSpan<float>();
+        var src = latents.AsDType(DType.Float32).AsSpan<float>();
         var result = new float[src.Length];
         float scale = (float)ScalingFactor, shift = (float)ShiftFactor;
         for (int i = 0; i < src.Length; i++)

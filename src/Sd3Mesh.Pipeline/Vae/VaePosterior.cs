@@ -20,7 +20,7 @@ public static class VaePosterior
     /// <summary>Latents of row <paramref name="row"/> of the parameters [C*h*w] by the chosen mode.</summary>
     public static float[] Latents(Tensor parameters, int row, PosteriorSampling mode, ReadOnlySpan<float> noise)
     {
-        var p = TensorOps.AsFloat32(parameters);
+        var p = parameters.AsDType(DType.Float32);
         if (p.Shape.Rank != 4 || p.Shape[1] % 2 != 0)
             throw new InvalidDataException($"VAE encoder output {p.Shape} is not [B, 2C, h, w] (mean and logvar)");
         int half = checked((int)(p.Shape[1] / 2 * p.Shape[2] * p.Shape[3]));

@@ -32,6 +32,8 @@ public static class CliApp
         }
         var parse = root.Parse(args);
         var console = AnsiConsole.Console;
+        // Piped into a log or a test, lines should not wrap at an assumed 80 columns (long paths, error messages).
+        if (Console.IsOutputRedirected) console.Profile.Width = 400;
         if (parse.Errors.Count > 0 && parse.Action is not HelpAction)
         {
             foreach (var error in parse.Errors) console.MarkupLine($"[red]error:[/] {Markup.Escape(error.Message)}");

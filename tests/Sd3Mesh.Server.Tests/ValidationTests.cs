@@ -164,4 +164,17 @@ public class ValidationTests(SiloFixture fixture) : IClassFixture<SiloFixture>
         });
         Assert.Equal((0.6, 7.1, 6), (spec.Request.Strength, spec.Request.GuidanceScale, spec.DenoisingSteps));
     }
+
+    [Fact]
+    public void Local_latents_are_validated_with_the_request_and_reported_last()
+    {
+        // Only a local run can give latents (the API has no field for them); they are checked in the same pass.
+        var latents = Tensors.Tensor.Zeros(Tensors.DType.Float32, new Tensors.TensorShape(1, 16, 4, 4));
+        var spec = GenerateRequests.ToSpec(TestSilo.Request(), latents: latents);
+        Assert.Same(latents, spec.Request.Latents);
+        var error = Assert.Throws<InvalidGenerationRequestException>(() =>
+            GenerateRequests.ToSpec(new GenerateRequest { Prompt = "p", Width = 64, Height = 32, Steps = 0 }, latents: latents));
+        Assert.Equal(["steps", "latents"], error.Errors.Select(e => e.Field));
+        Assert.Equal("shape [1, 16, 4, 4] does not match [count, channels, height/8, width/8] = [1, 16, 4, 8]", error.Errors[1].Message);
+    }
 }

@@ -2,6 +2,7 @@ using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Reflection.V1Alpha;
+using Sd3Mesh.Server.Grpc;
 using Sd3Mesh.Server.Tests.Echo;
 using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
 
@@ -74,5 +75,18 @@ public class StandardServicesTests
         Assert.Equal((int)StatusCode.NotFound, missing.ErrorResponse.ErrorCode);
         await call.RequestStream.CompleteAsync();
         Assert.False(await call.ResponseStream.MoveNext());
+    }
+
+    [Fact]
+    public async Task Pages_get_an_http1_endpoint_of_their_own_beside_the_grpc_endpoint()
+    {
+        await using var echo = await EchoServer.StartAsync(o => o.HttpListen = "127.0.0.1:0");
+        var pages = echo.App.HttpAddress();
+        Assert.NotNull(pages);
+        Assert.NotEqual(echo.Port, pages.Port);
+        using var http = new HttpClient();
+        var response = await http.GetAsync(new Uri(pages, "/healthz"));
+        Assert.Equal((System.Net.HttpStatusCode.OK, new Version(1, 1), "Healthy"), (response.StatusCode, response.Version, await response.Content.ReadAsStringAsync()));
+        Assert.Equal("on", (await echo.Client.SayAsync(new EchoRequest { Text = "on" })).Text); // gRPC goes on on its own port
     }
 }

@@ -28,8 +28,9 @@ def messages(descset):
     pool = descriptor_pool.DescriptorPool()
     for file in files.file:
         pool.Add(file)
-    factory = message_factory.MessageFactory(pool)
-    get = lambda name: factory.GetPrototype(pool.FindMessageTypeByName("sd3mesh.rpc.v1." + name))
+    # protobuf >= 4.21 has GetMessageClass; older ones (Debian's 3.21) only MessageFactory.GetPrototype.
+    make = getattr(message_factory, "GetMessageClass", None) or message_factory.MessageFactory(pool).GetPrototype
+    get = lambda name: make(pool.FindMessageTypeByName("sd3mesh.rpc.v1." + name))
     return get("Payload"), get("DownloadRequest"), get("UploadSummary")
 
 

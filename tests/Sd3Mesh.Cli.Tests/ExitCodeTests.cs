@@ -44,15 +44,11 @@ public sealed class ExitCodeTests(TinyModelFolder folder) : IClassFixture<TinyMo
             new(2, "--check: unknown device 'tpu:0'", "doctor", "--check", "tpu:0"),
             // bench
             new(2, "--calls and --stream-mb must be >= 1", "bench", "rpc", "--calls", "0", "--python", "none"),
-            new(2, "--size must be between 1 and 16384, got 0", "bench", "ort", "--size", "0"),
             new(2, "error: Cannot parse argument 'x' for option '--steps'", "bench", "pipeline", "--steps", "x"),
             // generate, in this process
             new(0, "wrote ", ["generate", "a cat", "--models", tiny, "--out", outDir, .. small]),
             new(2, "error: --steps: 'abc' is not a whole number", "generate", "a cat", "--steps", "abc"),
-            new(2, "error: --device: unknown device 'tpu:0'", "generate", "a cat", "--device", "tpu:0"),
             new(2, "error: --strength: applies to image-to-image only", "generate", "a cat", "--models", tiny, "--strength", "0.5"),
-            new(2, "error: --width: 100 is not a multiple of 16", "generate", "a cat", "--models", tiny, "--width", "100"),
-            new(2, "error: --init-image: cannot read", "generate", "a cat", "--models", tiny, "--init-image", "/no/such.png"),
             new(2, "cuda:0", ["generate", "a cat", "--models", tiny, "--device", "cuda:0", "--out", outDir, .. small]),
             new(2, "is missing", "generate", "a cat", "--models", "/no/such/models"),
             new(1, "cannot write to", ["generate", "a cat", "--models", tiny, "--out", aFile, .. small]),
@@ -60,25 +56,19 @@ public sealed class ExitCodeTests(TinyModelFolder folder) : IClassFixture<TinyMo
             new(0, "finished in", ["generate", "a fox", "--server", live, "--out", outDir, .. small]),
             new(1, "failed (RESOURCE_EXHAUSTED): out of device memory", ["generate", "a fox", "--server", failingSilo.Host.Address.ToString(), .. small]),
             new(2, "the server refused the request: invalid GenerateRequest: steps: 0 is outside", "generate", "a fox", "--server", live, "--steps", "0"),
-            new(2, "--device: the server places the submodules", "generate", "a fox", "--server", live, "--device", "cpu"),
-            new(2, "--server: 'nowhere' is not a server URL", "generate", "a fox", "--server", "nowhere"),
             new(3, "cannot reach the server at", "generate", "a fox", "--server", nowhere),
             // jobs
             new(0, "Job", "jobs", "--server", live),
             new(2, "--limit must be in [1, 500], got 0", "jobs", "--limit", "0", "--server", live),
             new(2, "no job '0000000000000000'", "jobs", "cancel", "0000000000000000", "--server", live),
-            new(2, "no job '0000000000000000'", "jobs", "watch", "0000000000000000", "--server", live),
             new(3, "cannot reach the server at", "jobs", "--server", nowhere),
-            new(3, "cannot reach the server at", "jobs", "cancel", "abc", "--server", nowhere),
             new(3, "cannot reach the server at", "jobs", "watch", "abc", "--server", nowhere),
-            // serve (its clean stop is in SignalTests)
+            // serve (its clean stop is in SignalTests; its other option checks in RemoteCommandsTests)
             new(2, "listen address 'nowhere' is not HOST:PORT", "serve", "--listen", "nowhere"),
             new(2, "--device: unknown device 'tpu:0'", "serve", "--device", "tpu:0"),
-            new(2, "--models: '/no/such' does not exist", "serve", "--models", "/no/such"),
             // models
             new(0, "transformer", "models", "inspect", tiny),
             new(2, "is missing", "models", "inspect", "/no/such"),
-            new(2, "error:", "models", "create", "--preset", "nosuch", "--out", Path.Combine(folder.Path, "never")),
         ];
 
         // Four at a time: each is a process of its own.
@@ -102,13 +92,15 @@ public sealed class ExitCodeTests(TinyModelFolder folder) : IClassFixture<TinyMo
     [Fact]
     public async Task Cached_models_are_used_without_a_word_after_the_first_run()
     {
+        // The models load, then the request is refused (exit 2): enough to see whether they were prepared.
         var cache = Path.Combine(folder.Path, "cache-" + Guid.NewGuid().ToString("N")[..6]);
-        string[] args = ["generate", "a cat", "--width", "16", "--height", "16", "--steps", "1", "--guidance", "1", "--out", Path.Combine(cache, "out")];
+        string[] args = ["generate", "a cat", "--strength", "0.5"];
         var first = await CliProcess.RunAsync(args, cacheHome: cache);
-        Assert.True(first.ExitCode == 0, first.Output);
+        Assert.True(first.ExitCode == 2, first.Output);
         Assert.Contains($"preparing tiny fp32 models in {Path.Combine(cache, "sd3mesh", "models")} (once)", first.Output);
         var second = await CliProcess.RunAsync(args, cacheHome: cache);
-        Assert.True(second.ExitCode == 0, second.Output);
+        Assert.True(second.ExitCode == 2, second.Output);
+        Assert.Contains("--strength: applies to image-to-image only", second.Output);
         Assert.DoesNotContain("preparing", second.Output);
     }
 }

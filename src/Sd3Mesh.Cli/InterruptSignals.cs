@@ -3,9 +3,10 @@ using System.Runtime.InteropServices;
 namespace Sd3Mesh.Cli;
 
 /// <summary>
-/// SIGINT (Ctrl+C) and SIGTERM as a cancellation token for the running command: the first signal cancels
-/// the token and lets the command end on its own terms (generate cancels its job and exits 130, serve stops
-/// gracefully and exits 0); a second one terminates the process at once.
+/// SIGINT (Ctrl+C) and SIGTERM as a cancellation token for the running command (System.CommandLine 2.0 gives
+/// its actions none by default): the first signal cancels the token and lets the command end on its own terms
+/// (generate cancels its job and exits 130, serve stops gracefully and exits 0); a second one terminates the
+/// process at once, except in serve, whose host keeps handling signals until its bounded drain is over.
 /// </summary>
 internal sealed class InterruptSignals : IDisposable
 {

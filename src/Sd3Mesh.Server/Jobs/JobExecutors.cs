@@ -21,6 +21,6 @@ public static class JobExecutors
     {
         var directory = modelsDirectory ?? ModelZoo.EnsureCached(DefaultPreset, DType.Float32, DefaultWeightSeed);
         var model = OnnxSd3Model.Open(directory, device);
-        return new PipelineJobExecutor(model.Components, model) { Grains = new ModelGrains(model, device), Device = device };
+        return new PipelineJobExecutor(model.Components, model) { Grains = new ModelGrains(model, device) };
     }
 }

@@ -1,22 +1,19 @@
-using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using Sd3Mesh.Protos.V1;
-using Sd3Mesh.Rpc;
-using Sd3Mesh.Rpc.Health;
 using Sd3Mesh.Server.Cluster;
 using Sd3Mesh.Server.Generation;
+using Sd3Mesh.Server.Grpc;
 using Sd3Mesh.Server.Jobs;
 using Sd3Mesh.Server.Transport;
 
 namespace Sd3Mesh.Server;
 
-public sealed class SiloHostOptions
+public sealed class SiloHostOptions : GrpcServerOptions
 {
-    /// <summary>host:port of the gRPC endpoint (loopback by default; port 0 picks a free one).</summary>
-    public string Listen { get; set; } = "127.0.0.1:50051";
-    /// <summary>Serve TLS with this certificate (with private key); null for cleartext HTTP/2.</summary>
-    public X509Certificate2? Certificate { get; set; }
     public string SiloId { get; set; } = "silo-" + Environment.MachineName.ToLowerInvariant();
     /// <summary>Results up to this size travel inside the finished event.</summary>
     public long InlineImageLimit { get; set; } = 2 * 1024 * 1024;
@@ -26,64 +23,125 @@ public sealed class SiloHostOptions
     public long MaxImageBytes { get; set; } = 1L << 30;
     /// <summary>Memory placement may use on the cpu device; null: all the process may use.</summary>
     public ulong? CpuBudgetBytes { get; set; }
-    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
-    public ILoggerFactory LoggerFactory { get; set; } = NullLoggerFactory.Instance;
 }
 
 /// <summary>
-/// A silo: the gRPC server with the public API (Generation, Cluster), the grain transport, health and
-/// reflection, over a job scheduler that runs one job at a time on the given executor.
+/// A silo: one .NET Generic Host (<see cref="App"/>, a WebApplication built by <see cref="GrpcHosting"/>) with
+/// the public API (Generation, Cluster), the grain transport, health and reflection, over a job scheduler
+/// that runs one job at a time on the given executor. Everything lives in the host's DI container, so the
+/// grain runtime joins with `UseOrleans` through <c>configure</c>.
+/// Stopping (StopAsync, Ctrl+C, SIGTERM) is graceful and bounded by <see cref="GrpcServerOptions.DrainTimeout"/>:
+/// health turns NOT_SERVING, new jobs are refused, queued and running jobs are cancelled (their streams end
+/// with a cancelled event), then in-flight calls drain.
 /// </summary>
 public sealed class SiloHost : IAsyncDisposable
 {
-    private readonly SiloHostOptions _options;
+    private readonly object _gate = new();
+    private Task? _stopped;
 
     public SiloHost(IJobExecutor executor, SiloHostOptions? options = null, TensorCallRegistry? grainMethods = null,
-        IGrainDirectory? grains = null, IDeviceInventory? devices = null)
+        IGrainDirectory? grains = null, IDeviceInventory? devices = null, Action<WebApplicationBuilder>? configure = null)
     {
-        _options = options ?? new SiloHostOptions();
-        Silo = new SiloInfo(_options.SiloId);
-        Jobs = new JobScheduler(executor, new JobStore(_options.MaxJobs, _options.MaxImageBytes), _options.MaxQueuedJobs,
-            _options.LoggerFactory.CreateLogger<JobScheduler>())
+        options ??= new SiloHostOptions();
+        var builder = GrpcHosting.CreateBuilder(options);
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(new SiloInfo(options.SiloId));
+        services.AddSingleton(executor);
+        services.AddSingleton(new JobStore(options.MaxJobs, options.MaxImageBytes));
+        services.AddSingleton(provider => new JobScheduler(executor, provider.GetRequiredService<JobStore>(), options.MaxQueuedJobs,
+            provider.GetRequiredService<ILogger<JobScheduler>>()) { InlineImageLimit = options.InlineImageLimit });
+        services.AddSingleton(grains ?? new NoGrains());
+        services.AddSingleton(devices ?? new CpuDeviceInventory(options.CpuBudgetBytes));
+        services.AddSingleton(grainMethods ?? new TensorCallRegistry());
+        services.AddSingleton<GenerationService>();
+        services.AddSingleton<ClusterService>();
+        services.AddSingleton<TransportService>();
+        services.AddHostedService<SiloLifecycle>();
+        services.AddHealthChecks().AddCheck<SiloHealthCheck>("silo");
+        configure?.Invoke(builder);
+
+        App = builder.Build();
+        App.MapGrpcService<GenerationService>();
+        App.MapGrpcService<ClusterService>();
+        App.MapGrpcService<TransportService>();
+        App.MapStandardServices();
+    }
+
+    public WebApplication App { get; }
+    public SiloInfo Silo => App.Services.GetRequiredService<SiloInfo>();
+    public JobScheduler Jobs => App.Services.GetRequiredService<JobScheduler>();
+    /// <summary>The gRPC endpoint's address (after StartAsync).</summary>
+    public Uri Address => App.GrpcAddress();
+    /// <summary>The HTTP/1.1 endpoint's address (after StartAsync); null without one.</summary>
+    public Uri? HttpAddress => App.HttpAddress();
+
+    public Task StartAsync(CancellationToken cancellationToken = default) => App.StartAsync(cancellationToken);
+
+    /// <summary>Waits until the host is asked to stop (SIGINT, SIGTERM, StopApplication) or <paramref name="stop"/> fires, then stops it gracefully.</summary>
+    public async Task WaitForShutdownAsync(CancellationToken stop = default)
+    {
+        var lifetime = App.Services.GetRequiredService<IHostApplicationLifetime>();
+        var stopping = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (stop.Register(lifetime.StopApplication))
+        using (lifetime.ApplicationStopping.Register(() => stopping.TrySetResult()))
+            await stopping.Task.ConfigureAwait(false);
+        await StopAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Stops gracefully (see the class summary), once: later calls wait for the same stop.</summary>
+    public Task StopAsync()
+    {
+        lock (_gate) return _stopped ??= App.StopAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        await App.DisposeAsync().ConfigureAwait(false);
+    }
+}
+
+/// <summary>The silo's part of the host's start and stop (see <see cref="SiloHost"/>).</summary>
+internal sealed class SiloLifecycle(SiloInfo silo, JobScheduler jobs, HostEndpoints endpoints, SiloHostOptions options,
+    ILogger<SiloLifecycle> logger) : IHostedLifecycleService
+{
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>After Kestrel has bound its endpoints: the silo's address is known, jobs may run.</summary>
+    public Task StartedAsync(CancellationToken cancellationToken)
+    {
+        silo.Address = endpoints.Grpc.ToString().TrimEnd('/');
+        silo.Status = SiloStatus.Active;
+        jobs.Start();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Before any service stops (Kestrel included): jobs end first, so their streams end and the drain is short.</summary>
+    public async Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        silo.Status = SiloStatus.ShuttingDown;
+        try
         {
-            InlineImageLimit = _options.InlineImageLimit,
-        };
-        Server = new GrpcServer(new GrpcServerOptions
+            await jobs.StopAsync().WaitAsync(options.DrainTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {
-            Listen = _options.Listen,
-            Certificate = _options.Certificate,
-            DrainTimeout = _options.DrainTimeout,
-            LoggerFactory = _options.LoggerFactory,
-        });
-        Server.MapService(GenerationService.Descriptor, new GenerationService(Jobs, executor.Model));
-        Server.MapService(ClusterService.Descriptor, new ClusterService(Silo, devices ?? new CpuDeviceInventory(_options.CpuBudgetBytes), grains ?? new NoGrains()));
-        Server.MapService(TransportService.Descriptor, new TransportService(grainMethods ?? new TensorCallRegistry(),
-            logger: _options.LoggerFactory.CreateLogger<TransportService>()));
-        Health = Server.MapHealth();
-        Server.MapReflection();
+            // The job is marked cancelled already; its executor is slow to notice. Stopping goes on.
+            logger.LogWarning("the running job's executor did not return within {Timeout}; stopping without it", options.DrainTimeout);
+        }
     }
 
-    public SiloInfo Silo { get; }
-    public JobScheduler Jobs { get; }
-    public GrpcServer Server { get; }
-    public HealthService Health { get; }
-    public Uri Address => Server.Address;
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
 
-    public async Task StartAsync(CancellationToken cancellationToken = default)
-    {
-        await Server.StartAsync(cancellationToken).ConfigureAwait(false);
-        Silo.Address = Server.Address.ToString().TrimEnd('/');
-        Silo.Status = SiloStatus.Active;
-        Jobs.Start();
-    }
-
-    /// <summary>Refuses new jobs, cancels queued and running ones, then drains the gRPC server.</summary>
-    public async Task StopAsync()
-    {
-        Silo.Status = SiloStatus.ShuttingDown;
-        await Jobs.StopAsync().ConfigureAwait(false);
-        await Server.StopAsync(_options.DrainTimeout).ConfigureAwait(false);
-    }
-
-    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
+/// <summary>Healthy while the silo is active; joining or shutting down, it is not serving.</summary>
+internal sealed class SiloHealthCheck(SiloInfo silo) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(silo.Status == SiloStatus.Active
+            ? HealthCheckResult.Healthy($"silo {silo.Id} is active")
+            : HealthCheckResult.Unhealthy($"silo {silo.Id} is {silo.Status}"));
 }

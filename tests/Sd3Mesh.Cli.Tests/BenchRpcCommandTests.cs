@@ -8,16 +8,17 @@ public sealed class BenchRpcCommandTests
     private static (IAnsiConsole Console, StringWriter Output) Capture() => CapturedConsole.Create();
 
     [Fact]
-    public async Task A_tiny_run_measures_both_clients_with_both_settings()
+    public async Task A_tiny_run_measures_every_pair_of_grpc_dotnet_and_grpcio()
     {
         var (console, output) = Capture();
         Assert.Equal(0, await BenchRpcCommand.RunAsync(console, calls: 10, streamMb: 1, frameKb: 256, rttMs: 0, "/usr/bin/python3", CancellationToken.None));
         var text = output.ToString();
-        Assert.Matches(@"│ sd3mesh\s+│ tuned\s+│ \d+\s+│ \d+\s+│ \d+\s+│ \d+", text);
-        Assert.Matches(@"│ sd3mesh\s+│ defaults\s+│ \d+", text);
-        Assert.Matches(@"│ grpcio 1.51 \(Python\)\s+│ tuned server\s+│ \d+", text);
-        Assert.Matches(@"│ grpcio 1.51 \(Python\)\s+│ defaults\s+│ \d+", text);
-        Assert.Contains("tuned / defaults (sd3mesh client): download x", text);
+        Assert.Matches(@"│ grpc-dotnet\s+│ grpc-dotnet\s+│ tuned\s+│ \d+\s+│ \d+\s+│ \d+\s+│ \d+", text);
+        Assert.Matches(@"│ grpc-dotnet\s+│ grpc-dotnet\s+│ defaults\s+│ \d+", text);
+        Assert.Matches(@"│ grpcio \(Python\)\s+│ grpc-dotnet\s+│ tuned server\s+│ \d+", text);
+        Assert.Matches(@"│ grpcio \(Python\)\s+│ grpcio \(Python\)\s+│ defaults\s+│ \d+", text);
+        Assert.Matches(@"│ grpc-dotnet\s+│ grpcio \(Python\)\s+│ tuned client\s+│ \d+", text);
+        Assert.Contains("tuned / defaults (grpc-dotnet both sides): download x", text);
     }
 
     [Fact]

@@ -42,7 +42,7 @@ public sealed class DoctorAndBenchCommandTests
         Assert.Contains("cuda:0: ONNX Runtime could not load libonnxruntime_providers_shared.so", output.ToString());
 
         (console, output) = Capture();
-        Assert.Equal(1, DoctorCommand.Run(console, ["cpu", "tpu:0"]));
+        Assert.Equal(2, DoctorCommand.Run(console, ["cpu", "tpu:0"]));
         Assert.Equal("--check: unknown device 'tpu:0': expected cpu, cpu:N, webgpu:N or cuda:N (N = 0, 1, 2, ...)", output.ToString().Trim());
     }
 
@@ -62,10 +62,10 @@ public sealed class DoctorAndBenchCommandTests
     public void Bench_ort_refuses_bad_settings_by_name()
     {
         var (console, output) = Capture();
-        Assert.Equal(1, BenchOrtCommand.Run(console, new BenchOrtCommand.Settings("cpu", 0, 2, 1, "none", 1, ["fp32"])));
+        Assert.Equal(2, BenchOrtCommand.Run(console, new BenchOrtCommand.Settings("cpu", 0, 2, 1, "none", 1, ["fp32"])));
         Assert.Equal("--size must be between 1 and 16384, got 0", output.ToString().Trim());
         (console, output) = Capture();
-        Assert.Equal(1, BenchOrtCommand.Run(console, new BenchOrtCommand.Settings("cpu", 8, 2, 1, "none", 1, ["int8"])));
+        Assert.Equal(2, BenchOrtCommand.Run(console, new BenchOrtCommand.Settings("cpu", 8, 2, 1, "none", 1, ["int8"])));
         Assert.Equal("--dtype: int8 is not measured; use fp32 or fp16", output.ToString().Trim());
     }
 }

@@ -45,7 +45,7 @@ public class GenerateRunnerTests(TinyModelFolder folder) : IClassFixture<TinyMod
         var outDir = Path.Combine(folder.Path, "out-" + Guid.NewGuid().ToString("N")[..6]);
         var (console, output) = Console();
         var values = Values(outDir);
-        int code = await GenerateRunner.RunAsync(console, values, () => GenerateCommand.Load(console, values.Models, "cpu"));
+        int code = await GenerateRunner.RunAsync(console, values, () => GenerateCommand.Load(console, values.Models, Onnx.Device.Cpu));
         Assert.True(code == 0, output.ToString());
         var png = PngDecoder.Read(Path.Combine(outDir, "sd3_generated_001.png"));
         Assert.Equal((64, 64), (png.Image.Width, png.Image.Height));
@@ -59,7 +59,7 @@ public class GenerateRunnerTests(TinyModelFolder folder) : IClassFixture<TinyMod
         Assert.Contains("outside ORT", text);
 
         // Same options and seed: a second file, byte-identical; nothing overwritten.
-        Assert.Equal(0, await GenerateRunner.RunAsync(console, values, () => GenerateCommand.Load(console, values.Models, "cpu")));
+        Assert.Equal(0, await GenerateRunner.RunAsync(console, values, () => GenerateCommand.Load(console, values.Models, Onnx.Device.Cpu)));
         Assert.Equal(File.ReadAllBytes(Path.Combine(outDir, "sd3_generated_001.png")), File.ReadAllBytes(Path.Combine(outDir, "sd3_generated_002.png")));
     }
 
@@ -68,7 +68,7 @@ public class GenerateRunnerTests(TinyModelFolder folder) : IClassFixture<TinyMod
     {
         var (console, output) = Console();
         var values = Values(Path.Combine(folder.Path, "never")) with { Steps = 0, Width = 65, MaxSequenceLength = 600 };
-        int code = await GenerateRunner.RunAsync(console, values, () => GenerateCommand.Load(console, values.Models, "cpu"));
+        int code = await GenerateRunner.RunAsync(console, values, () => GenerateCommand.Load(console, values.Models, Onnx.Device.Cpu));
         Assert.Equal(2, code);
         var text = output.ToString();
         Assert.Contains("--steps: 0 is outside the allowed range 1..1000", text);
@@ -83,15 +83,15 @@ public class GenerateRunnerTests(TinyModelFolder folder) : IClassFixture<TinyMod
         var outDir = Path.Combine(folder.Path, "out-" + Guid.NewGuid().ToString("N")[..6]);
         var (console, output) = Console();
         var values = Values(outDir) with { OutputType = Sd3Mesh.Pipeline.OutputType.Latent, Count = 2 };
-        Assert.Equal(0, await GenerateRunner.RunAsync(console, values, () => GenerateCommand.Load(console, values.Models, "cpu")));
+        Assert.Equal(0, await GenerateRunner.RunAsync(console, values, () => GenerateCommand.Load(console, values.Models, Onnx.Device.Cpu)));
         var latents = Sd3Mesh.Pipeline.IO.NpyFile.Read(Path.Combine(outDir, "sd3_generated_001.npy"));
         Assert.Equal(new TensorShape(2, 16, 8, 8), latents.Shape);
 
         // Start from those latents, then use the result as an init image (its size becomes the default).
         var fromLatents = Values(outDir) with { Latents = Path.Combine(outDir, "sd3_generated_001.npy"), Count = 2, Seeds = [] };
-        Assert.Equal(0, await GenerateRunner.RunAsync(console, fromLatents, () => GenerateCommand.Load(console, fromLatents.Models, "cpu")));
+        Assert.Equal(0, await GenerateRunner.RunAsync(console, fromLatents, () => GenerateCommand.Load(console, fromLatents.Models, Onnx.Device.Cpu)));
         var img2img = Values(outDir) with { InitImage = Path.Combine(outDir, "sd3_generated_001.png"), Width = null, Height = null, Strength = 0.5 };
-        Assert.True(await GenerateRunner.RunAsync(console, img2img, () => GenerateCommand.Load(console, img2img.Models, "cpu")) == 0, output.ToString());
+        Assert.True(await GenerateRunner.RunAsync(console, img2img, () => GenerateCommand.Load(console, img2img.Models, Onnx.Device.Cpu)) == 0, output.ToString());
         Assert.True(File.Exists(Path.Combine(outDir, "sd3_generated_003.png")));
     }
 }

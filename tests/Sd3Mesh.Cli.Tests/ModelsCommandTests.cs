@@ -30,19 +30,19 @@ public sealed class ModelsCommandTests : IDisposable
     }
 
     [Fact]
-    public void Bad_input_is_one_line_and_exit_code_1()
+    public void Bad_input_is_one_line_and_exit_code_2()
     {
         var (console, output) = Capture();
-        Assert.Equal(1, ModelsInspectCommand.Run(console, Path.Combine(_dir, "none")));
+        Assert.Equal(2, ModelsInspectCommand.Run(console, Path.Combine(_dir, "none")));
         Assert.Equal($"error: {Path.Combine(_dir, "none")} is missing", output.ToString().Trim());
 
         (console, output) = Capture();
-        Assert.Equal(1, ModelsCreateCommand.Run(console, new ModelsCreateCommand.Settings("tiny", "fp32", 0, "unet", false, Path.Combine(_dir, "x"))));
+        Assert.Equal(2, ModelsCreateCommand.Run(console, new ModelsCreateCommand.Settings("tiny", "fp32", 0, "unet", false, Path.Combine(_dir, "x"))));
         Assert.Equal("error: unknown submodule 'unet': expected one of text_encoder, text_encoder_2, text_encoder_3, transformer, vae_decoder, vae_encoder",
             output.ToString().Trim());
 
         (console, output) = Capture();
-        Assert.Equal(1, ModelsConvertCommand.Run(console, _dir, Path.Combine(_dir, "out"), "fp16", false));
+        Assert.Equal(2, ModelsConvertCommand.Run(console, _dir, Path.Combine(_dir, "out"), "fp16", false));
         Assert.Equal($"error: {Path.Combine(_dir, "model_index.json")} is missing (expected a diffusers StableDiffusion3Pipeline folder)", output.ToString().Trim());
     }
 
@@ -57,7 +57,7 @@ public sealed class ModelsCommandTests : IDisposable
         Assert.Contains("output finite: True", text);
 
         (console, output) = Capture();
-        Assert.Equal(1, BenchTransformerCommand.Run(console, new BenchTransformerCommand.Settings("tiny", "fp32", "cpu", 100, 128, 2, 2, 1, 20, 0, null)));
+        Assert.Equal(2, BenchTransformerCommand.Run(console, new BenchTransformerCommand.Settings("tiny", "fp32", "cpu", 100, 128, 2, 2, 1, 20, 0, null)));
         Assert.Equal("error: --width must be a positive multiple of 16 (is 100)", output.ToString().Trim());
     }
 

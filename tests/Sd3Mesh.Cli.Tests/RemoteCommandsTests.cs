@@ -1,12 +1,13 @@
 using System.Text.RegularExpressions;
 using Google.Protobuf;
+using Grpc.Core;
 using Sd3Mesh.Cli.Commands;
 using Sd3Mesh.Protos.V1;
-using Sd3Mesh.Rpc;
 using Sd3Mesh.Server;
-using Sd3Mesh.Server.Generation;
+using Sd3Mesh.Server.Grpc;
 using Sd3Mesh.Server.Tests;
 using Spectre.Console;
+using GenerationClient = Sd3Mesh.Protos.V1.Generation.GenerationClient;
 
 namespace Sd3Mesh.Cli.Tests;
 
@@ -28,10 +29,10 @@ public sealed class RemoteCommandsTests : IDisposable
         return host;
     }
 
-    private static GenerateRequest Request(int count = 2) => RemoteGenerate.BuildRequest(new GenerateOptions.Values
+    private static GenerateRequest Request(uint count = 2) => GenerateOptions.ToRequest(new GenerateOptions.Values
     {
         Prompt = "a red fox", Steps = 4, Guidance = 5, Width = 32, Height = 16, Seeds = [100], Count = count,
-    });
+    }).Request;
 
     [Fact]
     public async Task Generate_writes_the_servers_pngs_as_new_numbered_files()
@@ -100,7 +101,7 @@ public sealed class RemoteCommandsTests : IDisposable
         Assert.Equal(2, await RemoteGenerate.RunAsync(bad, host.Address, _out, console, CancellationToken.None));
         Assert.Contains("the server refused the request: invalid GenerateRequest: steps: 0 is outside the allowed range 1..1000", output.ToString());
 
-        executor.Failure = new RpcException(Rpc.StatusCode.ResourceExhausted, "out of device memory");
+        executor.Failure = new RpcException(new Grpc.Core.Status(StatusCode.ResourceExhausted, "out of device memory"));
         (console, output) = Capture();
         Assert.Equal(1, await RemoteGenerate.RunAsync(Request(), host.Address, _out, console, CancellationToken.None));
         Assert.Contains("failed (RESOURCE_EXHAUSTED): out of device memory", output.ToString());
@@ -114,7 +115,7 @@ public sealed class RemoteCommandsTests : IDisposable
         }
         (console, output) = Capture();
         Assert.Equal(3, await RemoteGenerate.RunAsync(Request(), new Uri($"http://127.0.0.1:{port}"), _out, console, CancellationToken.None));
-        Assert.Contains($"server unavailable (http://127.0.0.1:{port}/): cannot reach http://127.0.0.1:{port}/: Connection refused", output.ToString());
+        Assert.Contains($"cannot reach the server at http://127.0.0.1:{port}/: Connection refused", output.ToString());
     }
 
     [Fact]
@@ -130,7 +131,8 @@ public sealed class RemoteCommandsTests : IDisposable
 
         Assert.Equal(130, await RemoteGenerate.RunAsync(request, host.Address, _out, console, ctrlC.Token));
         Assert.Equal("a red fox", await executor.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5)));
-        var job = Assert.Single((await new GenerationClient(new GrpcChannel(host.Address)).ListJobsAsync(new ListJobsRequest())).Jobs);
+        using var channel = GrpcChannels.Create(host.Address);
+        var job = Assert.Single((await new GenerationClient(channel).ListJobsAsync(new ListJobsRequest())).Jobs);
         Assert.Equal(JobState.Cancelled, job.State);
         Assert.Matches("cancelled job [0-9a-f]{16} on the server|the Generate call was cancelled", output.ToString());
         Assert.Empty(_out.GetFiles());
@@ -141,7 +143,7 @@ public sealed class RemoteCommandsTests : IDisposable
     {
         var executor = new ScriptedExecutor { Gate = new(TaskCreationOptions.RunContinuationsAsynchronously) };
         await using var host = await StartSilo(executor);
-        using var channel = new GrpcChannel(host.Address);
+        using var channel = GrpcChannels.Create(host.Address);
         var client = new GenerationClient(channel);
         var running = await client.SubmitAsync(Request(count: 1));
         await executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(5));
@@ -184,14 +186,12 @@ public sealed class RemoteCommandsTests : IDisposable
     {
         // A model whose native size is 64 x 64: requests without width and height get that.
         await using var host = await StartSilo(new ScriptedExecutor { Model = new Pipeline.Sd3ModelConfig { SampleSize = 8 } });
-        using var channel = new GrpcChannel(host.Address);
+        using var channel = GrpcChannels.Create(host.Address);
         var client = new GenerationClient(channel);
         var request = Request(count: 1);
         request.ClearWidth();
         request.ClearHeight();
-        var events = new List<JobEvent>();
-        using (var call = client.Generate(request))
-            await foreach (var e in call.ResponseStream) events.Add(e);
+        var events = await new GenerationTestClient(channel).GenerateAsync(request);
         Assert.Equal((64u, 64u), (events[^1].Finished.Images[0].Width, events[^1].Finished.Images[0].Height));
 
         var (console, output) = Capture();
@@ -203,16 +203,16 @@ public sealed class RemoteCommandsTests : IDisposable
     public async Task Serve_checks_its_options_before_loading_anything()
     {
         var (console, output) = Capture();
-        Assert.Equal(1, await ServeCommand.RunAsync(console, "127.0.0.1:0", new DirectoryInfo("/no/such/models"), "cpu", null, null, CancellationToken.None));
+        Assert.Equal(2, await ServeCommand.RunAsync(console, new ServeCommand.Settings("127.0.0.1:0", new DirectoryInfo("/no/such/models")), CancellationToken.None));
         Assert.Contains("--models: '/no/such/models' does not exist", output.ToString());
         (console, output) = Capture();
-        Assert.Equal(1, await ServeCommand.RunAsync(console, "127.0.0.1:0", _out, "gpu:0", null, null, CancellationToken.None));
-        Assert.Contains("--device: unknown device 'gpu:0': expected cpu, cpu:N, webgpu:N or cuda:N", output.ToString());
-        (console, output) = Capture();
-        Assert.Equal(1, await ServeCommand.RunAsync(console, "nowhere", null, "cpu", null, null, CancellationToken.None));
+        Assert.Equal(2, await ServeCommand.RunAsync(console, new ServeCommand.Settings("nowhere"), CancellationToken.None));
         Assert.Contains("listen address 'nowhere' is not HOST:PORT", output.ToString());
         (console, output) = Capture();
-        Assert.Equal(1, await ServeCommand.RunAsync(console, "127.0.0.1:0", _out, "cpu", null, null, CancellationToken.None));
+        Assert.Equal(2, await ServeCommand.RunAsync(console, new ServeCommand.Settings("127.0.0.1:5005", HttpListen: "127.0.0.1:5005"), CancellationToken.None));
+        Assert.Contains("--http: 127.0.0.1:5005 is the gRPC endpoint's address", output.ToString());
+        (console, output) = Capture();
+        Assert.Equal(2, await ServeCommand.RunAsync(console, new ServeCommand.Settings("127.0.0.1:0", _out), CancellationToken.None));
         Assert.Contains($"{_out.FullName} is not an SD3 ONNX model repository", output.ToString());
     }
 
@@ -221,12 +221,13 @@ public sealed class RemoteCommandsTests : IDisposable
     {
         var png = Path.Combine(_out.FullName, "init.png");
         File.WriteAllBytes(png, TestPng.Encode(2, 2, (_, _) => (0, 0, 0)));
-        var request = RemoteGenerate.BuildRequest(new GenerateOptions.Values
+        var (request, errors) = GenerateOptions.ToRequest(new GenerateOptions.Values
         {
             Prompt = "p", Prompt2 = "p2", Negative = "n", Negative3 = "n3", Steps = 30, Guidance = 4.5, Height = 512,
             Seeds = [1, 5, 9], Count = 3, MaxSequenceLength = 77, NoT5 = true, InitImage = png, Strength = 0.25,
             OutputType = Pipeline.OutputType.Latent, ClipSkip = 2, Cfg = Pipeline.Guidance.CfgMode.Split,
         });
+        Assert.Empty(errors);
         Assert.Equal(("p", "p2", "", "n", "", "n3"), (request.Prompt, request.Prompt2, request.Prompt3, request.NegativePrompt, request.NegativePrompt2, request.NegativePrompt3));
         Assert.Equal((30u, 4.5f, false, true, 512u), (request.Steps, request.GuidanceScale, request.HasWidth, request.HasHeight, request.Height));
         Assert.Equal([1UL, 5UL, 9UL], request.Seeds);
@@ -236,16 +237,16 @@ public sealed class RemoteCommandsTests : IDisposable
         Assert.Equal(ByteString.CopyFrom(File.ReadAllBytes(png)), request.InitImage);
         Assert.Equal(0.25f, request.Strength);
 
-        var single = RemoteGenerate.BuildRequest(new GenerateOptions.Values { Prompt = "p", Seeds = [7] });
+        // Options left out stay unset: the API's defaults apply, for a local run as for a server.
+        var (single, _) = GenerateOptions.ToRequest(new GenerateOptions.Values { Prompt = "p", Seeds = [7] });
         Assert.Equal((true, 7UL, false, 0u), (single.HasSeed, single.Seed, single.HasStrength, single.ClipSkip));
+        Assert.Equal((false, false, false, false, false, false), (single.HasSteps, single.HasGuidanceScale, single.HasWidth, single.HasCount, single.HasMaxSequenceLength, single.HasStrength));
 
-        Assert.Equal("--init-image: '/no/such.png' does not exist",
-            Assert.Throws<ArgumentException>(() => RemoteGenerate.BuildRequest(new GenerateOptions.Values { Prompt = "p", InitImage = "/no/such.png" })).Message);
-        Assert.Equal("--steps must not be negative, got -3",
-            Assert.Throws<ArgumentException>(() => RemoteGenerate.BuildRequest(new GenerateOptions.Values { Prompt = "p", Steps = -3 })).Message);
-        Assert.StartsWith("--latents cannot be sent to a server",
-            Assert.Throws<ArgumentException>(() => RemoteGenerate.BuildRequest(new GenerateOptions.Values { Prompt = "p", Latents = "x.npy" })).Message);
-        Assert.StartsWith("--device: the server places the submodules",
-            Assert.Throws<ArgumentException>(() => RemoteGenerate.BuildRequest(new GenerateOptions.Values { Prompt = "p", Device = "webgpu:0" })).Message);
+        var (_, missing) = GenerateOptions.ToRequest(new GenerateOptions.Values { Prompt = "p", InitImage = "/no/such.png" });
+        Assert.StartsWith("--init-image: cannot read '/no/such.png': ", GenerateOptions.Describe(Assert.Single(missing)));
+        Assert.Equal(["--models: the server uses its own models; leave --models out with --server",
+                      "--device: the server places the submodules; leave --device out with --server",
+                      "--latents cannot be sent to a server (the API takes prompts and an init image)"],
+            RemoteGenerate.LocalOnly(new GenerateOptions.Values { Prompt = "p", Models = "m", Device = Onnx.Device.Parse("cuda:0"), Latents = "x.npy" }));
     }
 }

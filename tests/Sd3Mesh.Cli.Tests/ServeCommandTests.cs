@@ -42,16 +42,17 @@ public class ServeCommandTests(TinyModelFolder folder) : IClassFixture<TinyModel
             Out = Path.Combine(root, "local"),
         };
         var (console, _) = CapturedConsole.Create();
-        Assert.Equal(0, await GenerateRunner.RunAsync(console, values, () => GenerateCommand.Load(console, values.Models, "cpu")));
+        Assert.Equal(0, await GenerateRunner.RunAsync(console, values, () => GenerateCommand.Load(console, values.Models, Onnx.Device.Cpu)));
 
         int port = FreePort();
         var (serveConsole, serveOutput) = CapturedConsole.Create();
         using var stop = new CancellationTokenSource();
-        var serve = ServeCommand.RunAsync(serveConsole, $"127.0.0.1:{port}", new DirectoryInfo(folder.Model), "cpu", null, null, stop.Token);
+        var serve = ServeCommand.RunAsync(serveConsole, new ServeCommand.Settings($"127.0.0.1:{port}", new DirectoryInfo(folder.Model)), stop.Token);
         await WaitUntilListeningAsync(port, serve);
 
-        // Previews asked for on the wire do not reach the terminal: one line per step, no preview spam.
-        var request = RemoteGenerate.BuildRequest(values with { Models = null });
+        // The same options give the same request either way; previews asked for on the wire do not reach the
+        // terminal: one line per step, no preview spam.
+        var request = GenerateOptions.ToRequest(values with { Models = null }).Request;
         request.PreviewInterval = 1;
         var (remoteConsole, remoteOutput) = CapturedConsole.Create();
         var remoteDir = new DirectoryInfo(Path.Combine(root, "remote"));
@@ -59,14 +60,15 @@ public class ServeCommandTests(TinyModelFolder folder) : IClassFixture<TinyModel
 
         // Image-to-image from that PNG (its size by default; strength 0.6 runs 6 of 10 steps on both paths).
         var img2img = values with { InitImage = Path.Combine(values.Out, "sd3_generated_001.png"), Width = null, Height = null, Steps = 10, Strength = 0.6 };
-        Assert.Equal(0, await GenerateRunner.RunAsync(console, img2img, () => GenerateCommand.Load(console, img2img.Models, "cpu")));
-        Assert.Equal(0, await RemoteGenerate.RunAsync(RemoteGenerate.BuildRequest(img2img with { Models = null }), new Uri($"http://127.0.0.1:{port}"),
-            remoteDir, remoteConsole, CancellationToken.None));
+        Assert.Equal(0, await GenerateRunner.RunAsync(console, img2img, () => GenerateCommand.Load(console, img2img.Models, Onnx.Device.Cpu)));
+        Assert.Equal(0, await RemoteGenerate.RunAsync(remoteConsole, img2img with { Models = null, Out = remoteDir.FullName }, $"http://127.0.0.1:{port}",
+            CancellationToken.None));
 
         stop.Cancel();
         Assert.Equal(0, await serve.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Contains($"sd3mesh serving tiny-fp32-seed0 on cpu at http://127.0.0.1:{port}/", serveOutput.ToString());
         Assert.Contains("stopping: cancelling jobs, draining calls", serveOutput.ToString());
+        Assert.Contains("stopped", serveOutput.ToString());
 
         Assert.Equal(File.ReadAllBytes(Path.Combine(values.Out, "sd3_generated_001.png")), File.ReadAllBytes(Path.Combine(remoteDir.FullName, "sd3_generated_001.png")));
         var img2imgPng = File.ReadAllBytes(Path.Combine(remoteDir.FullName, "sd3_generated_002.png"));

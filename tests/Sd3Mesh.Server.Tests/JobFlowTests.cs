@@ -1,5 +1,5 @@
+using Grpc.Core;
 using Sd3Mesh.Protos.V1;
-using Sd3Mesh.Rpc;
 using E = Sd3Mesh.Protos.V1.JobEvent.EventOneofCase;
 
 namespace Sd3Mesh.Server.Tests;
@@ -74,7 +74,7 @@ public class JobFlowTests
         Assert.Equal(generated, await silo.WatchAsync(jobId));
         Assert.Equal(generated.Skip(5), await silo.WatchAsync(jobId, from: 5));
         var missing = await Assert.ThrowsAsync<RpcException>(() => silo.WatchAsync("0000000000000000"));
-        Assert.Equal(Rpc.StatusCode.NotFound, missing.StatusCode);
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
     }
 
     [Fact]
@@ -113,7 +113,7 @@ public class JobFlowTests
         Assert.Equal((false, JobState.Cancelled), (again.Cancelled, again.State));
         Assert.Equal(["running"], executor.Executed.Select(s => s.Request.Prompt)); // the cancelled queued job never ran
         var unknown = await Assert.ThrowsAsync<RpcException>(() => silo.Client.CancelAsync("nope"));
-        Assert.Equal(Rpc.StatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
     }
 
     /// <summary>Holds every job on a gate without looking at its token: an executor slow to notice cancellation.</summary>
@@ -165,11 +165,11 @@ public class JobFlowTests
         string? jobId = null;
         await Assert.ThrowsAsync<RpcException>(async () =>
         {
-            using var call = silo.Client.Generate(request, new CallOptions { CancellationToken = cts.Token });
-            await foreach (var e in call.ResponseStream)
+            using var call = silo.Client.Api.Generate(request, cancellationToken: cts.Token);
+            while (await call.ResponseStream.MoveNext())
             {
-                jobId = e.JobId;
-                if (e.EventCase == E.Step) cts.Cancel();
+                jobId = call.ResponseStream.Current.JobId;
+                if (call.ResponseStream.Current.EventCase == E.Step) cts.Cancel();
             }
         });
         Assert.Equal(request.Prompt, await executor.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5)));
@@ -182,31 +182,22 @@ public class JobFlowTests
     {
         // Every step event carries a preview bigger than the server's send limit: the first one fails the call.
         var executor = new ScriptedExecutor { StepDelay = TimeSpan.FromMilliseconds(20) };
-        await using var scheduler = new Jobs.JobScheduler(executor, new Jobs.JobStore());
-        scheduler.Start();
-        await using var server = new GrpcServer(new GrpcServerOptions { MaxSendMessageSize = 100 });
-        server.MapService(Generation.GenerationService.Descriptor, new Generation.GenerationService(scheduler));
-        await server.StartAsync();
-        using var channel = new GrpcChannel(server.Address);
+        await using var silo = await TestSilo.StartAsync(new SiloHostOptions { MaxSendMessageSize = 100 }, executor);
         var request = TestSilo.Request(steps: 1000);
         request.PreviewInterval = 1;
 
-        var error = await Assert.ThrowsAsync<RpcException>(async () =>
-        {
-            using var call = new Generation.GenerationClient(channel).Generate(request);
-            await foreach (var _ in call.ResponseStream) { }
-        });
-        Assert.Equal(Rpc.StatusCode.ResourceExhausted, error.StatusCode);
+        var error = await Assert.ThrowsAsync<RpcException>(() => silo.GenerateAsync(request));
+        Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
         Assert.Equal(request.Prompt, await executor.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5)));
-        var job = Assert.Single(scheduler.Store.List(long.MaxValue, 10, null));
+        var job = Assert.Single(silo.Host.Jobs.Store.List(long.MaxValue, 10, null));
         Assert.Equal(JobState.Cancelled, job.State);
-        Assert.StartsWith("cancelled: the Generate call failed (RESOURCE_EXHAUSTED: message of ", Describe(job.Events.Snapshot()[^1]));
+        Assert.StartsWith("cancelled: the Generate call failed (RESOURCE_EXHAUSTED: ", Describe(job.Events.Snapshot()[^1]));
     }
 
     [Fact]
     public async Task Executor_failures_become_failed_events_with_status_codes()
     {
-        var executor = new ScriptedExecutor { Failure = new RpcException(Rpc.StatusCode.ResourceExhausted, "the transformer needs 9 GiB, cuda:0 has 4 GiB free") };
+        var executor = new ScriptedExecutor { Failure = new RpcException(new Status(StatusCode.ResourceExhausted, "the transformer needs 9 GiB, cuda:0 has 4 GiB free")) };
         await using var silo = await TestSilo.StartAsync(executor: executor);
         var events = await silo.GenerateAsync(TestSilo.Request());
         Assert.Equal("failed 8: the transformer needs 9 GiB, cuda:0 has 4 GiB free", Describe(events[^1]));
@@ -244,7 +235,7 @@ public class JobFlowTests
         Assert.Equal([failedId], failed.Jobs.Select(j => j.Id));
 
         var badToken = await Assert.ThrowsAsync<RpcException>(() => silo.Client.ListJobsAsync(new ListJobsRequest { PageToken = "xyz" }));
-        Assert.Equal(Rpc.StatusCode.InvalidArgument, badToken.StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument, badToken.StatusCode);
         var badSize = await Assert.ThrowsAsync<RpcException>(() => silo.Client.ListJobsAsync(new ListJobsRequest { PageSize = 501 }));
         Assert.Equal("page_size must be in [0, 500] (0 means 50), got 501", badSize.Status.Detail);
     }
@@ -266,16 +257,16 @@ public class JobFlowTests
         Assert.Equal("image/png", mediaType);
         Assert.Equal(expected, data);
 
-        using var call = silo.Channel.ServerStreaming(Generation.GenerationClient.GetImageMethod, new GetImageRequest { ImageId = image.Id, ChunkSize = 100 });
+        using var call = silo.Client.Api.GetImage(new GetImageRequest { ImageId = image.Id, ChunkSize = 100 });
         var chunks = new List<ImageChunk>();
-        await foreach (var c in call.ResponseStream) chunks.Add(c);
+        await foreach (var c in call.ResponseStream.ReadAllAsync()) chunks.Add(c);
         Assert.Equal((expected.Length + 99) / 100, chunks.Count);
         Assert.Equal(Enumerable.Range(0, chunks.Count).Select(i => (ulong)(i * 100)), chunks.Select(c => c.Offset));
 
         var unknown = await Assert.ThrowsAsync<RpcException>(() => silo.Client.DownloadImageAsync(image.Id + "9"));
-        Assert.Equal(Rpc.StatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
         var tooBig = await Assert.ThrowsAsync<RpcException>(() => silo.Client.DownloadImageAsync(image.Id, chunkSize: 5 * 1024 * 1024));
-        Assert.Equal(Rpc.StatusCode.InvalidArgument, tooBig.StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument, tooBig.StatusCode);
     }
 
     [Fact]
@@ -285,7 +276,7 @@ public class JobFlowTests
         var ids = new List<string>();
         for (int i = 0; i < 3; i++) ids.Add((await silo.GenerateAsync(TestSilo.Request()))[0].JobId);
         var gone = await Assert.ThrowsAsync<RpcException>(() => silo.Client.GetJobAsync(ids[0]));
-        Assert.Equal(Rpc.StatusCode.NotFound, gone.StatusCode);
+        Assert.Equal(StatusCode.NotFound, gone.StatusCode);
         Assert.Equal([ids[2], ids[1]], (await silo.Client.ListJobsAsync(new ListJobsRequest())).Jobs.Select(j => j.Id));
     }
 
@@ -297,7 +288,7 @@ public class JobFlowTests
         var images = new List<string>();
         for (int i = 0; i < 3; i++) images.Add((await silo.GenerateAsync(TestSilo.Request()))[^1].Finished.Images[0].Id);
         var dropped = await Assert.ThrowsAsync<RpcException>(() => silo.Client.DownloadImageAsync(images[0]));
-        Assert.Equal(Rpc.StatusCode.NotFound, dropped.StatusCode);
+        Assert.Equal(StatusCode.NotFound, dropped.StatusCode);
         Assert.Contains("was dropped from the store", dropped.Status.Detail);
         // Its finished event let go of the (inline) bytes too.
         Assert.True((await silo.WatchAsync(images[0][..images[0].LastIndexOf('_')]))[^1].Finished.Images[0].Data.IsEmpty);
@@ -322,7 +313,7 @@ public class JobFlowTests
 
         // The first job lost its bytes: GetImage, the replayed finished event and the step events no longer have them.
         var dropped = await Assert.ThrowsAsync<RpcException>(() => silo.Client.DownloadImageAsync(first[^1].Finished.Images[0].Id));
-        Assert.Equal(Rpc.StatusCode.NotFound, dropped.StatusCode);
+        Assert.Equal(StatusCode.NotFound, dropped.StatusCode);
         var replay = await silo.WatchAsync(first[0].JobId);
         Assert.Equal(["queued 0", "stage Tokenize", "stage Encode", "stage Denoise", "step 1/3", "step 2/3", "step 3/3", "stage Decode", "finished 1"],
             replay.Select(Describe));
@@ -346,7 +337,7 @@ public class JobFlowTests
         await executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(5));
         await silo.Client.SubmitAsync(TestSilo.Request());
         var full = await Assert.ThrowsAsync<RpcException>(() => silo.Client.SubmitAsync(TestSilo.Request()));
-        Assert.Equal(new Status(Rpc.StatusCode.ResourceExhausted, "the job queue is full (1 jobs waiting); try again later"), full.Status);
+        Assert.Equal((StatusCode.ResourceExhausted, "the job queue is full (1 jobs waiting); try again later"), (full.StatusCode, full.Status.Detail));
     }
 
     [Fact]
@@ -360,5 +351,43 @@ public class JobFlowTests
         var events = await generate.WaitAsync(TimeSpan.FromSeconds(5));
         Assert.Equal("cancelled: the server is shutting down", Describe(events[^1]));
         await silo.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_stopping_silo_is_not_serving_refuses_jobs_and_waits_for_the_running_one_within_the_drain_timeout()
+    {
+        var executor = new SlowToCancelExecutor();
+        await using var silo = await TestSilo.StartWithAsync(executor);
+        var health = new global::Grpc.Health.V1.Health.HealthClient(silo.Channel);
+        async Task<global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus> Status(string service) =>
+            (await health.CheckAsync(new global::Grpc.Health.V1.HealthCheckRequest { Service = service })).Status;
+        Assert.Equal(global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, await Status("sd3mesh.v1.Generation"));
+
+        var job = await silo.Client.SubmitAsync(TestSilo.Request());
+        await executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        var stop = silo.Host.StopAsync();
+        // The job is cancelled at once; its executor has not returned, so the endpoint still answers meanwhile.
+        Assert.Equal("cancelled: the server is shutting down", Describe((await silo.WatchAsync(job.JobId))[^1]));
+        Assert.Equal(global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.NotServing, await Status(""));
+        Assert.Equal(global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.NotServing, await Status("sd3mesh.v1.Generation"));
+        var refused = await Assert.ThrowsAsync<RpcException>(() => silo.Client.SubmitAsync(TestSilo.Request()));
+        Assert.Equal((StatusCode.Unavailable, "the server is shutting down and accepts no new jobs"), (refused.StatusCode, refused.Status.Detail));
+        Assert.False(stop.IsCompleted);
+
+        executor.Gate.SetResult();
+        await stop.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task A_silo_whose_executor_never_returns_still_stops_within_the_drain_timeout()
+    {
+        var executor = new SlowToCancelExecutor();
+        await using var silo = await TestSilo.StartWithAsync(executor, options: new SiloHostOptions { DrainTimeout = TimeSpan.FromMilliseconds(500) });
+        await silo.Client.SubmitAsync(TestSilo.Request());
+        await executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await silo.Host.StopAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(400), TimeSpan.FromSeconds(5));
+        executor.Gate.SetResult();
     }
 }

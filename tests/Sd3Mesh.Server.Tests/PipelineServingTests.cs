@@ -5,11 +5,11 @@ using Sd3Mesh.Pipeline.Imaging;
 using Sd3Mesh.Pipeline.IO;
 using Sd3Mesh.Pipeline.Onnx;
 using Sd3Mesh.Pipeline.Vae;
+using Grpc.Core;
+using Sd3Mesh.Protos;
 using Sd3Mesh.Protos.V1;
-using Sd3Mesh.Rpc;
-using Sd3Mesh.Rpc.Reflection;
-using Sd3Mesh.Rpc.Tests;
 using Sd3Mesh.Server.Cluster;
+using Sd3Mesh.Server.Tests.Grpc;
 using Sd3Mesh.Server.Jobs;
 using Sd3Mesh.Tensors;
 using E = Sd3Mesh.Protos.V1.JobEvent.EventOneofCase;
@@ -41,7 +41,7 @@ public sealed class HoldingExecutor(IJobExecutor inner) : IJobExecutor
 
     private sealed class Holding(HoldingExecutor owner, IJobProgress progress) : IJobProgress
     {
-        public void StageStarted(JobStage stage) => progress.StageStarted(stage);
+        public void StageStarted(PipelineStage stage) => progress.StageStarted(stage);
 
         public void StepCompleted(int step, int totalSteps, JobPreview? preview = null)
         {
@@ -188,8 +188,8 @@ public class PipelineServingTests(TinyServingFixture tiny) : IClassFixture<TinyS
         wire.ClipSkip = 2; // the tiny CLIP encoders have 2 layers: clip_skip 0..1
         wire.Steps = 0;
         var error = await Assert.ThrowsAsync<RpcException>(() => Silo.GenerateAsync(wire));
-        Assert.Equal(new Status(Rpc.StatusCode.InvalidArgument, "invalid GenerateRequest: steps: 0 is outside the allowed range 1..1000; " +
-            "clip_skip: 2 is outside the allowed range 0..1 for this model's CLIP encoders"), error.Status);
+        Assert.Equal((StatusCode.InvalidArgument, "invalid GenerateRequest: steps: 0 is outside the allowed range 1..1000; " +
+            "clip_skip: 2 is outside the allowed range 0..1 for this model's CLIP encoders"), (error.StatusCode, error.Status.Detail));
         Assert.Equal(jobsBefore, (await Silo.Client.ListJobsAsync(new ListJobsRequest { PageSize = 500 })).Jobs.Count);
     }
 
@@ -197,8 +197,7 @@ public class PipelineServingTests(TinyServingFixture tiny) : IClassFixture<TinyS
     public async Task The_cluster_service_reports_the_models_sessions_as_grains()
     {
         await Silo.GenerateAsync(TinyServingFixture.Request(steps: 2).Wire);
-        var listGrains = Method<ListGrainsRequest, ListGrainsResponse>.From(ClusterService.Descriptor.FindMethodByName("ListGrains"));
-        var grains = (await Silo.Channel.UnaryAsync(listGrains, new ListGrainsRequest())).Grains.ToDictionary(g => g.Submodule);
+        var grains = (await new Protos.V1.Cluster.ClusterClient(Silo.Channel).ListGrainsAsync(new ListGrainsRequest())).Grains.ToDictionary(g => g.Submodule);
         Assert.Equal(["text_encoder", "text_encoder_2", "text_encoder_3", "transformer", "vae_decoder", "vae_encoder"], grains.Keys.Order());
         Assert.All(grains.Values, g => Assert.Equal(("cpu", Silo.Host.Silo.Id), (g.Device, g.SiloId)));
         var transformer = grains["transformer"];
@@ -214,7 +213,7 @@ public class PipelineServingTests(TinyServingFixture tiny) : IClassFixture<TinyS
     public async Task A_grpcio_client_generates_and_gets_the_png_bytes()
     {
         var descriptors = Path.Combine(Path.GetTempPath(), $"sd3mesh-generation-{Guid.NewGuid():N}.pb");
-        File.WriteAllBytes(descriptors, DescriptorIndex.ToFileDescriptorSet(GenerationReflection.Descriptor));
+        File.WriteAllBytes(descriptors, DescriptorSets.Of(GenerationReflection.Descriptor));
         try
         {
             var result = await PythonProcess.RunForJsonAsync(PythonProcess.Script("generation_client.py"), descriptors,

@@ -4,7 +4,7 @@ using Sd3Mesh.Server.Jobs;
 namespace Sd3Mesh.Server.Tests;
 
 /// <summary>
-/// A stand-in for the SD3 pipeline: reports the four stages and every step (with a preview when asked),
+/// A stand-in for the SD3 pipeline: reports the pipeline's stages and every step (with a preview when asked),
 /// and returns one deterministic PNG per seed (<see cref="ExpectedPng"/>). Optionally waits on a gate
 /// before its first step, so that tests can hold a job in the running state.
 /// </summary>
@@ -40,10 +40,10 @@ public sealed class ScriptedExecutor : IJobExecutor
         try
         {
             Started.TrySetResult();
-            progress.StageStarted(JobStage.Tokenize);
-            progress.StageStarted(JobStage.Encode);
+            progress.StageStarted(PipelineStage.CheckInputs);
+            progress.StageStarted(PipelineStage.EncodePrompt);
             if (Gate is { } gate) await WaitAsync(gate.Task, spec, cancellationToken);
-            progress.StageStarted(JobStage.Denoise);
+            progress.StageStarted(PipelineStage.Denoise);
             int total = spec.DenoisingSteps;
             for (int step = 1; step <= total; step++)
             {
@@ -55,7 +55,7 @@ public sealed class ScriptedExecutor : IJobExecutor
                 progress.StepCompleted(step, total, preview);
             }
             if (Failure is { } failure) throw failure;
-            progress.StageStarted(JobStage.Decode);
+            progress.StageStarted(PipelineStage.Decode);
             var (width, height) = (spec.Request.Width, spec.Request.Height);
             return spec.Seeds.Select(seed => new JobImage(JobImage.Png, ExpectedPng(width, height, seed), width, height, seed)).ToList();
         }

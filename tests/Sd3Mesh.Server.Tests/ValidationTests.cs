@@ -1,6 +1,6 @@
 using Google.Protobuf;
+using Grpc.Core;
 using Sd3Mesh.Protos.V1;
-using Sd3Mesh.Rpc;
 using Sd3Mesh.Server.Generation;
 using Sd3Mesh.Server.Jobs;
 using E = Sd3Mesh.Protos.V1.JobEvent.EventOneofCase;
@@ -29,13 +29,13 @@ public class ValidationTests(SiloFixture fixture) : IClassFixture<SiloFixture>
 
     public static TheoryData<string, Action<GenerateRequest>, string> Rules => new()
     {
-        // The wire format's rules (GenerationRequestValidator).
+        // The wire format's rules (GenerateRequests).
         { "prompt empty", r => r.Prompt = "", "prompt: is empty; a prompt of 1..10000 characters is required" },
         { "prompt blank", r => r.Prompt = "   ", "prompt: is empty; a prompt of 1..10000 characters is required" },
         { "seed and seeds", r => r.Seeds.Add(1), "seeds: set either seed (image i uses seed + i) or seeds (one per image), not both" },
         { "output_type unknown", r => r.OutputType = (OutputType)7, "output_type: 7 is not OUTPUT_TYPE_IMAGE or OUTPUT_TYPE_LATENT" },
         { "cfg_mode unknown", r => r.CfgMode = (CfgMode)5, "cfg_mode: 5 is not CFG_MODE_BATCHED or CFG_MODE_SPLIT" },
-        { "strength without init_image", r => r.Strength = 0.5f, "strength: needs init_image (image-to-image); leave it unset for text-to-image" },
+        { "strength without init_image", r => r.Strength = 0.5f, "strength: applies to image-to-image only: give an init image or leave it unset" },
         { "init_image too large", r => r.InitImage = ByteString.CopyFrom(new byte[32 * 1024 * 1024 + 1]), "init_image: is 33554433 bytes; at most 33554432 (32 MiB) are allowed" },
         { "init_image not a PNG", r => r.InitImage = ByteString.CopyFromUtf8("GIF89a..."), "init_image: a GIF file, not a PNG: convert it to PNG" },
         { "init_image truncated", r => r.InitImage = ByteString.CopyFrom(Png.AsSpan(0, 50)), "init_image: PNG chunk at byte 33 runs past the end of the file (truncated file?)" },
@@ -77,7 +77,7 @@ public class ValidationTests(SiloFixture fixture) : IClassFixture<SiloFixture>
         var request = TestSilo.Request();
         breakIt(request);
         var error = await Assert.ThrowsAsync<RpcException>(() => fixture.Silo.Client.SubmitAsync(request));
-        Assert.Equal(Rpc.StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
         Assert.Equal("invalid GenerateRequest: " + message, error.Status.Detail);
         Assert.NotNull(rule);
     }
@@ -96,7 +96,7 @@ public class ValidationTests(SiloFixture fixture) : IClassFixture<SiloFixture>
     public async Task Generate_validates_too_and_nothing_is_queued()
     {
         var error = await Assert.ThrowsAsync<RpcException>(() => fixture.Silo.GenerateAsync(new GenerateRequest { Prompt = "p", Steps = 2000 }));
-        Assert.Equal(Rpc.StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
         Assert.DoesNotContain((await fixture.Silo.Client.ListJobsAsync(new ListJobsRequest())).Jobs, j => j.Request.Steps == 2000);
     }
 
@@ -122,7 +122,7 @@ public class ValidationTests(SiloFixture fixture) : IClassFixture<SiloFixture>
     [Fact]
     public void Defaults_are_the_pipelines()
     {
-        var spec = GenerationRequestValidator.Validate(new GenerateRequest { Prompt = "p", NegativePrompt = "n" }, randomSeed: () => 1000);
+        var spec = GenerateRequests.ToSpec(new GenerateRequest { Prompt = "p", NegativePrompt = "n" }, randomSeed: () => 1000);
         var r = spec.Request;
         var pipelineDefaults = new PipelineRequest { Prompt = "p", NegativePrompt = "n" };
         Assert.Equal([1000UL], r.Seeds);
@@ -137,19 +137,19 @@ public class ValidationTests(SiloFixture fixture) : IClassFixture<SiloFixture>
     [Fact]
     public void Seeds_per_image_and_image_to_image_defaults()
     {
-        var fromBase = GenerationRequestValidator.Validate(new GenerateRequest { Prompt = "p", Seed = ulong.MaxValue, Count = 3 });
+        var fromBase = GenerateRequests.ToSpec(new GenerateRequest { Prompt = "p", Seed = ulong.MaxValue, Count = 3 });
         Assert.Equal([ulong.MaxValue, 0UL, 1UL], fromBase.Seeds); // wraps around like the CLI's seed + i
-        var explicitSeeds = GenerationRequestValidator.Validate(new GenerateRequest { Prompt = "p", Seeds = { 7, 3 } });
+        var explicitSeeds = GenerateRequests.ToSpec(new GenerateRequest { Prompt = "p", Seeds = { 7, 3 } });
         Assert.Equal([7UL, 3UL], explicitSeeds.Seeds);
         Assert.Equal(2, explicitSeeds.Count);
-        var oneSeedForTwo = GenerationRequestValidator.Validate(new GenerateRequest { Prompt = "p", Seeds = { 7 }, Count = 2 });
+        var oneSeedForTwo = GenerateRequests.ToSpec(new GenerateRequest { Prompt = "p", Seeds = { 7 }, Count = 2 });
         Assert.Equal([7UL, 8UL], oneSeedForTwo.Seeds);
-        var random = GenerationRequestValidator.Validate(new GenerateRequest { Prompt = "p", Count = 2 });
+        var random = GenerateRequests.ToSpec(new GenerateRequest { Prompt = "p", Count = 2 });
         Assert.Equal(random.Seeds[0] + 1, random.Seeds[1]);
         Assert.InRange(random.Seeds[0], 0UL, 1UL << 53);
 
         // Image-to-image: the size defaults to the image's, strength to 0.6; 10 steps run 6.
-        var img2img = GenerationRequestValidator.Validate(new GenerateRequest { Prompt = "p", Steps = 10, InitImage = ByteString.CopyFrom(Png), PreviewInterval = 3 });
+        var img2img = GenerateRequests.ToSpec(new GenerateRequest { Prompt = "p", Steps = 10, InitImage = ByteString.CopyFrom(Png), PreviewInterval = 3 });
         Assert.Equal((32, 32, 0.6, 6, 3), (img2img.Request.Width, img2img.Request.Height, img2img.Request.Strength, img2img.DenoisingSteps, img2img.PreviewInterval));
         Assert.Equal((1, 2, 3), img2img.Request.InitImage![5, 7]);
     }
@@ -158,10 +158,23 @@ public class ValidationTests(SiloFixture fixture) : IClassFixture<SiloFixture>
     public void Float_fields_mean_the_decimal_that_was_sent()
     {
         // 0.6f is 0.6000000238: taken as is it would run 7 of 10 steps where generate's 0.6 runs 6.
-        var spec = GenerationRequestValidator.Validate(new GenerateRequest
+        var spec = GenerateRequests.ToSpec(new GenerateRequest
         {
             Prompt = "p", Steps = 10, InitImage = ByteString.CopyFrom(Png), Strength = 0.6f, GuidanceScale = 7.1f,
         });
         Assert.Equal((0.6, 7.1, 6), (spec.Request.Strength, spec.Request.GuidanceScale, spec.DenoisingSteps));
+    }
+
+    [Fact]
+    public void Local_latents_are_validated_with_the_request_and_reported_last()
+    {
+        // Only a local run can give latents (the API has no field for them); they are checked in the same pass.
+        var latents = Tensors.Tensor.Zeros(Tensors.DType.Float32, new Tensors.TensorShape(1, 16, 4, 4));
+        var spec = GenerateRequests.ToSpec(TestSilo.Request(), latents: latents);
+        Assert.Same(latents, spec.Request.Latents);
+        var error = Assert.Throws<InvalidGenerationRequestException>(() =>
+            GenerateRequests.ToSpec(new GenerateRequest { Prompt = "p", Width = 64, Height = 32, Steps = 0 }, latents: latents));
+        Assert.Equal(["steps", "latents"], error.Errors.Select(e => e.Field));
+        Assert.Equal("shape [1, 16, 4, 4] does not match [count, channels, height/8, width/8] = [1, 16, 4, 8]", error.Errors[1].Message);
     }
 }

@@ -54,7 +54,7 @@ public static class BenchOrtCommand
         if (error is not null)
         {
             console.MarkupLine($"[red]{Markup.Escape(error)}[/]");
-            return 1;
+            return ExitCodes.Usage;
         }
 
         var plan = new List<(Device Device, DType DType, int Iterations)>();

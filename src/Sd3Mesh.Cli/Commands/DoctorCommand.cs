@@ -38,7 +38,7 @@ public static class DoctorCommand
             if (!Device.TryParse(text, out var device))
             {
                 console.MarkupLine($"[red]--check: unknown device '{Markup.Escape(text)}': expected {Markup.Escape(Device.AcceptedForms)}[/]");
-                return 1;
+                return ExitCodes.Usage;
             }
             devices.Add(device);
         }

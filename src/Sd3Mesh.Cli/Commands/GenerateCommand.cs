@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Sd3Mesh.Models;
 using Sd3Mesh.Models.Repository;
+using Sd3Mesh.Onnx;
 using Sd3Mesh.Pipeline.Onnx;
 using Sd3Mesh.Server.Jobs;
 using Sd3Mesh.Tensors;
@@ -10,8 +11,9 @@ namespace Sd3Mesh.Cli.Commands;
 
 /// <summary>
 /// `sd3mesh generate "PROMPT" [options]`: a whole SD3 job in this process (see README "Generate an image"),
-/// or, with --server URL, on an sd3mesh server through <see cref="RemoteGenerate"/> (same options).
-/// Without --models, the tiny seeded models are created once in the model cache and used.
+/// or, with --server URL, on an sd3mesh server through <see cref="RemoteGenerate"/>. Both paths build the
+/// same GenerateRequest from the options. Without --models, the tiny seeded models are created once in the
+/// model cache and used.
 /// </summary>
 public static class GenerateCommand
 {
@@ -30,46 +32,41 @@ public static class GenerateCommand
             var values = options.Read(parse);
             var console = AnsiConsole.Console;
             return parse.GetValue(server) is { } address
-                ? RunRemoteAsync(console, values, address, ct)
-                : GenerateRunner.RunAsync(console, values, () => Load(console, values.Models, values.Device), ct);
+                ? RemoteGenerate.RunAsync(console, values, address, ct)
+                : GenerateRunner.RunAsync(console, values, () => Load(console, values.Models, values.Device ?? Device.Cpu), ct);
         });
         return command;
     }
 
-    private static async Task<int> RunRemoteAsync(IAnsiConsole console, GenerateOptions.Values values, string address, CancellationToken ct)
-    {
-        Uri url;
-        Sd3Mesh.Protos.V1.GenerateRequest request;
-        try
-        {
-            url = ServerChannel.Parse(address);
-            request = RemoteGenerate.BuildRequest(values);
-        }
-        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
-        {
-            console.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
-            return GenerateRunner.InvalidOptions;
-        }
-        return await RemoteGenerate.RunAsync(request, url, new DirectoryInfo(values.Out), console, ct);
-    }
-
     /// <summary>Opens <paramref name="models"/>, or the cached tiny models (created on first use).</summary>
-    public static LoadedModel Load(IAnsiConsole console, string? models, string device)
+    public static LoadedModel Load(IAnsiConsole console, string? models, Device device)
     {
         var directory = models ?? EnsureDefaultModels(console, DefaultPreset, DType.Float32, DefaultWeightSeed);
         var model = OnnxSd3Model.Open(directory, device);
-        string description = $"{model.Components.ModelName} on {device}";
+        string description = $"{model.Components.ModelName} on {Server.Cluster.DeviceNames.Of(device)}";
         if (model.Repository.Manifest is { Source: "random" })
             description += " (random weights: the images are noise)";
         return new LoadedModel(model.Components, description, model, model.Clock);
     }
 
-    /// <summary>The cached seeded model folder for a preset, written once with a progress line.</summary>
+    /// <summary>
+    /// The cached seeded model folder for a preset; when it has to be written (the first time only), a line
+    /// says so. A cached folder is used without a word.
+    /// </summary>
     public static string EnsureDefaultModels(IAnsiConsole console, string preset, DType precision, ulong seed)
     {
-        string? path = null;
-        console.Status().Start($"preparing {preset} {Precision.Name(precision)} models in {ModelZoo.CacheRoot()} (once)", _ =>
-            path = ModelZoo.EnsureCached(preset, precision, seed));
-        return path!;
+        var announcement = new CreationAnnouncement(console, $"preparing {preset} {Precision.Name(precision)} models in {ModelZoo.CacheRoot()} (once)");
+        return ModelZoo.EnsureCached(preset, precision, seed, announcement);
+    }
+
+    /// <summary>Says once, at the first progress report (which only a creation sends), that models are being written.</summary>
+    private sealed class CreationAnnouncement(IAnsiConsole console, string line) : IProgress<ZooProgress>
+    {
+        private int _announced;
+
+        public void Report(ZooProgress value)
+        {
+            if (Interlocked.Exchange(ref _announced, 1) == 0) console.MarkupLine(Markup.Escape(line));
+        }
     }
 }

@@ -1,19 +1,23 @@
 using System.CommandLine;
-using System.CommandLine.Parsing;
+using Google.Protobuf;
+using Sd3Mesh.Onnx;
 using Sd3Mesh.Pipeline;
 using Sd3Mesh.Pipeline.Guidance;
-using Sd3Mesh.Pipeline.Imaging;
 using Sd3Mesh.Pipeline.Tokenizers;
-using Sd3Mesh.Tensors;
+using Sd3Mesh.Protos.V1;
+using CfgMode = Sd3Mesh.Pipeline.Guidance.CfgMode;
+using Device = Sd3Mesh.Onnx.Device;
+using OutputType = Sd3Mesh.Pipeline.OutputType;
 
 namespace Sd3Mesh.Cli.Commands;
 
 /// <summary>
-/// The options of `sd3mesh generate`, defined once so the local and the remote (--server) paths share
-/// them: <see cref="AddTo"/> puts them on a command, <see cref="Read"/> collects the values,
-/// <see cref="BuildRequest"/> turns them into a <see cref="GenerationRequest"/> (reading --init-image and
-/// --latents), and <see cref="OptionName"/> maps a request field (snake_case, as the gRPC API names it) to
-/// the option a user typed, for error messages.
+/// The options of `sd3mesh generate`, defined once for the local and the remote (--server) paths:
+/// <see cref="AddTo"/> puts them on a command, <see cref="Read"/> collects the values, <see cref="ToRequest"/>
+/// builds the API's GenerateRequest from them (the same request either way: a local run maps and validates
+/// it exactly as a server does, see GenerateRequests), and <see cref="OptionName"/> maps a request field
+/// (snake_case, as the gRPC API names it) to the option a user typed, for error messages. Options a user
+/// leaves out stay unset in the request, so the API's defaults apply.
 /// </summary>
 public sealed class GenerateOptions
 {
@@ -23,27 +27,27 @@ public sealed class GenerateOptions
     public Option<string?> Negative { get; } = new("--negative") { Description = "Negative prompt (default: empty)" };
     public Option<string?> Negative2 { get; } = new("--negative-2") { Description = "Negative prompt for CLIP-G; default: --negative" };
     public Option<string?> Negative3 { get; } = new("--negative-3") { Description = "Negative prompt for T5; default: --negative" };
-    public Option<int> Steps { get; } = new("--steps") { Description = $"Denoising steps (1-{GenerationRequest.MaxSteps})", DefaultValueFactory = _ => GenerationRequest.DefaultSteps };
-    public Option<double> Guidance { get; } = new("--guidance") { Description = "Classifier-free guidance scale (<= 1 disables guidance)", DefaultValueFactory = _ => GenerationRequest.DefaultGuidanceScale };
-    public Option<int?> Width { get; } = new("--width") { Description = "Image width, a multiple of 16 (default: the model's sample size, 1024 for SD3 Medium; with --init-image its width)" };
-    public Option<int?> Height { get; } = new("--height") { Description = "Image height, a multiple of 16 (default as --width)" };
+    public Option<uint?> Steps { get; } = CliOptions.WholeNumber("--steps", $"Denoising steps, 1-{GenerationRequest.MaxSteps} (default {GenerationRequest.DefaultSteps})");
+    public Option<double?> Guidance { get; } = CliOptions.Number("--guidance", $"Classifier-free guidance scale, 0-100 (default {GenerationRequest.DefaultGuidanceScale}; <= 1 disables guidance)");
+    public Option<uint?> Width { get; } = CliOptions.WholeNumber("--width", "Image width, a multiple of 16 (default: the model's sample size, 1024 for SD3 Medium; with --init-image its width)");
+    public Option<uint?> Height { get; } = CliOptions.WholeNumber("--height", "Image height, a multiple of 16 (default as --width)");
     public Option<ulong[]> Seed { get; } = new("--seed")
     {
         Description = "Seed; one seed S gives image i the seed S+i, or give one per image (--seed 1 5 9). Default: random",
         AllowMultipleArgumentsPerToken = true,
         Arity = ArgumentArity.ZeroOrMore,
     };
-    public Option<int> Count { get; } = new("--count") { Description = $"Images to generate (1-{GenerationRequest.MaxCount})", DefaultValueFactory = _ => 1 };
-    public Option<int> MaxSequenceLength { get; } = new("--max-sequence-length") { Description = $"T5 tokens (1-{T5Tokenizer.MaxSupportedLength})", DefaultValueFactory = _ => T5Tokenizer.DefaultMaxLength };
+    public Option<uint?> Count { get; } = CliOptions.WholeNumber("--count", $"Images to generate, 1-{GenerationRequest.MaxCount} (default: the number of seeds given, else 1)");
+    public Option<uint?> MaxSequenceLength { get; } = CliOptions.WholeNumber("--max-sequence-length", $"T5 tokens, 1-{T5Tokenizer.MaxSupportedLength} (default {T5Tokenizer.DefaultMaxLength})");
     public Option<bool> NoT5 { get; } = new("--no-t5") { Description = "Skip T5: its part of the prompt embeddings is zeros (as diffusers without text_encoder_3)" };
     public Option<FileInfo?> InitImage { get; } = new("--init-image") { Description = "Image-to-image: start from this PNG (8-bit RGB/RGBA/gray/palette)" };
-    public Option<double> Strength { get; } = new("--strength") { Description = "Image-to-image: how much to change the image, (0, 1]", DefaultValueFactory = _ => GenerationRequest.DefaultStrength };
-    public Option<FileInfo?> Latents { get; } = new("--latents") { Description = "Start from these latents (.npy, float32 [count, 16, H/8, W/8])" };
+    public Option<double?> Strength { get; } = CliOptions.Number("--strength", $"Image-to-image only: how much to change the image, (0, 1] (default {GenerationRequest.DefaultStrength})");
+    public Option<FileInfo?> Latents { get; } = new("--latents") { Description = "Start from these latents (.npy, float32 [count, 16, H/8, W/8]; not with --server)" };
     public Option<OutputType> OutputKind { get; } = new("--output-type") { Description = "image (PNG files) or latent (.npy of the final latents)", DefaultValueFactory = _ => OutputType.Image };
-    public Option<int?> ClipSkip { get; } = new("--clip-skip") { Description = "Use the CLIP hidden state this many layers before the penultimate" };
+    public Option<uint?> ClipSkip { get; } = CliOptions.WholeNumber("--clip-skip", "Use the CLIP hidden state this many layers before the penultimate");
     public Option<CfgMode> Cfg { get; } = new("--cfg") { Description = "Guidance passes: batched (one call of batch 2) or split (two calls)", DefaultValueFactory = _ => CfgMode.Batched };
-    public Option<DirectoryInfo?> Models { get; } = new("--models") { Description = "SD3 ONNX model folder (optimum layout). Default: tiny random-weight models, created once in ~/.cache/sd3mesh/models" };
-    public Option<string> Device { get; } = new("--device") { Description = "Where the submodules run: cpu, webgpu:N, cuda:N", DefaultValueFactory = _ => "cpu" };
+    public Option<DirectoryInfo?> Models { get; } = new("--models") { Description = "SD3 ONNX model folder (optimum layout). Default: tiny random-weight models, created once in ~/.cache/sd3mesh/models; not with --server" };
+    public Option<Device?> Device { get; } = CliOptions.Device("--device", $"Where the submodules run: {Onnx.Device.AcceptedForms} (default cpu; not with --server)");
     public Option<DirectoryInfo> Out { get; } = new("--out") { Description = "Output folder (files sd3_generated_NNN.png, never overwritten)", DefaultValueFactory = _ => new DirectoryInfo("out") };
 
     public IEnumerable<Option> Options =>
@@ -58,7 +62,7 @@ public sealed class GenerateOptions
         foreach (var option in Options) command.Options.Add(option);
     }
 
-    /// <summary>The values as typed (sizes unresolved until the model is known).</summary>
+    /// <summary>The values as typed; null where the user left an option out.</summary>
     public sealed record Values
     {
         public required string Prompt { get; init; }
@@ -67,22 +71,22 @@ public sealed class GenerateOptions
         public string? Negative { get; init; }
         public string? Negative2 { get; init; }
         public string? Negative3 { get; init; }
-        public int Steps { get; init; } = GenerationRequest.DefaultSteps;
-        public double Guidance { get; init; } = GenerationRequest.DefaultGuidanceScale;
-        public int? Width { get; init; }
-        public int? Height { get; init; }
+        public uint? Steps { get; init; }
+        public double? Guidance { get; init; }
+        public uint? Width { get; init; }
+        public uint? Height { get; init; }
         public ulong[] Seeds { get; init; } = [];
-        public int Count { get; init; } = 1;
-        public int MaxSequenceLength { get; init; } = T5Tokenizer.DefaultMaxLength;
+        public uint? Count { get; init; }
+        public uint? MaxSequenceLength { get; init; }
         public bool NoT5 { get; init; }
         public string? InitImage { get; init; }
-        public double Strength { get; init; } = GenerationRequest.DefaultStrength;
+        public double? Strength { get; init; }
         public string? Latents { get; init; }
         public OutputType OutputType { get; init; } = OutputType.Image;
-        public int? ClipSkip { get; init; }
+        public uint? ClipSkip { get; init; }
         public CfgMode Cfg { get; init; } = CfgMode.Batched;
         public string? Models { get; init; }
-        public string Device { get; init; } = "cpu";
+        public Device? Device { get; init; }
         public string Out { get; init; } = "out";
     }
 
@@ -109,58 +113,49 @@ public sealed class GenerateOptions
         ClipSkip = parse.GetValue(ClipSkip),
         Cfg = parse.GetValue(Cfg),
         Models = parse.GetValue(Models)?.FullName,
-        Device = parse.GetValue(Device) ?? "cpu",
+        Device = parse.GetValue(Device),
         Out = parse.GetValue(Out)?.FullName ?? "out",
     };
 
     /// <summary>
-    /// The request for these values, or the errors (file problems included) that prevent it. Width and
-    /// height default to the init image's size, else to the model's default sample size (diffusers:
-    /// transformer sample_size * vae_scale_factor).
+    /// The API's request for these values (the init image's bytes read from its file), or the errors that
+    /// prevent it (an unreadable --init-image). Local-only options (--models, --device, --latents) are not
+    /// part of it. Guidance and strength travel as the API's float, as they do to a server.
     /// </summary>
-    public static (GenerationRequest? Request, IReadOnlyList<ValidationError> Errors) BuildRequest(Values v, Sd3ModelConfig model)
+    public static (GenerateRequest Request, IReadOnlyList<ValidationError> Errors) ToRequest(Values v)
     {
         var errors = new List<ValidationError>();
-        RgbImage? image = null;
-        Tensor? latents = null;
-        if (v.InitImage is { } path)
-        {
-            var (loaded, error) = GenerationRequest.LoadInitImage(path);
-            if (error is not null) errors.Add(error);
-            image = loaded;
-        }
-        if (v.Latents is { } latentPath)
-        {
-            var (loaded, error) = GenerationRequest.LoadLatents(latentPath);
-            if (error is not null) errors.Add(error);
-            latents = loaded;
-        }
-        int defaultSize = model.DefaultImageSize;
-        var request = new GenerationRequest
+        var request = new GenerateRequest
         {
             Prompt = v.Prompt,
-            Prompt2 = v.Prompt2,
-            Prompt3 = v.Prompt3,
+            Prompt2 = v.Prompt2 ?? "",
+            Prompt3 = v.Prompt3 ?? "",
             NegativePrompt = v.Negative ?? "",
-            NegativePrompt2 = v.Negative2,
-            NegativePrompt3 = v.Negative3,
-            Width = v.Width ?? image?.Width ?? defaultSize,
-            Height = v.Height ?? image?.Height ?? defaultSize,
-            Steps = v.Steps,
-            GuidanceScale = v.Guidance,
-            Seeds = v.Seeds,
-            Count = v.Count,
-            MaxSequenceLength = v.MaxSequenceLength,
-            UseT5 = !v.NoT5,
-            InitImage = image,
-            Strength = v.Strength,
-            Latents = latents,
-            OutputType = v.OutputType,
-            ClipSkip = v.ClipSkip,
-            CfgMode = v.Cfg,
+            NegativePrompt2 = v.Negative2 ?? "",
+            NegativePrompt3 = v.Negative3 ?? "",
+            NoT5 = v.NoT5,
+            OutputType = v.OutputType == OutputType.Latent ? Protos.V1.OutputType.Latent : Protos.V1.OutputType.Image,
+            ClipSkip = v.ClipSkip ?? 0,
+            CfgMode = v.Cfg == CfgMode.Split ? Protos.V1.CfgMode.Split : Protos.V1.CfgMode.Batched,
         };
-        errors.AddRange(request.Validate(model));
-        return errors.Count == 0 ? (request, errors) : (null, errors);
+        if (v.Steps is { } steps) request.Steps = steps;
+        if (v.Guidance is { } guidance) request.GuidanceScale = (float)guidance;
+        if (v.Width is { } width) request.Width = width;
+        if (v.Height is { } height) request.Height = height;
+        if (v.Count is { } count) request.Count = count;
+        if (v.MaxSequenceLength is { } length) request.MaxSequenceLength = length;
+        if (v.Strength is { } strength) request.Strength = (float)strength;
+        if (v.Seeds.Length == 1) request.Seed = v.Seeds[0];
+        else request.Seeds.AddRange(v.Seeds);
+        if (v.InitImage is { } path)
+        {
+            try { request.InitImage = ByteString.CopyFrom(File.ReadAllBytes(path)); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                errors.Add(new ValidationError("init_image", $"cannot read '{path}': {e.Message}"));
+            }
+        }
+        return (request, errors);
     }
 
     private static readonly Dictionary<string, string> FieldToOption = new(StringComparer.Ordinal)
@@ -178,7 +173,7 @@ public sealed class GenerateOptions
         ["seeds"] = "--seed",
         ["count"] = "--count",
         ["max_sequence_length"] = "--max-sequence-length",
-        ["use_t5"] = "--no-t5",
+        ["no_t5"] = "--no-t5",
         ["init_image"] = "--init-image",
         ["strength"] = "--strength",
         ["latents"] = "--latents",

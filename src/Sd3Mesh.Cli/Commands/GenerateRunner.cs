@@ -1,9 +1,13 @@
 using System.Globalization;
+using Sd3Mesh.Onnx;
 using Sd3Mesh.Pipeline;
 using Sd3Mesh.Pipeline.Imaging;
 using Sd3Mesh.Pipeline.IO;
 using Sd3Mesh.Pipeline.Onnx;
 using Sd3Mesh.Pipeline.Stages;
+using Sd3Mesh.Server.Generation;
+using Sd3Mesh.Server.Jobs;
+using Sd3Mesh.Tensors;
 using Spectre.Console;
 
 namespace Sd3Mesh.Cli.Commands;
@@ -18,17 +22,28 @@ public sealed record LoadedModel(Sd3Components Components, string Description, I
 }
 
 /// <summary>
-/// The body of `sd3mesh generate` without its model loading: builds and validates the request, runs the
-/// pipeline with a progress bar per stage, writes PNGs (or a .npy of latents) and prints a summary of
-/// the time spent per submodule. Exit codes: 0 done, 2 invalid options, 1 failure.
+/// The body of `sd3mesh generate` without its model loading: builds the API's request from the options,
+/// maps and validates it against the loaded model as a server would (GenerateRequests: one mapping, one
+/// validation, one seed plan), runs the pipeline with a progress bar per stage, writes PNGs (or a .npy of
+/// latents) and prints a summary of the time spent per submodule. Exit codes (<see cref="ExitCodes"/>):
+/// 0 done, 2 invalid options or a device this machine cannot use, 1 failure, 130 interrupted.
 /// </summary>
 public static class GenerateRunner
 {
-    public const int Ok = 0, Failed = 1, InvalidOptions = 2;
-
     public static async Task<int> RunAsync(IAnsiConsole console, GenerateOptions.Values values, Func<LoadedModel> load,
         CancellationToken cancellationToken = default)
     {
+        var (wire, errors) = GenerateOptions.ToRequest(values);
+        var fileErrors = errors.ToList();
+        Tensor? latents = null;
+        if (values.Latents is { } latentPath)
+        {
+            var (loaded, error) = GenerationRequest.LoadLatents(latentPath);
+            if (error is not null) fileErrors.Add(error);
+            latents = loaded;
+        }
+        if (fileErrors.Count > 0) return Refuse(console, fileErrors);
+
         LoadedModel model;
         try
         {
@@ -37,16 +52,20 @@ public static class GenerateRunner
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
         {
             console.MarkupLine($"[red]error:[/] cannot load the models: {Markup.Escape(e.Message)}");
-            return Failed;
+            return e is UnauthorizedAccessException || e.GetType() == typeof(IOException) ? ExitCodes.Failed : ExitCodes.Usage;
         }
         using (model)
         {
-            var (request, errors) = GenerateOptions.BuildRequest(values, model.Components.Model);
-            if (request is null)
+            GenerationSpec spec;
+            try
             {
-                foreach (var error in errors) console.MarkupLine($"[red]error:[/] {Markup.Escape(GenerateOptions.Describe(error))}");
-                return InvalidOptions;
+                spec = GenerateRequests.ToSpec(wire, model.Components.Model, latents);
             }
+            catch (InvalidGenerationRequestException e)
+            {
+                return Refuse(console, e.Errors);
+            }
+            var request = spec.Request;
             console.MarkupLine(Markup.Escape($"{model.Description}: {request.Width}x{request.Height}, {request.Steps} steps, guidance {request.GuidanceScale.ToString(CultureInfo.InvariantCulture)}, " +
                                              $"{request.Count} image(s){(request.IsImageToImage ? $", image-to-image strength {request.Strength.ToString(CultureInfo.InvariantCulture)}" : "")}"));
 
@@ -58,16 +77,39 @@ public static class GenerateRunner
             }
             catch (GenerationRequestException e)
             {
-                foreach (var error in e.Errors) console.MarkupLine($"[red]error:[/] {Markup.Escape(GenerateOptions.Describe(error))}");
-                return InvalidOptions;
+                return Refuse(console, e.Errors);
+            }
+            catch (DeviceUnavailableException e)
+            {
+                console.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
+                return ExitCodes.Usage;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                console.MarkupLine("[yellow]interrupted: no files written[/]");
+                return ExitCodes.Interrupted;
             }
 
             foreach (var warning in result.Warnings) console.MarkupLine($"[yellow]warning:[/] {Markup.Escape(warning)}");
-            var files = WriteOutputs(values.Out, request, result);
-            foreach (var (file, seed) in files) console.MarkupLine(Markup.Escape($"wrote {file} (seed {seed})"));
+            try
+            {
+                var files = WriteOutputs(values.Out, request, result);
+                foreach (var (file, seed) in files) console.MarkupLine(Markup.Escape($"wrote {file} (seed {seed})"));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                console.MarkupLine($"[red]error:[/] cannot write to {Markup.Escape(values.Out)}: {Markup.Escape(e.Message)}");
+                return ExitCodes.Failed;
+            }
             console.Write(Summary(result, model.Clock));
-            return Ok;
+            return ExitCodes.Ok;
         }
+    }
+
+    private static int Refuse(IAnsiConsole console, IEnumerable<ValidationError> errors)
+    {
+        foreach (var error in errors) console.MarkupLine($"[red]error:[/] {Markup.Escape(GenerateOptions.Describe(error))}");
+        return ExitCodes.Usage;
     }
 
     private static async Task<GenerationResult> RunWithProgressAsync(IAnsiConsole console, Sd3Pipeline pipeline, GenerationRequest request,

@@ -1,13 +1,19 @@
 using System.CommandLine;
+using Grpc.Core;
 using Sd3Mesh.Protos.V1;
-using Sd3Mesh.Rpc;
 using Sd3Mesh.Server.Generation;
+using Sd3Mesh.Server.Grpc;
 using Spectre.Console;
 using E = Sd3Mesh.Protos.V1.JobEvent.EventOneofCase;
+using GenerationClient = Sd3Mesh.Protos.V1.Generation.GenerationClient;
 
 namespace Sd3Mesh.Cli.Commands;
 
-/// <summary>`sd3mesh jobs [--server URL]` lists a server's jobs; `jobs cancel ID`, `jobs watch ID [--out DIR]`.</summary>
+/// <summary>
+/// `sd3mesh jobs [--server URL]` lists a server's jobs; `jobs cancel ID`, `jobs watch ID [--out DIR]`. Exit codes
+/// (<see cref="ExitCodes"/>): 0 done, 1 the watched job failed, 2 bad options or an unknown job id, 3 the server
+/// could not be reached, 130 interrupted or the watched job was cancelled.
+/// </summary>
 public static class JobsCommand
 {
     public static Command Create()
@@ -18,7 +24,7 @@ public static class JobsCommand
             Description = "Only jobs in these states (queued, running, succeeded, failed, cancelled)",
             AllowMultipleArgumentsPerToken = true,
         };
-        var limit = new Option<int>("--limit") { Description = $"Newest N jobs (1-{GenerationService.MaxPageSize})", DefaultValueFactory = _ => 50 };
+        var limit = new Option<int>("--limit") { Description = $"Newest N jobs (1-{GenerationService.MaxPageSize})", DefaultValueFactory = _ => GenerationService.DefaultPageSize };
         var jobs = new Command("jobs", "List, watch or cancel the jobs of an sd3mesh server");
         jobs.Options.Add(server);
         jobs.Options.Add(states);
@@ -43,6 +49,7 @@ public static class JobsCommand
 
     private static async Task<int> Run(string address, Func<GenerationClient, Task<int>> action)
     {
+        var console = AnsiConsole.Console;
         Uri server;
         try
         {
@@ -50,19 +57,19 @@ public static class JobsCommand
         }
         catch (ArgumentException e)
         {
-            AnsiConsole.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
-            return 2;
+            console.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
+            return ExitCodes.Usage;
         }
-        using var channel = ServerChannel.Open(server, AnsiConsole.Console);
-        if (channel is null) return 2;
+        using var channel = ServerChannel.Open(server, console);
+        if (channel is null) return ExitCodes.Usage;
         try
         {
             return await action(new GenerationClient(channel));
         }
         catch (RpcException e)
         {
-            AnsiConsole.MarkupLine($"[red]{Markup.Escape(RemoteGenerate.Describe(e, server))}[/]");
-            return e.StatusCode is Rpc.StatusCode.NotFound or Rpc.StatusCode.InvalidArgument ? 2 : 1;
+            console.MarkupLine($"[red]{Markup.Escape(ServerChannel.Describe(e, server))}[/]");
+            return ExitCodes.FromStatus(e.StatusCode);
         }
     }
 
@@ -71,7 +78,7 @@ public static class JobsCommand
         if (limit is < 1 or > GenerationService.MaxPageSize)
         {
             console.MarkupLine($"[red]{Markup.Escape($"--limit must be in [1, {GenerationService.MaxPageSize}], got {limit}")}[/]");
-            return 2;
+            return ExitCodes.Usage;
         }
         var request = new ListJobsRequest { PageSize = (uint)limit };
         foreach (var state in states)
@@ -79,11 +86,11 @@ public static class JobsCommand
             if (!Enum.TryParse<JobState>(state, ignoreCase: true, out var parsed) || parsed == JobState.Unspecified)
             {
                 console.MarkupLine($"[red]--state: unknown state '{Markup.Escape(state)}' (queued, running, succeeded, failed, cancelled)[/]");
-                return 2;
+                return ExitCodes.Usage;
             }
             request.States.Add(parsed);
         }
-        var response = await client.ListJobsAsync(request, new CallOptions { CancellationToken = ct });
+        var response = await client.ListJobsAsync(request, cancellationToken: ct);
         var table = new Table().AddColumns("Job", "State", "Prompt", "Size", "Progress", "Images", "Created", "Took");
         foreach (var job in response.Jobs)
         {
@@ -95,7 +102,7 @@ public static class JobsCommand
             {
                 JobState.Queued => $"position {job.QueuePosition}",
                 JobState.Running => job.TotalSteps > 0 ? $"{job.Stage}: {job.Step}/{job.TotalSteps}" : job.Stage.ToString(),
-                JobState.Failed => $"{((Rpc.StatusCode)job.Error.Code).Name()}: {job.Error.Message}",
+                JobState.Failed => $"{((StatusCode)job.Error.Code).Name()}: {job.Error.Message}",
                 _ => $"{job.Step}/{job.TotalSteps}",
             };
             table.AddRow(Markup.Escape(job.Id), StateMarkup(job.State), Markup.Escape(prompt),
@@ -104,48 +111,48 @@ public static class JobsCommand
         }
         console.Write(table);
         if (response.NextPageToken.Length > 0) console.MarkupLine($"[grey](newest {response.Jobs.Count} shown; --limit for more)[/]");
-        return 0;
+        return ExitCodes.Ok;
     }
 
     public static async Task<int> CancelAsync(IAnsiConsole console, GenerationClient client, string jobId, CancellationToken ct)
     {
-        var response = await client.CancelAsync(jobId, new CallOptions { CancellationToken = ct });
+        var response = await client.CancelAsync(new CancelRequest { JobId = jobId }, cancellationToken: ct);
         console.MarkupLine(response.Cancelled
             ? $"cancelled job {Markup.Escape(jobId)}"
             : $"job {Markup.Escape(jobId)} had already ended ({response.State})");
-        return 0;
+        return ExitCodes.Ok;
     }
 
     public static async Task<int> WatchAsync(IAnsiConsole console, GenerationClient client, string jobId, DirectoryInfo? outDir, CancellationToken ct)
     {
-        var job = await client.GetJobAsync(jobId, new CallOptions { CancellationToken = ct });
+        var job = await client.GetJobAsync(new GetJobRequest { JobId = jobId }, cancellationToken: ct);
         JobEvent? last = null;
-        using (var call = client.Watch(jobId, options: new CallOptions { CancellationToken = ct }))
+        using (var call = client.Watch(new WatchRequest { JobId = jobId }, cancellationToken: ct))
         {
             try
             {
-                await RemoteGenerate.ShowProgressAsync(console, job.Request, call.ResponseStream, e => last = e);
+                await RemoteGenerate.ShowProgressAsync(console, job.Request, call.ResponseStream.ReadAllAsync(ct), e => last = e);
             }
-            catch (RpcException) when (ct.IsCancellationRequested)
+            catch (Exception e) when (ct.IsCancellationRequested && e is RpcException or OperationCanceledException)
             {
                 console.MarkupLine($"stopped watching job {Markup.Escape(jobId)} (it goes on; `sd3mesh jobs cancel {Markup.Escape(jobId)}` cancels it)");
-                return 130;
+                return ExitCodes.Interrupted;
             }
         }
         switch (last?.EventCase)
         {
             case E.Finished:
                 if (outDir is not null)
-                    return await RemoteGenerate.SaveImagesAsync(console, client, last.Finished.Images, outDir, ct) ? 0 : 1;
+                    return await RemoteGenerate.SaveImagesAsync(console, client, last.Finished.Images, outDir, ct) ? ExitCodes.Ok : ExitCodes.Failed;
                 foreach (var image in last.Finished.Images)
                     console.MarkupLine(Markup.Escape($"image {image.Id}: {image.Width}x{image.Height}, seed {image.Seed}, {image.SizeBytes:N0} bytes"));
-                return 0;
+                return ExitCodes.Ok;
             case E.Failed:
                 console.MarkupLine($"[red]job {Markup.Escape(jobId)} failed: {Markup.Escape(last.Failed.Message)}[/]");
-                return 1;
+                return ExitCodes.Failed;
             default:
                 console.MarkupLine($"[yellow]job {Markup.Escape(jobId)} was cancelled: {Markup.Escape(last?.Cancelled?.Reason ?? "")}[/]");
-                return 130;
+                return ExitCodes.Interrupted;
         }
     }
 

@@ -17,17 +17,25 @@ public static class ModelsCommand
         return command;
     }
 
-    /// <summary>Runs a command body, turning bad input (model folders, options) into a one-line error and exit code 1.</summary>
+    /// <summary>
+    /// Runs a command body, turning errors into a one-line message and the exit code of <see cref="ExitCodes"/>:
+    /// bad input (options, a model folder that is missing or not a model) 2, a failed write 1.
+    /// </summary>
     public static int Guard(IAnsiConsole console, Func<int> body)
     {
         try
         {
             return body();
         }
-        catch (Exception ex) when (ex is ModelFormatException or FormatException or ArgumentException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is ModelFormatException or FormatException or ArgumentException or FileNotFoundException or DirectoryNotFoundException)
         {
             console.MarkupLine($"[red]error: {Markup.Escape(ex.Message)}[/]");
-            return 1;
+            return ExitCodes.Usage;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            console.MarkupLine($"[red]error: {Markup.Escape(ex.Message)}[/]");
+            return ExitCodes.Failed;
         }
     }
 

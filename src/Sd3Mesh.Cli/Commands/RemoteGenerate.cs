@@ -1,27 +1,58 @@
+using Grpc.Core;
+using Sd3Mesh.Pipeline;
 using Sd3Mesh.Protos.V1;
-using Sd3Mesh.Rpc;
 using Sd3Mesh.Pipeline.Imaging;
 using Sd3Mesh.Server.Generation;
+using Sd3Mesh.Server.Grpc;
 using Sd3Mesh.Server.Jobs;
 using Spectre.Console;
 using E = Sd3Mesh.Protos.V1.JobEvent.EventOneofCase;
+using GenerationClient = Sd3Mesh.Protos.V1.Generation.GenerationClient;
 
 namespace Sd3Mesh.Cli.Commands;
 
 /// <summary>
-/// `sd3mesh generate --server URL ...`: submits the request over gRPC (Generation.Generate), shows the
-/// job's progress from its event stream, and writes the results (PNG bytes as the server made them,
-/// metadata included) into the output folder without overwriting anything. Ctrl+C cancels the job on
-/// the server. Exit codes: 0 done, 1 the job failed (or its images could not be saved), 2 the server
-/// refused the request (or SD3MESH_SERVER_CERT is unusable), 3 the server could not be reached, 130 cancelled.
+/// `sd3mesh generate --server URL ...`: sends the same GenerateRequest a local run builds (Generation.Generate),
+/// shows the job's progress from its event stream, and writes the results (PNG bytes as the server made
+/// them, metadata included) into the output folder without overwriting anything. Ctrl+C cancels the job on
+/// the server. Exit codes (<see cref="ExitCodes"/>): 0 done, 1 the job failed (or its images could not be
+/// saved), 2 the options or the server refused the request (or SD3MESH_SERVER_CERT is unusable), 3 the
+/// server could not be reached, 130 cancelled.
 /// </summary>
 public static class RemoteGenerate
 {
+    /// <summary>generate's options, sent to <paramref name="address"/>.</summary>
+    public static async Task<int> RunAsync(IAnsiConsole console, GenerateOptions.Values values, string address, CancellationToken cancellationToken)
+    {
+        var errors = LocalOnly(values);
+        Uri? server = null;
+        try { server = ServerChannel.Parse(address); }
+        catch (ArgumentException e) { errors.Insert(0, e.Message); }
+        var (request, requestErrors) = GenerateOptions.ToRequest(values);
+        errors.AddRange(requestErrors.Select(GenerateOptions.Describe));
+        if (errors.Count > 0)
+        {
+            foreach (var error in errors) console.MarkupLine($"[red]error:[/] {Markup.Escape(error)}");
+            return ExitCodes.Usage;
+        }
+        return await RunAsync(request, server!, new DirectoryInfo(values.Out), console, cancellationToken);
+    }
+
+    /// <summary>The options a server cannot take: it owns its models and placement, and the API takes prompts and an init image.</summary>
+    public static List<string> LocalOnly(GenerateOptions.Values v)
+    {
+        var errors = new List<string>();
+        if (v.Models is not null) errors.Add("--models: the server uses its own models; leave --models out with --server");
+        if (v.Device is not null) errors.Add("--device: the server places the submodules; leave --device out with --server");
+        if (v.Latents is not null) errors.Add("--latents cannot be sent to a server (the API takes prompts and an init image)");
+        return errors;
+    }
+
     public static async Task<int> RunAsync(GenerateRequest request, Uri server, DirectoryInfo outDir, IAnsiConsole console,
         CancellationToken cancellationToken)
     {
         using var channel = ServerChannel.Open(server, console);
-        if (channel is null) return 2;
+        if (channel is null) return ExitCodes.Usage;
         var client = new GenerationClient(channel);
         string? jobId = null;
         Finished? finished = null;
@@ -29,8 +60,8 @@ public static class RemoteGenerate
         Cancelled? cancelled = null;
         try
         {
-            using var call = client.Generate(request, new CallOptions { CancellationToken = cancellationToken });
-            await ShowProgressAsync(console, request, call.ResponseStream, e =>
+            using var call = client.Generate(request, cancellationToken: cancellationToken);
+            await ShowProgressAsync(console, request, call.ResponseStream.ReadAllAsync(cancellationToken), e =>
             {
                 jobId ??= e.JobId;
                 switch (e.EventCase)
@@ -41,75 +72,32 @@ public static class RemoteGenerate
                 }
             });
         }
-        catch (RpcException e) when (cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (cancellationToken.IsCancellationRequested && e is RpcException or OperationCanceledException)
         {
-            await CancelOnServerAsync(console, client, jobId, e);
-            return 130;
+            await CancelOnServerAsync(console, client, jobId);
+            return ExitCodes.Interrupted;
         }
         catch (RpcException e)
         {
-            console.MarkupLine($"[red]{Markup.Escape(Describe(e, server))}[/]");
-            return e.StatusCode is Rpc.StatusCode.InvalidArgument or Rpc.StatusCode.ResourceExhausted ? 2
-                : e.StatusCode == Rpc.StatusCode.Unavailable ? 3 : 1;
+            console.MarkupLine($"[red]{Markup.Escape(ServerChannel.Describe(e, server))}[/]");
+            return ExitCodes.FromStatus(e.StatusCode);
         }
 
         if (failed is not null)
         {
-            console.MarkupLine($"[red]job {Markup.Escape(jobId ?? "")} failed ({Markup.Escape(((Rpc.StatusCode)failed.Code).Name())}): {Markup.Escape(failed.Message)}[/]");
-            return 1;
+            console.MarkupLine($"[red]job {Markup.Escape(jobId ?? "")} failed ({Markup.Escape(((StatusCode)failed.Code).Name())}): {Markup.Escape(failed.Message)}[/]");
+            return ExitCodes.Failed;
         }
         if (cancelled is not null || finished is null)
         {
             console.MarkupLine($"[yellow]job {Markup.Escape(jobId ?? "")} was cancelled on the server: {Markup.Escape(cancelled?.Reason ?? "no reason given")}[/]");
-            return 130;
+            return ExitCodes.Interrupted;
         }
 
         if (!await SaveImagesAsync(console, client, finished.Images, outDir, cancellationToken))
-            return cancellationToken.IsCancellationRequested ? 130 : 1;
+            return cancellationToken.IsCancellationRequested ? ExitCodes.Interrupted : ExitCodes.Failed;
         console.MarkupLine(Markup.Escape($"job {jobId} finished in {finished.ElapsedSeconds:F1} s on {server}"));
-        return 0;
-    }
-
-    /// <summary>
-    /// The wire request for generate's options. Range checks are the server's (INVALID_ARGUMENT naming the
-    /// field); here only what a server cannot take: --models, --device and --latents (the server owns its
-    /// models and placement, and the API takes prompts and an init image), an unreadable --init-image.
-    /// </summary>
-    public static GenerateRequest BuildRequest(GenerateOptions.Values v)
-    {
-        if (v.Models is not null) throw new ArgumentException("--models: the server uses its own models; leave --models out with --server");
-        if (v.Device != "cpu") throw new ArgumentException("--device: the server places the submodules; leave --device out with --server");
-        if (v.Latents is not null) throw new ArgumentException("--latents cannot be sent to a server (the API takes prompts and an init image)");
-        static uint NonNegative(string option, long value) =>
-            value >= 0 ? (uint)value : throw new ArgumentException($"{option} must not be negative, got {value}");
-        var request = new GenerateRequest
-        {
-            Prompt = v.Prompt,
-            Prompt2 = v.Prompt2 ?? "",
-            Prompt3 = v.Prompt3 ?? "",
-            NegativePrompt = v.Negative ?? "",
-            NegativePrompt2 = v.Negative2 ?? "",
-            NegativePrompt3 = v.Negative3 ?? "",
-            Steps = NonNegative("--steps", v.Steps),
-            GuidanceScale = (float)v.Guidance,
-            Count = NonNegative("--count", v.Count),
-            MaxSequenceLength = NonNegative("--max-sequence-length", v.MaxSequenceLength),
-            NoT5 = v.NoT5,
-            OutputType = v.OutputType == Pipeline.OutputType.Latent ? OutputType.Latent : OutputType.Image,
-            CfgMode = v.Cfg == Pipeline.Guidance.CfgMode.Split ? CfgMode.Split : CfgMode.Batched,
-        };
-        if (v.Width is { } width) request.Width = NonNegative("--width", width);
-        if (v.Height is { } height) request.Height = NonNegative("--height", height);
-        if (v.ClipSkip is { } clipSkip) request.ClipSkip = NonNegative("--clip-skip", clipSkip);
-        if (v.Seeds.Length == 1) request.Seed = v.Seeds[0];
-        else request.Seeds.AddRange(v.Seeds);
-        if (v.InitImage is { } path)
-        {
-            if (!File.Exists(path)) throw new ArgumentException($"--init-image: '{path}' does not exist");
-            request.InitImage = Google.Protobuf.ByteString.CopyFrom(File.ReadAllBytes(path));
-            request.Strength = (float)v.Strength;
-        }
-        return request;
+        return ExitCodes.Ok;
     }
 
     /// <summary>
@@ -126,7 +114,7 @@ public static class RemoteGenerate
             try
             {
                 var bytes = image.Data.IsEmpty
-                    ? (await client.DownloadImageAsync(image.Id, options: new CallOptions { CancellationToken = cancellationToken })).Data
+                    ? (await client.DownloadImageAsync(image.Id, cancellationToken: cancellationToken)).Data
                     : image.Data.ToByteArray();
                 outDir.Create();
                 var path = GeneratedFiles.Write(outDir.FullName, bytes, image.MediaType == JobImage.Npy ? ".npy" : ".png");
@@ -134,14 +122,14 @@ public static class RemoteGenerate
             }
             catch (Exception e) when (e is RpcException or IOException or UnauthorizedAccessException or InvalidDataException)
             {
-                console.MarkupLine($"[red]{Markup.Escape($"image {image.Id} not saved: {(e is RpcException rpc ? rpc.Status.ToString() : e.Message)}")}[/]");
+                console.MarkupLine($"[red]{Markup.Escape($"image {image.Id} not saved: {(e is RpcException rpc ? rpc.Status.Describe() : e.Message)}")}[/]");
                 all = false;
             }
         }
         return all;
     }
 
-    private static async Task CancelOnServerAsync(IAnsiConsole console, GenerationClient client, string? jobId, RpcException e)
+    private static async Task CancelOnServerAsync(IAnsiConsole console, GenerationClient client, string? jobId)
     {
         if (jobId is null)
         {
@@ -150,23 +138,15 @@ public static class RemoteGenerate
         }
         try
         {
-            var response = await client.CancelAsync(jobId, CallOptions.WithTimeout(TimeSpan.FromSeconds(5)));
+            var response = await client.CancelAsync(new CancelRequest { JobId = jobId }, deadline: DateTime.UtcNow.AddSeconds(5));
             console.MarkupLine($"[yellow]cancelled job {Markup.Escape(jobId)} on the server (state {response.State})[/]");
         }
         catch (RpcException cancelError)
         {
-            console.MarkupLine($"[yellow]stopped watching job {Markup.Escape(jobId)} ({Markup.Escape(e.Status.Detail)}); " +
-                               $"cancelling it on the server failed: {Markup.Escape(cancelError.Status.ToString())}[/]");
+            console.MarkupLine($"[yellow]stopped watching job {Markup.Escape(jobId)}; " +
+                               $"cancelling it on the server failed: {Markup.Escape(cancelError.Status.Describe())}[/]");
         }
     }
-
-    /// <summary>A one-line explanation of a failed call for the terminal.</summary>
-    public static string Describe(RpcException e, Uri server) => e.StatusCode switch
-    {
-        Rpc.StatusCode.InvalidArgument => $"the server refused the request: {e.Status.Detail}",
-        Rpc.StatusCode.Unavailable => $"server unavailable ({server}): {e.Status.Detail}",
-        _ => $"{e.Status.Code.Name()}: {e.Status.Detail}",
-    };
 
     /// <summary>
     /// Draws the job's progress (queue position, stage, step k of N) while <paramref name="events"/> runs;
@@ -199,7 +179,7 @@ public static class RemoteGenerate
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
             .StartAsync(async context =>
             {
-                var bar = context.AddTask("submitting", maxValue: request.HasSteps ? request.Steps : Pipeline.GenerationRequest.DefaultSteps);
+                var bar = context.AddTask("submitting", maxValue: request.HasSteps ? request.Steps : GenerationRequest.DefaultSteps);
                 await foreach (var e in events)
                 {
                     seen(e);

@@ -1,8 +1,13 @@
 using System.CommandLine;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Sd3Mesh.Onnx;
 using Sd3Mesh.Server;
 using Sd3Mesh.Server.Cluster;
+using Sd3Mesh.Server.Grpc;
 using Sd3Mesh.Server.Jobs;
 using Sd3Mesh.Tensors;
 using Spectre.Console;
@@ -10,83 +15,107 @@ using Spectre.Console;
 namespace Sd3Mesh.Cli.Commands;
 
 /// <summary>
-/// `sd3mesh serve --listen 127.0.0.1:50051 [--models DIR] [--device cpu|webgpu:N|cuda:N] [--tls-cert PFX]`:
-/// a single silo that runs SD3 jobs with the one-process pipeline (the cached tiny models without
-/// --models), serving the public API (Generation, Cluster), the grain transport, health and reflection
-/// until Ctrl+C, then a graceful stop (queued and running jobs cancelled, open calls drained).
+/// `sd3mesh serve --listen 127.0.0.1:50051 [--http HOST:PORT] [--models DIR] [--device D] [--tls-cert PFX]`:
+/// one silo (a Generic Host, see <see cref="SiloHost"/>) that runs SD3 jobs with the one-process pipeline
+/// (the cached tiny models without --models), serving the public API (Generation, Cluster), the grain
+/// transport, health and reflection until Ctrl+C, SIGINT or SIGTERM; then a graceful stop bounded by
+/// <see cref="GrpcServerOptions.DrainTimeout"/> (jobs cancelled, open calls drained) and exit 0.
 /// </summary>
 public static class ServeCommand
 {
+    public const string DefaultListen = "127.0.0.1:50051";
+
+    public sealed record Settings(string Listen, DirectoryInfo? Models = null, Device? Device = null, FileInfo? TlsCert = null,
+        string? TlsPassword = null, string? HttpListen = null);
+
     public static Command Create()
     {
-        var listen = new Option<string>("--listen") { Description = "HOST:PORT to listen on (0.0.0.0:PORT for every interface)", DefaultValueFactory = _ => "127.0.0.1:50051" };
+        var listen = new Option<string>("--listen") { Description = "HOST:PORT of the gRPC endpoint (0.0.0.0:PORT for every interface)", DefaultValueFactory = _ => DefaultListen };
+        var http = new Option<string?>("--http") { Description = "HOST:PORT of an HTTP/1.1 endpoint for pages (today GET /healthz); default: none" };
         var models = new Option<DirectoryInfo?>("--models") { Description = "SD3 ONNX model folder (optimum layout). Default: tiny random-weight models, created once in ~/.cache/sd3mesh/models" };
-        var device = new Option<string>("--device") { Description = "Where the submodules run: cpu, webgpu:N, cuda:N", DefaultValueFactory = _ => "cpu" };
+        var device = CliOptions.Device("--device", $"Where the submodules run: {Device.AcceptedForms} (default cpu)");
         var tlsCert = new Option<FileInfo?>("--tls-cert") { Description = "Serve TLS with this PKCS#12 (.pfx) certificate and key" };
         var tlsPassword = new Option<string?>("--tls-password") { Description = "Password of the --tls-cert file" };
         var command = new Command("serve", "Run an sd3mesh server that generates SD3 images (gRPC: Generation, Cluster, Health, Reflection)");
-        command.Options.Add(listen);
-        command.Options.Add(models);
-        command.Options.Add(device);
-        command.Options.Add(tlsCert);
-        command.Options.Add(tlsPassword);
-        command.SetAction((parse, ct) => RunAsync(AnsiConsole.Console, parse.GetValue(listen)!, parse.GetValue(models), parse.GetValue(device)!,
-            parse.GetValue(tlsCert), parse.GetValue(tlsPassword), ct));
+        foreach (var option in new Option[] { listen, http, models, device, tlsCert, tlsPassword }) command.Options.Add(option);
+        command.SetAction((parse, ct) => RunAsync(AnsiConsole.Console, new Settings(parse.GetValue(listen)!, parse.GetValue(models),
+            parse.GetValue(device), parse.GetValue(tlsCert), parse.GetValue(tlsPassword), parse.GetValue(http)), ct));
         return command;
     }
 
-    public static async Task<int> RunAsync(IAnsiConsole console, string listen, DirectoryInfo? models, string device, FileInfo? tlsCert,
-        string? tlsPassword, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(IAnsiConsole console, Settings settings, CancellationToken cancellationToken)
     {
-        PipelineJobExecutor executor;
-        X509Certificate2? certificate = null;
+        var device = settings.Device ?? Device.Cpu;
+        X509Certificate2? certificate;
         try
         {
-            Sd3Mesh.Rpc.GrpcServer.ParseListen(listen);
-            if (models is { Exists: false }) throw new ArgumentException($"--models: '{models.FullName}' does not exist");
-            if (!Onnx.Device.TryParse(device, out var parsedDevice)) throw new ArgumentException($"--device: unknown device '{device}': expected {Onnx.Device.AcceptedForms}");
-            if (tlsCert is not null)
-            {
-                if (!tlsCert.Exists) throw new ArgumentException($"--tls-cert: '{tlsCert.FullName}' does not exist");
-                certificate = X509CertificateLoader.LoadPkcs12FromFile(tlsCert.FullName, tlsPassword);
-                if (!certificate.HasPrivateKey) throw new ArgumentException($"--tls-cert: '{tlsCert.FullName}' holds no private key");
-            }
-            var directory = models?.FullName
-                ?? GenerateCommand.EnsureDefaultModels(console, JobExecutors.DefaultPreset, DType.Float32, JobExecutors.DefaultWeightSeed);
-            executor = JobExecutors.ForModels(directory, parsedDevice);
+            certificate = CheckOptions(settings);
         }
-        catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException
-                                      or System.Security.Cryptography.CryptographicException)
+        catch (Exception e) when (e is ArgumentException or IOException or CryptographicException)
         {
             console.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
-            return 1;
+            return ExitCodes.Usage;
+        }
+
+        PipelineJobExecutor executor;
+        try
+        {
+            var directory = settings.Models?.FullName
+                ?? GenerateCommand.EnsureDefaultModels(console, JobExecutors.DefaultPreset, DType.Float32, JobExecutors.DefaultWeightSeed);
+            executor = JobExecutors.ForModels(directory, device);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
+        {
+            console.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
+            return ExitCodes.Usage;
         }
 
         using (executor)
         {
-            using var logging = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
-            var options = new SiloHostOptions { Listen = listen, Certificate = certificate, LoggerFactory = logging };
+            var options = new SiloHostOptions
+            {
+                Listen = settings.Listen,
+                HttpListen = settings.HttpListen,
+                Certificate = certificate,
+                Logging = logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning),
+            };
             await using var host = new SiloHost(executor, options, grains: executor.Grains,
-                devices: new ModelDeviceInventory(new CpuDeviceInventory(options.CpuBudgetBytes), executor.Device ?? "cpu"));
+                devices: new ModelDeviceInventory(new CpuDeviceInventory(options.CpuBudgetBytes), device));
             try
             {
                 await host.StartAsync(cancellationToken);
             }
             catch (IOException e)
             {
-                console.MarkupLine($"[red]cannot listen on {Markup.Escape(listen)}: {Markup.Escape(e.Message)}[/]");
-                return 1;
+                console.MarkupLine($"[red]cannot listen on {Markup.Escape(settings.Listen)}{(settings.HttpListen is null ? "" : " and " + Markup.Escape(settings.HttpListen))}: {Markup.Escape(e.Message)}[/]");
+                return ExitCodes.Failed;
             }
-            console.MarkupLine(Markup.Escape($"sd3mesh serving {executor.Pipeline.Components.ModelName} on {executor.Device} at {host.Address} " +
+            console.MarkupLine(Markup.Escape($"sd3mesh serving {executor.Pipeline.Components.ModelName} on {DeviceNames.Of(device)} at {host.Address} " +
                                              $"(silo {host.Silo.Id}); Ctrl+C stops"));
-            try
-            {
-                await Task.Delay(Timeout.Infinite, cancellationToken);
-            }
-            catch (OperationCanceledException) { }
-            console.MarkupLine("stopping: cancelling jobs, draining calls");
-            await host.StopAsync();
-            return 0;
+            if (host.HttpAddress is { } pages) console.MarkupLine(Markup.Escape($"pages at {pages} (GET /healthz)"));
+            host.App.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() =>
+                console.MarkupLine(Markup.Escape($"stopping: cancelling jobs, draining calls (at most {options.DrainTimeout.TotalSeconds:F0} s)")));
+            await host.WaitForShutdownAsync(cancellationToken);
+            console.MarkupLine("stopped");
+            return ExitCodes.Ok;
         }
+    }
+
+    /// <summary>Every option checked before anything is loaded; the TLS certificate when there is one.</summary>
+    private static X509Certificate2? CheckOptions(Settings settings)
+    {
+        ListenAddress.Parse(settings.Listen);
+        if (settings.HttpListen is { } http)
+        {
+            var pages = ListenAddress.Parse(http);
+            if (pages.Equals(ListenAddress.Parse(settings.Listen)) && pages.Port != 0)
+                throw new ArgumentException($"--http: {http} is the gRPC endpoint's address; HTTP/1.1 pages need a port of their own");
+        }
+        if (settings.Models is { Exists: false } models) throw new ArgumentException($"--models: '{models.FullName}' does not exist");
+        if (settings.TlsCert is not { } tlsCert) return null;
+        if (!tlsCert.Exists) throw new ArgumentException($"--tls-cert: '{tlsCert.FullName}' does not exist");
+        var certificate = X509CertificateLoader.LoadPkcs12FromFile(tlsCert.FullName, settings.TlsPassword);
+        if (!certificate.HasPrivateKey) throw new ArgumentException($"--tls-cert: '{tlsCert.FullName}' holds no private key");
+        return certificate;
     }
 }

@@ -1,11 +1,13 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Sd3Mesh.Rpc;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Sd3Mesh.Server.Grpc;
 using Spectre.Console;
 
 namespace Sd3Mesh.Cli.Commands;
 
-/// <summary>Channels to an sd3mesh server (the --server option of generate and jobs).</summary>
+/// <summary>Channels to an sd3mesh server (the --server option of generate and jobs), and what their failures tell a user.</summary>
 public static class ServerChannel
 {
     public const string DefaultAddress = "http://127.0.0.1:50051";
@@ -23,23 +25,36 @@ public static class ServerChannel
     /// <summary>A channel to <paramref name="server"/>; null (said on <paramref name="console"/>) when the certificate to trust is unusable.</summary>
     public static GrpcChannel? Open(Uri server, IAnsiConsole console)
     {
-        var options = new GrpcChannelOptions();
-        if (server.Scheme == "https" && Environment.GetEnvironmentVariable(TrustedCertificateVariable) is { Length: > 0 } pem)
+        if (server.Scheme != "https" || Environment.GetEnvironmentVariable(TrustedCertificateVariable) is not { Length: > 0 } pem)
+            return GrpcChannels.Create(server);
+        X509Certificate2 trusted;
+        try
         {
-            X509Certificate2 trusted;
-            try
-            {
-                trusted = X509Certificate2.CreateFromPemFile(pem);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException)
-            {
-                console.MarkupLine($"[red]{Markup.Escape($"{TrustedCertificateVariable}: '{pem}' is not a readable PEM certificate: {e.Message}")}[/]");
-                return null;
-            }
-            options.ServerCertificateValidation = (_, certificate, _, errors) =>
-                errors == System.Net.Security.SslPolicyErrors.None
-                || certificate is not null && certificate.GetCertHashString() == trusted.GetCertHashString();
+            trusted = X509Certificate2.CreateFromPemFile(pem);
         }
-        return new GrpcChannel(server, options);
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException)
+        {
+            console.MarkupLine($"[red]{Markup.Escape($"{TrustedCertificateVariable}: '{pem}' is not a readable PEM certificate: {e.Message}")}[/]");
+            return null;
+        }
+        return GrpcChannels.Create(server, (_, certificate, _, errors) =>
+            errors == System.Net.Security.SslPolicyErrors.None
+            || certificate is not null && certificate.GetCertHashString() == trusted.GetCertHashString());
+    }
+
+    /// <summary>A one-line explanation of a failed call for the terminal.</summary>
+    public static string Describe(RpcException e, Uri server) => e.StatusCode switch
+    {
+        StatusCode.InvalidArgument => $"the server refused the request: {e.Status.Detail}",
+        StatusCode.Unavailable => $"cannot reach the server at {server}: {Cause(e)}",
+        _ => e.Status.Describe(),
+    };
+
+    /// <summary>The innermost reason for an unavailable server ("Connection refused"), else the status detail.</summary>
+    private static string Cause(RpcException e)
+    {
+        var inner = e.Status.DebugException;
+        while (inner?.InnerException is not null) inner = inner.InnerException;
+        return inner?.Message is { Length: > 0 } message ? message : e.Status.Detail;
     }
 }

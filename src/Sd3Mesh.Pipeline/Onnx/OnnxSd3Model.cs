@@ -32,10 +32,16 @@ public sealed class OnnxSd3Model : IDisposable
     /// <param name="directory">the model folder</param>
     /// <param name="device">cpu, webgpu:N, cuda:N</param>
     /// <param name="intraOpThreads">threads per CPU session (0: ONNX Runtime's default)</param>
-    public static OnnxSd3Model Open(string directory, string device = "cpu", int intraOpThreads = 0)
+    public static OnnxSd3Model Open(string directory, string device = "cpu", int intraOpThreads = 0) =>
+        Open(directory, Device.Parse(device), intraOpThreads);
+
+    /// <param name="directory">the model folder</param>
+    /// <param name="device">where every submodule's session runs</param>
+    /// <param name="intraOpThreads">threads per CPU session (0: ONNX Runtime's default)</param>
+    public static OnnxSd3Model Open(string directory, Device device, int intraOpThreads = 0)
     {
         var repository = ModelRepository.Open(directory);
-        var parsedDevice = Device.Parse(device);
+        var parsedDevice = device;
         foreach (var required in new[] { Submodule.TextEncoder, Submodule.TextEncoder2, Submodule.Transformer, Submodule.VaeDecoder })
             _ = repository[required];
         string Tokenizer(int i) => repository.TokenizerDirectory(i) ?? throw new FileNotFoundException(

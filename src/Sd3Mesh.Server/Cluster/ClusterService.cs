@@ -1,29 +1,27 @@
-using Google.Protobuf.Reflection;
+using Grpc.Core;
 using Sd3Mesh.Protos.V1;
-using Sd3Mesh.Rpc;
+using ClusterApi = Sd3Mesh.Protos.V1.Cluster;
 
 namespace Sd3Mesh.Server.Cluster;
 
 /// <summary>sd3mesh.v1.Cluster for a single silo: itself, its devices, its grains.</summary>
-public sealed class ClusterService(SiloInfo silo, IDeviceInventory devices, IGrainDirectory grains)
+public sealed class ClusterService(SiloInfo silo, IDeviceInventory devices, IGrainDirectory grains) : ClusterApi.ClusterBase
 {
-    public static ServiceDescriptor Descriptor => ClusterReflection.Descriptor.FindTypeByName<ServiceDescriptor>("Cluster");
-
-    public Task<ListSilosResponse> ListSilos(ListSilosRequest request, ServerCallContext context)
+    public override Task<ListSilosResponse> ListSilos(ListSilosRequest request, ServerCallContext context)
     {
         var response = new ListSilosResponse();
         response.Silos.Add(silo.ToProto(devices.Devices(silo.Id).Select(d => d.Name)));
         return Task.FromResult(response);
     }
 
-    public Task<ListDevicesResponse> ListDevices(ListDevicesRequest request, ServerCallContext context)
+    public override Task<ListDevicesResponse> ListDevices(ListDevicesRequest request, ServerCallContext context)
     {
         var response = new ListDevicesResponse();
         if (Matches(request.SiloId)) response.Devices.AddRange(devices.Devices(silo.Id));
         return Task.FromResult(response);
     }
 
-    public Task<ListGrainsResponse> ListGrains(ListGrainsRequest request, ServerCallContext context)
+    public override Task<ListGrainsResponse> ListGrains(ListGrainsRequest request, ServerCallContext context)
     {
         var response = new ListGrainsResponse();
         if (Matches(request.SiloId)) response.Grains.AddRange(grains.Grains(silo.Id));

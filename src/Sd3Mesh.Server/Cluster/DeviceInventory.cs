@@ -50,7 +50,7 @@ public sealed class CpuDeviceInventory(ulong? budgetBytes = null) : IDeviceInven
     }
 }
 
-/// <summary>Device names as the Cluster API writes them: "cpu" for the first CPU, else kind:N ("webgpu:0").</summary>
+/// <summary>Device names as the Cluster API writes them: "cpu" for the first CPU, else kind:N ("cuda:0").</summary>
 public static class DeviceNames
 {
     public static string Of(Onnx.Device device) => device.IsCpu && device.Index == 0 ? "cpu" : device.ToString();
@@ -58,21 +58,21 @@ public static class DeviceNames
 
 /// <summary>
 /// Another inventory plus the device the model's sessions run on when it lists no such device (a GPU):
-/// its memory is not reported yet (0) until the ONNX Runtime binding can query it.
+/// its memory is not reported yet (0) until ONNX Runtime's device information is wired in.
 /// </summary>
-public sealed class ModelDeviceInventory(IDeviceInventory inner, string device) : IDeviceInventory
+public sealed class ModelDeviceInventory(IDeviceInventory inner, Onnx.Device device) : IDeviceInventory
 {
     public IReadOnlyList<Device> Devices(string siloId)
     {
         var devices = inner.Devices(siloId).ToList();
-        if (devices.Any(d => d.Name == device) || !Onnx.Device.TryParse(device, out var parsed)) return devices;
-        string kind = parsed.Kind.ToString().ToLowerInvariant();
+        string name = DeviceNames.Of(device);
+        if (devices.Any(d => d.Name == name)) return devices;
         devices.Add(new Device
         {
-            Name = device,
-            Kind = kind,
+            Name = name,
+            Kind = device.Kind.ToString().ToLowerInvariant(),
             SiloId = siloId,
-            Description = $"ONNX Runtime {parsed.Kind} execution provider, adapter {parsed.Index}",
+            Description = $"ONNX Runtime {device.Kind} execution provider, device {device.Index}",
         });
         return devices;
     }

@@ -9,7 +9,7 @@ namespace Sd3Mesh.Server.Cluster;
 /// device, ACTIVE once its session is loaded (sessions are created on first use), with ONNX Runtime call
 /// counts and mean Run latency. The grain runtime replaces this with real grains.
 /// </summary>
-public sealed class ModelGrains(OnnxSd3Model model, string device) : IGrainDirectory
+public sealed class ModelGrains(OnnxSd3Model model, Onnx.Device device) : IGrainDirectory
 {
     public IReadOnlyList<Grain> Grains(string siloId) => model.Submodules.Select(s =>
     {
@@ -18,7 +18,7 @@ public sealed class ModelGrains(OnnxSd3Model model, string device) : IGrainDirec
         {
             Submodule = s.Name,
             SiloId = siloId,
-            Device = device,
+            Device = DeviceNames.Of(device),
             State = s.IsLoaded ? GrainState.Active : GrainState.Inactive,
             Calls = (ulong)calls,
             MeanLatencyMs = calls == 0 ? 0 : model.Clock.Run(s.Name).TotalMilliseconds / calls,

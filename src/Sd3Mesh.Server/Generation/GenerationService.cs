@@ -1,68 +1,66 @@
 using System.Globalization;
 using Google.Protobuf;
-using Google.Protobuf.Reflection;
-using Sd3Mesh.Pipeline;
+using Grpc.Core;
 using Sd3Mesh.Protos.V1;
-using Sd3Mesh.Rpc;
+using Sd3Mesh.Server.Grpc;
 using Sd3Mesh.Server.Jobs;
+using GenerationApi = Sd3Mesh.Protos.V1.Generation;
 
 namespace Sd3Mesh.Server.Generation;
 
 /// <summary>
-/// sd3mesh.v1.Generation: the public job API over the scheduler and the job store. Requests are validated
-/// against <paramref name="model"/> (the serving model's config; null: SD3 Medium's) before they are queued.
+/// sd3mesh.v1.Generation: the public job API over the scheduler and the job store. Requests are mapped and
+/// validated by <see cref="GenerateRequests"/> against the serving model's config before they are queued.
 /// </summary>
-public sealed class GenerationService(JobScheduler scheduler, Sd3ModelConfig? model = null)
+public sealed class GenerationService(JobScheduler scheduler, IJobExecutor executor) : GenerationApi.GenerationBase
 {
     public const int DefaultImageChunk = 64 * 1024;
     public const int MaxImageChunk = 4 * 1024 * 1024;
     public const int DefaultPageSize = 50, MaxPageSize = 500;
 
-    public static ServiceDescriptor Descriptor => GenerationReflection.Descriptor.FindTypeByName<ServiceDescriptor>("Generation");
-
     private JobStore Store => scheduler.Store;
 
-    public async Task Generate(GenerateRequest request, IServerStreamWriter<JobEvent> responses, ServerCallContext context)
+    public override async Task Generate(GenerateRequest request, IServerStreamWriter<JobEvent> responseStream, ServerCallContext context)
     {
-        var job = scheduler.Submit(GenerationRequestValidator.Validate(request, model), request);
+        var job = scheduler.Submit(GenerateRequests.ToSpec(request, executor.Model), request);
         try
         {
             await foreach (var e in job.Events.ReadAsync(0, context.CancellationToken))
-                await responses.WriteAsync(e, context.CancellationToken);
+                await responseStream.WriteAsync(e, context.CancellationToken);
         }
         catch (Exception e) when (!job.IsEnded)
         {
             // A Generate job lives only as long as its call, however the call ended early: the caller left,
             // or a write failed (past the deadline, over the send limit).
             scheduler.Cancel(job.Id, e is OperationCanceledException ? "the Generate call was cancelled"
-                : $"the Generate call failed ({StatusMapping.FromException(e, includeDetails: false, out _)})");
+                : $"the Generate call failed ({StatusMapping.FromException(e, out _).Describe()})");
             throw;
         }
     }
 
-    public Task<SubmitResponse> Submit(GenerateRequest request, ServerCallContext context)
+    public override Task<SubmitResponse> Submit(GenerateRequest request, ServerCallContext context)
     {
-        var job = scheduler.Submit(GenerationRequestValidator.Validate(request, model), request);
+        var job = scheduler.Submit(GenerateRequests.ToSpec(request, executor.Model), request);
         return Task.FromResult(new SubmitResponse { JobId = job.Id, QueuePosition = (uint)job.QueuePosition });
     }
 
-    public async Task Watch(WatchRequest request, IServerStreamWriter<JobEvent> responses, ServerCallContext context)
+    public override async Task Watch(WatchRequest request, IServerStreamWriter<JobEvent> responseStream, ServerCallContext context)
     {
         var job = Store.Get(request.JobId);
         await foreach (var e in job.Events.ReadAsync(request.FromSequence, context.CancellationToken))
-            await responses.WriteAsync(e, context.CancellationToken);
+            await responseStream.WriteAsync(e, context.CancellationToken);
     }
 
-    public Task<CancelResponse> Cancel(CancelRequest request, ServerCallContext context)
+    public override Task<CancelResponse> Cancel(CancelRequest request, ServerCallContext context)
     {
         bool cancelled = scheduler.Cancel(request.JobId, "cancelled by a client");
         return Task.FromResult(new CancelResponse { Cancelled = cancelled, State = Store.Get(request.JobId).State });
     }
 
-    public Task<Protos.V1.Job> GetJob(GetJobRequest request, ServerCallContext context) =>
+    public override Task<Protos.V1.Job> GetJob(GetJobRequest request, ServerCallContext context) =>
         Task.FromResult(Store.Get(request.JobId).ToProto());
 
-    public Task<ListJobsResponse> ListJobs(ListJobsRequest request, ServerCallContext context)
+    public override Task<ListJobsResponse> ListJobs(ListJobsRequest request, ServerCallContext context)
     {
         if (request.PageSize > MaxPageSize)
             throw new ArgumentException($"page_size must be in [0, {MaxPageSize}] (0 means {DefaultPageSize}), got {request.PageSize}");
@@ -83,7 +81,7 @@ public sealed class GenerationService(JobScheduler scheduler, Sd3ModelConfig? mo
         return Task.FromResult(response);
     }
 
-    public async Task GetImage(GetImageRequest request, IServerStreamWriter<ImageChunk> responses, ServerCallContext context)
+    public override async Task GetImage(GetImageRequest request, IServerStreamWriter<ImageChunk> responseStream, ServerCallContext context)
     {
         if (request.ChunkSize > MaxImageChunk)
             throw new ArgumentException($"chunk_size must be in [0, {MaxImageChunk}] (0 means {DefaultImageChunk}), got {request.ChunkSize}");
@@ -93,7 +91,7 @@ public sealed class GenerationService(JobScheduler scheduler, Sd3ModelConfig? mo
         for (int offset = 0; offset == 0 || offset < data.Length; offset += chunk)
         {
             int n = Math.Min(chunk, data.Length - offset);
-            await responses.WriteAsync(new ImageChunk
+            await responseStream.WriteAsync(new ImageChunk
             {
                 MediaType = offset == 0 ? image.MediaType : "",
                 TotalSize = (ulong)data.Length,

@@ -5,8 +5,8 @@ namespace Sd3Mesh.Server.Jobs;
 /// <summary>
 /// Runs one job: the SD3 pipeline (or, in tests, a stand-in). The job service owns queueing, events,
 /// storage and cancellation; an executor only computes, reports progress, and returns one output per
-/// seed, in seed order. Throwing ends the job as failed (RpcException chooses the status code);
-/// honouring the token ends it as cancelled.
+/// seed, in seed order. Throwing ends the job as failed (StatusMapping chooses the status code; an
+/// RpcException its own); honouring the token ends it as cancelled.
 /// </summary>
 public interface IJobExecutor
 {
@@ -16,12 +16,13 @@ public interface IJobExecutor
     Task<IReadOnlyList<JobImage>> ExecuteAsync(GenerationSpec spec, IJobProgress progress, CancellationToken cancellationToken);
 }
 
-public enum JobStage { Tokenize, Encode, Denoise, Decode }
-
-/// <summary>Where an executor reports progress; every call becomes an event that watchers see.</summary>
+/// <summary>
+/// Where an executor reports progress, in the pipeline's own terms (the one stage enum in the process);
+/// the job turns each report into the API's events (see <see cref="JobStages"/>).
+/// </summary>
 public interface IJobProgress
 {
-    void StageStarted(JobStage stage);
+    void StageStarted(PipelineStage stage);
 
     /// <summary>Denoising step <paramref name="step"/> (1-based) of <paramref name="totalSteps"/> is done.</summary>
     void StepCompleted(int step, int totalSteps, JobPreview? preview = null);

@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Grpc.Core;
+using Sd3Mesh.Pipeline;
 using Sd3Mesh.Protos.V1;
-using Sd3Mesh.Rpc;
+using Sd3Mesh.Server.Grpc;
 
 namespace Sd3Mesh.Server.Jobs;
 
@@ -42,9 +44,9 @@ public sealed class JobScheduler : IAsyncDisposable
         lock (_gate)
         {
             if (_stopping.IsCancellationRequested)
-                throw new RpcException(Rpc.StatusCode.Unavailable, "the server is shutting down and accepts no new jobs");
+                throw new RpcException(new Status(StatusCode.Unavailable, "the server is shutting down and accepts no new jobs"));
             if (_waiting.Count >= MaxQueuedJobs)
-                throw new RpcException(Rpc.StatusCode.ResourceExhausted, $"the job queue is full ({MaxQueuedJobs} jobs waiting); try again later");
+                throw new RpcException(new Status(StatusCode.ResourceExhausted, $"the job queue is full ({MaxQueuedJobs} jobs waiting); try again later"));
             var job = _store.Create(spec, request);
             _waiting.AddLast(job);
             job.SetQueuePosition(_waiting.Count - 1 + RunningAhead);
@@ -126,9 +128,9 @@ public sealed class JobScheduler : IAsyncDisposable
         }
         catch (Exception e)
         {
-            var status = StatusMapping.FromException(e, includeDetails: false, out bool unexpected);
+            var status = StatusMapping.FromException(e, out bool unexpected);
             if (unexpected) _logger.LogError(e, "job {JobId} failed", job.Id);
-            job.Fail((int)status.Code, status.Detail);
+            job.Fail((int)status.StatusCode, status.Detail);
         }
         finally
         {
@@ -151,18 +153,25 @@ public sealed class JobScheduler : IAsyncDisposable
     /// </summary>
     private int RunningAhead => _running is { IsEnded: false } ? 1 : 0;
 
-    /// <summary>Refuses new jobs and cancels the queued and running ones.</summary>
+    /// <summary>
+    /// Refuses new jobs and cancels the queued and running ones at once (their event streams end now, whatever
+    /// the executor does); completes when the running job's executor has returned.
+    /// </summary>
     public async Task StopAsync()
     {
-        List<Job> queued;
+        List<Job> ending;
         lock (_gate)
         {
-            if (_stopping.IsCancellationRequested) return;
-            _stopping.Cancel();
-            queued = _waiting.ToList();
-            _waiting.Clear();
+            if (!_stopping.IsCancellationRequested)
+            {
+                _stopping.Cancel();
+                ending = _waiting.ToList();
+                _waiting.Clear();
+                if (_running is { } running) ending.Add(running);
+            }
+            else ending = [];
         }
-        foreach (var job in queued) job.MarkCancelled("the server is shutting down");
+        foreach (var job in ending) job.MarkCancelled("the server is shutting down");
         if (_worker is not null) await _worker.ConfigureAwait(false);
     }
 
@@ -171,13 +180,10 @@ public sealed class JobScheduler : IAsyncDisposable
     /// <summary>The executor's progress, recorded on the job (and so sent to its watchers).</summary>
     private sealed class Progress(Job job) : IJobProgress
     {
-        public void StageStarted(JobStage stage) => job.StageStarted(stage switch
+        public void StageStarted(PipelineStage stage)
         {
-            JobStage.Tokenize => Stage.Tokenize,
-            JobStage.Encode => Stage.Encode,
-            JobStage.Denoise => Stage.Denoise,
-            _ => Stage.Decode,
-        });
+            foreach (var apiStage in JobStages.OnStart(stage)) job.StageStarted(apiStage);
+        }
 
         public void StepCompleted(int step, int totalSteps, JobPreview? preview = null) =>
             job.StepCompleted(step, totalSteps, preview is null ? null : new Preview

@@ -7,8 +7,8 @@ namespace Sd3Mesh.Server.Jobs;
 
 /// <summary>
 /// Runs jobs on one <see cref="Sd3Pipeline"/> in this process: one pipeline for the server's life, so its
-/// prompt-embedding cache serves repeated prompts across jobs. Maps the pipeline's progress to job events
-/// (stages, every step, a latent preview every preview_interval steps) and returns one PNG (with the
+/// prompt-embedding cache serves repeated prompts across jobs. Reports the pipeline's progress as it comes
+/// (its stages, every step, a latent preview every preview_interval steps) and returns one PNG (with the
 /// pipeline's metadata chunks) or one .npy of latents [C, height/8, width/8] per image. Cancelling stops
 /// the pipeline between steps (and inside an ONNX Runtime run at the next operator); the model stays
 /// usable for the next job. Jobs run one at a time (the scheduler's contract).
@@ -28,8 +28,6 @@ public sealed class PipelineJobExecutor : IJobExecutor, IDisposable
 
     /// <summary>The submodules as the Cluster service reports them (none unless set by <see cref="JobExecutors.ForModels"/>).</summary>
     public IGrainDirectory Grains { get; init; } = new NoGrains();
-    /// <summary>The device the sessions run on ("cpu", "webgpu:0"), when known.</summary>
-    public string? Device { get; init; }
 
     public Sd3ModelConfig Model => _pipeline.Components.Model;
     Sd3ModelConfig? IJobExecutor.Model => Model;
@@ -45,20 +43,12 @@ public sealed class PipelineJobExecutor : IJobExecutor, IDisposable
 
         var result = await _pipeline.GenerateAsync(request, p =>
         {
-            switch (p.Kind, p.Stage)
+            switch (p.Kind)
             {
-                case (ProgressKind.StageStarted, PipelineStage.EncodePrompt):
-                    // Tokenizing is the first (sub-millisecond) part of the encode stage.
-                    progress.StageStarted(JobStage.Tokenize);
-                    progress.StageStarted(JobStage.Encode);
+                case ProgressKind.StageStarted:
+                    progress.StageStarted(p.Stage);
                     break;
-                case (ProgressKind.StageStarted, PipelineStage.Denoise):
-                    progress.StageStarted(JobStage.Denoise);
-                    break;
-                case (ProgressKind.StageStarted, PipelineStage.Decode):
-                    progress.StageStarted(JobStage.Decode);
-                    break;
-                case (ProgressKind.Step, _):
+                case ProgressKind.Step:
                     progress.StepCompleted(p.Step, p.TotalSteps, preview is not null && p.Latents is { } latents && p.Step % spec.PreviewInterval == 0
                         ? new JobPreview(JobImage.Png, preview.RenderPng(latents), (int)latents.Shape[3], (int)latents.Shape[2])
                         : null);

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Sd3Mesh.Protos.V1;
-using Sd3Mesh.Rpc;
+using TransportApi = Sd3Mesh.Protos.V1.Transport;
 
 namespace Sd3Mesh.Server.Transport;
 
@@ -11,20 +13,17 @@ namespace Sd3Mesh.Server.Transport;
 /// </summary>
 public sealed class TransportClient : IAsyncDisposable
 {
-    private static readonly Method<TransportFrame, TransportFrame> Exchange =
-        Method<TransportFrame, TransportFrame>.From(TransportService.Descriptor, "Exchange");
-
-    private readonly DuplexStreamingCall<TransportFrame, TransportFrame> _call;
+    private readonly AsyncDuplexStreamingCall<TransportFrame, TransportFrame> _call;
     private readonly ConcurrentDictionary<string, TaskCompletionSource<IReadOnlyList<NamedTensor>>> _pending = new();
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly int _chunkBytes;
     private readonly Task _reader;
     private long _nextCallId;
 
-    public TransportClient(GrpcChannel channel, int chunkBytes = Rpc.TensorFrames.DefaultChunkBytes)
+    public TransportClient(GrpcChannel channel, int chunkBytes = TensorFrames.DefaultChunkBytes)
     {
         _chunkBytes = chunkBytes;
-        _call = channel.DuplexStreaming(Exchange);
+        _call = new TransportApi.TransportClient(channel).Exchange();
         _reader = Task.Run(ReadAsync);
     }
 
@@ -38,7 +37,7 @@ public sealed class TransportClient : IAsyncDisposable
         var callId = Interlocked.Increment(ref _nextCallId).ToString(System.Globalization.CultureInfo.InvariantCulture);
         var answer = new TaskCompletionSource<IReadOnlyList<NamedTensor>>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[callId] = answer;
-        if (_reader.IsCompleted) Fail(new RpcException(StatusCode.Unavailable, "the transport stream has ended"));
+        if (_reader.IsCompleted) Fail(new RpcException(new Status(StatusCode.Unavailable, "the transport stream has ended")));
         try
         {
             await SendAsync(callId, grain, method, inputs, cancellationToken).WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -76,20 +75,20 @@ public sealed class TransportClient : IAsyncDisposable
         var reader = new TransportFrameReader();
         try
         {
-            await foreach (var frame in _call.ResponseStream.ConfigureAwait(false))
+            await foreach (var frame in _call.ResponseStream.ReadAllAsync().ConfigureAwait(false))
             {
                 if (reader.Accept(frame) is not { } call) continue;
                 if (!_pending.TryRemove(call.Header.CallId, out var answer)) continue;
                 if (call.Header.ErrorCode != 0)
-                    answer.TrySetException(new RpcException((StatusCode)call.Header.ErrorCode, call.Header.ErrorMessage));
+                    answer.TrySetException(new RpcException(new Status((StatusCode)call.Header.ErrorCode, call.Header.ErrorMessage)));
                 else
                     answer.TrySetResult(call.Tensors());
             }
-            Fail(new RpcException(StatusCode.Unavailable, "the transport stream ended"));
+            Fail(new RpcException(new Status(StatusCode.Unavailable, "the transport stream ended")));
         }
         catch (Exception e)
         {
-            Fail(e as RpcException ?? new RpcException(new Status(StatusCode.Internal, e.Message), inner: e));
+            Fail(e as RpcException ?? new RpcException(new Status(StatusCode.Internal, e.Message, e)));
         }
     }
 

@@ -1,6 +1,6 @@
 using Google.Protobuf;
+using Grpc.Core;
 using Sd3Mesh.Protos.V1;
-using Sd3Mesh.Rpc;
 using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Server.Transport;
@@ -34,7 +34,7 @@ public static class TransportFrames
     /// <summary>The single frame of a failed call's response.</summary>
     public static TransportFrame Error(string callId, string grain, string method, Status status) => new()
     {
-        Header = new CallHeader { CallId = callId, Grain = grain, Method = method, ErrorCode = (int)status.Code, ErrorMessage = status.Detail },
+        Header = new CallHeader { CallId = callId, Grain = grain, Method = method, ErrorCode = (int)status.StatusCode, ErrorMessage = status.Detail },
     };
 }
 

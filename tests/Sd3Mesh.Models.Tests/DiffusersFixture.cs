@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Sd3Mesh.Models.Configs;
 using Sd3Mesh.Models.Repository;
+using Sd3Mesh.Models.Tokenizers;
 using Sd3Mesh.Models.Weights;
 using Sd3Mesh.Tensors;
 
@@ -52,8 +53,9 @@ public static class DiffusersFixture
         ConfigJson.Write(Path.Combine(dir, "vae", "config.json"), set.Vae);
         ConfigJson.Write(Path.Combine(dir, "scheduler", "scheduler_config.json"), set.Scheduler);
         File.WriteAllText(Path.Combine(dir, "model_index.json"), "{\"_class_name\": \"StableDiffusion3Pipeline\"}");
-        Directory.CreateDirectory(Path.Combine(dir, "tokenizer"));
-        File.WriteAllText(Path.Combine(dir, "tokenizer", "vocab.json"), "{\"a</w>\": 0}");
+        TokenizerFiles.WriteClip(Path.Combine(dir, "tokenizer"), TokenizerFiles.ClipLPadToken);
+        TokenizerFiles.WriteClip(Path.Combine(dir, "tokenizer_2"), TokenizerFiles.ClipGPadToken);
+        TokenizerFiles.WriteSyntheticT5(Path.Combine(dir, "tokenizer_3"));
     }
 }
 

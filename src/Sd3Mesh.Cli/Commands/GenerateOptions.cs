@@ -3,7 +3,6 @@ using System.CommandLine.Parsing;
 using Sd3Mesh.Pipeline;
 using Sd3Mesh.Pipeline.Guidance;
 using Sd3Mesh.Pipeline.Imaging;
-using Sd3Mesh.Pipeline.Tokenizers;
 using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Cli.Commands;
@@ -34,7 +33,7 @@ public sealed class GenerateOptions
         Arity = ArgumentArity.ZeroOrMore,
     };
     public Option<int> Count { get; } = new("--count") { Description = $"Images to generate (1-{GenerationRequest.MaxCount})", DefaultValueFactory = _ => 1 };
-    public Option<int> MaxSequenceLength { get; } = new("--max-sequence-length") { Description = $"T5 tokens (1-{T5Tokenizer.MaxSupportedLength})", DefaultValueFactory = _ => T5Tokenizer.DefaultMaxLength };
+    public Option<int> MaxSequenceLength { get; } = new("--max-sequence-length") { Description = $"T5 tokens (1-{GenerationRequest.MaxSequenceLengthLimit})", DefaultValueFactory = _ => GenerationRequest.DefaultMaxSequenceLength };
     public Option<bool> NoT5 { get; } = new("--no-t5") { Description = "Skip T5: its part of the prompt embeddings is zeros (as diffusers without text_encoder_3)" };
     public Option<FileInfo?> InitImage { get; } = new("--init-image") { Description = "Image-to-image: start from this PNG (8-bit RGB/RGBA/gray/palette)" };
     public Option<double> Strength { get; } = new("--strength") { Description = "Image-to-image: how much to change the image, (0, 1]", DefaultValueFactory = _ => GenerationRequest.DefaultStrength };
@@ -73,7 +72,7 @@ public sealed class GenerateOptions
         public int? Height { get; init; }
         public ulong[] Seeds { get; init; } = [];
         public int Count { get; init; } = 1;
-        public int MaxSequenceLength { get; init; } = T5Tokenizer.DefaultMaxLength;
+        public int MaxSequenceLength { get; init; } = GenerationRequest.DefaultMaxSequenceLength;
         public bool NoT5 { get; init; }
         public string? InitImage { get; init; }
         public double Strength { get; init; } = GenerationRequest.DefaultStrength;

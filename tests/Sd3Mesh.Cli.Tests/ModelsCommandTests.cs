@@ -27,6 +27,17 @@ public sealed class ModelsCommandTests : IDisposable
         Assert.Contains("out  sample: float16[batch, 3, height, width]", text);
         Assert.Contains("VAE scaling_factor 1.5305, shift_factor 0.0609", text);
         Assert.DoesNotContain("text_encoder ", text);
+        Assert.Contains("tokenizer (CLIPTokenizer): BPE, ids < 49408, pad <|endoftext|> (49407), 2 added tokens, rows of 77", text);
+        Assert.Contains("tokenizer_2 (CLIPTokenizer): BPE, ids < 49408, pad ! (0), 3 added tokens", text);
+        Assert.Contains("tokenizer_3 (T5TokenizerFast): Unigram, ids < 32100, pad <pad> (0), 103 added tokens", text);
+
+        // A tokenizer the pipeline could not use fails inspect with the reason.
+        var json = Path.Combine(dir, "tokenizer_3", "tokenizer.json");
+        File.WriteAllText(json, File.ReadAllText(json).Replace("\"type\": \"Unigram\"", "\"type\": \"WordLevel\""));
+        (console, output) = Capture();
+        Assert.Equal(1, ModelsInspectCommand.Run(console, dir));
+        Assert.Contains($"error: tokenizer_3/ (T5TokenizerFast) cannot be loaded: {json}: model type 'WordLevel' is not supported (supported: BPE, Unigram)",
+            output.ToString().ReplaceLineEndings(""));
     }
 
     [Fact]

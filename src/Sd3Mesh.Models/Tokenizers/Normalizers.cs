@@ -10,7 +10,7 @@ public interface INormalizer
 }
 
 /// <summary>"NFC", "NFD", "NFKC", "NFKD".</summary>
-public sealed record UnicodeFormNormalizer(NormalizationForm Form) : INormalizer
+public sealed record UnicodeFormNormalizer(UnicodeForm Form) : INormalizer
 {
     public NormalizedText Normalize(NormalizedText text) => UnicodeNormalizer.Normalize(text, Form);
 }

@@ -71,7 +71,7 @@ public static class TokenizerFolder
         var (vocab, merges) = json?.Model is BpeModel b ? (b.Vocabulary, b.Merges) : ReadVocabAndMerges(dir);
         var model = new BpeModel(vocab, merges, unk, continuingSubwordPrefix: "", endOfWordSuffix: "</w>");
         INormalizer normalizer = new SequenceNormalizer([
-            new UnicodeFormNormalizer(NormalizationForm.Nfc), new ReplaceNormalizer(new CodePointRegex(@"\s+"), " "), new LowercaseNormalizer()]);
+            new UnicodeFormNormalizer(UnicodeForm.Nfc), new ReplaceNormalizer(new CodePointRegex(@"\s+"), " "), new LowercaseNormalizer()]);
         IPreTokenizer pre = new SequencePreTokenizer([
             new SplitPreTokenizer(new CodePointRegex(ClipWordPattern), SplitBehavior.Removed, Invert: true),
             new ByteLevelPreTokenizer(AddPrefixSpace: false, UseRegex: true)]);

@@ -109,10 +109,10 @@ public sealed class TokenizerJson
         var type = TypeOf(n, path, "normalizer");
         switch (type)
         {
-            case "NFC": return new UnicodeFormNormalizer(NormalizationForm.Nfc);
-            case "NFD": return new UnicodeFormNormalizer(NormalizationForm.Nfd);
-            case "NFKC": return new UnicodeFormNormalizer(NormalizationForm.Nfkc);
-            case "NFKD": return new UnicodeFormNormalizer(NormalizationForm.Nfkd);
+            case "NFC": return new UnicodeFormNormalizer(UnicodeForm.Nfc);
+            case "NFD": return new UnicodeFormNormalizer(UnicodeForm.Nfd);
+            case "NFKC": return new UnicodeFormNormalizer(UnicodeForm.Nfkc);
+            case "NFKD": return new UnicodeFormNormalizer(UnicodeForm.Nfkd);
             case "Lowercase": return new LowercaseNormalizer();
             case "StripAccents": return new StripAccentsNormalizer();
             case "Strip": return new StripNormalizer(Flag(n, "strip_left", true), Flag(n, "strip_right", true));

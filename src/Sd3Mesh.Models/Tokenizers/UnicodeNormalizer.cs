@@ -3,7 +3,7 @@ using System.IO.Compression;
 namespace Sd3Mesh.Models.Tokenizers;
 
 /// <summary>The four Unicode normalization forms (UAX #15).</summary>
-public enum NormalizationForm { Nfc, Nfd, Nfkc, Nfkd }
+public enum UnicodeForm { Nfc, Nfd, Nfkc, Nfkd }
 
 /// <summary>
 /// Unicode normalization from the Unicode Character Database, as Hugging Face tokenizers does it: the runtime
@@ -20,10 +20,10 @@ public static class UnicodeNormalizer
 
     private static readonly Lazy<Tables> Data = new(Tables.Load);
 
-    public static NormalizedText Normalize(NormalizedText text, NormalizationForm form)
+    public static NormalizedText Normalize(NormalizedText text, UnicodeForm form)
     {
         var d = Data.Value;
-        bool compat = form is NormalizationForm.Nfkc or NormalizationForm.Nfkd;
+        bool compat = form is UnicodeForm.Nfkc or UnicodeForm.Nfkd;
         var chars = new List<int>(text.Length + 8);
         var origins = new List<int>(text.Length + 8);
         for (int i = 0; i < text.Length; i++)
@@ -32,11 +32,11 @@ public static class UnicodeNormalizer
             foreach (int c in d.Decompose(text[i], compat)) { chars.Add(c); origins.Add(origin); }
         }
         d.Reorder(chars, origins);
-        if (form is NormalizationForm.Nfc or NormalizationForm.Nfkc) d.Compose(chars, origins);
+        if (form is UnicodeForm.Nfc or UnicodeForm.Nfkc) d.Compose(chars, origins);
         return new NormalizedText([.. chars], [.. origins]);
     }
 
-    public static string Normalize(string text, NormalizationForm form) => Normalize(NormalizedText.From(text), form).ToString();
+    public static string Normalize(string text, UnicodeForm form) => Normalize(NormalizedText.From(text), form).ToString();
 
     /// <summary>The canonical combining class (0 for starters and for characters after Unicode 11.0).</summary>
     public static int CombiningClass(int c) => Data.Value.Ccc.GetValueOrDefault(c);

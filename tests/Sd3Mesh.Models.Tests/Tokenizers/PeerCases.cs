@@ -221,8 +221,8 @@ public static class PeerCases
         Add("CLIP-G row of 77 (pad \"!\" added)", () => Tokenizer(clip.Value.DeepClone(), ClipNormalizer(), ClipPreTokenizer(), Roberta(),
             Array(Added(0, "!", true, false), Added(49406, "<|startoftext|>", true, false), Added(49407, "<|endoftext|>", true, false)),
             Truncation(77), Padding(77, 0, "!")), ClipTexts, special: true, row: 77, pad: "!");
-        Add("CLIP-G with normalized special tokens (SD3's published flags)", () => Tokenizer(clip.Value.DeepClone(), ClipNormalizer(), ClipPreTokenizer(), Roberta(),
-            Array(Added(0, "!", true, false), Added(49406, "<|startoftext|>", true, true), Added(49407, "<|endoftext|>", true, true))), ClipTexts, special: true);
+        Add("CLIP pipeline with normalized special tokens (SD3's published flags)", () => Tokenizer(SmallByteLevelBpe(), ClipNormalizer(), ClipPreTokenizer(),
+            Roberta(523, 524), Array(Added(0, "!", true, false), Added(523, "<|startoftext|>", true, true), Added(524, "<|endoftext|>", true, true))), ClipTexts, special: true);
         return cases;
     }
 }

@@ -17,7 +17,8 @@ public static class PeerCases
     public const string LongPrompt =
         "a majestic lighthouse standing on a rocky cliff above a stormy sea, huge waves crashing, dark clouds, a single beam of warm light " +
         "cutting through heavy rain, white birds, a small wooden boat, foam, dramatic, rich texture, muted colours, a quiet sense of courage " +
-        "facing the wild ocean, wow! distant hills peeking through a narrow gap, oil painting, highly detailed";
+        "facing the wild ocean, wow! distant hills peeking through a narrow gap, oil painting, highly detailed, cinematic lighting, golden hour, " +
+        "trending on artstation, a dramatic sky at dusk";
 
     /// <summary>Texts every pipeline sees: ASCII, whitespace, compatibility forms, combining marks, casing, Hangul, outside the BMP.</summary>
     public static readonly string[] Texts =

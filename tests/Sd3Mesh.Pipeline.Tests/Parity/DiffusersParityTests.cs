@@ -21,7 +21,8 @@ namespace Sd3Mesh.Pipeline.Tests.Parity;
 /// math (diffusers' encode_prompt, the flow-matching Euler schedule and classifier-free guidance). A failure
 /// names the first stage where they part.
 /// </summary>
-public sealed class DiffusersParityTests(Xunit.Abstractions.ITestOutputHelper output) : IDisposable
+public sealed class DiffusersParityTests(DiffusersParityTests.TinyFolder tiny, Xunit.Abstractions.ITestOutputHelper output)
+    : IClassFixture<DiffusersParityTests.TinyFolder>
 {
     private const string Prompt =
         "a majestic lighthouse standing on a rocky cliff above a stormy sea, huge waves crashing, dark clouds, a single beam of warm light " +
@@ -32,8 +33,30 @@ public sealed class DiffusersParityTests(Xunit.Abstractions.ITestOutputHelper ou
     private const double Guidance = 4.5;
     private const int Steps = 3, Size = 64, MaxSequenceLength = 256;
 
-    private readonly TempDirectory _dir = new();
-    public void Dispose() => _dir.Dispose();
+    /// <summary>The diffusers folder, its conversion (opened on the CPU) and Hugging Face's ids, shared by the cases.</summary>
+    public sealed class TinyFolder : IDisposable
+    {
+        private readonly TempDirectory _dir = new();
+
+        public TinyFolder()
+        {
+            DiffusersFixture.Write(_dir.File("diffusers"), Set, Weights);
+            ModelConverter.Convert(_dir.File("diffusers"), _dir.File("onnx"), DType.Float32);
+            Model = OnnxSd3Model.Open(_dir.File("onnx"), "cpu");
+            Ids = ReferenceIds(_dir.Path);
+        }
+
+        public ModelSet Set { get; } = Presets.Tiny();
+        public RandomWeights Weights { get; } = new(2026);
+        public OnnxSd3Model Model { get; }
+        public (long[][] ClipL, long[][] ClipG, long[][] T5) Ids { get; }
+
+        public void Dispose()
+        {
+            Model.Dispose();
+            _dir.Dispose();
+        }
+    }
 
     private sealed record Check(string Stage, double Error, double Tolerance)
     {
@@ -46,12 +69,7 @@ public sealed class DiffusersParityTests(Xunit.Abstractions.ITestOutputHelper ou
     [InlineData(false)]
     public async Task Long_wow_prompt_with_negative_prompt_and_guidance_4_5_matches_the_reference_stage_by_stage(bool useT5)
     {
-        var set = Presets.Tiny();
-        var weights = new RandomWeights(2026);
-        var diffusers = _dir.File("diffusers");
-        DiffusersFixture.Write(diffusers, set, weights);
-        ModelConverter.Convert(diffusers, _dir.File("onnx"), DType.Float32);
-        using var model = OnnxSd3Model.Open(_dir.File("onnx"), "cpu");
+        var (set, weights, model) = (tiny.Set, tiny.Weights, tiny.Model);
         var clipL = new RecordingClip(model.Components.TextEncoder);
         var clipG = new RecordingClip(model.Components.TextEncoder2);
         var t5 = new RecordingT5(model.Components.TextEncoder3!);
@@ -69,7 +87,7 @@ public sealed class DiffusersParityTests(Xunit.Abstractions.ITestOutputHelper ou
             checks.Add(new Check(stage, actual.Length == expected.Length ? Ref.RelL2(actual, expected) : double.NaN, tolerance));
 
         // 1. Token ids: Hugging Face's tokenizers on the pipelines transformers 5 builds for CLIPTokenizer and T5TokenizerFast.
-        var ids = ReferenceIds();
+        var ids = tiny.Ids;
         var rows = new List<(string, List<long[]>, long[][])>
         {
             ("token ids, CLIP-L", clipL.Calls.Select(c => c.Ids).ToList(), ids.ClipL),
@@ -178,7 +196,7 @@ public sealed class DiffusersParityTests(Xunit.Abstractions.ITestOutputHelper ou
     }
 
     /// <summary>The rows Hugging Face's tokenizers gives for the positive [0] and negative [1] prompt.</summary>
-    private (long[][] ClipL, long[][] ClipG, long[][] T5) ReferenceIds()
+    private static (long[][] ClipL, long[][] ClipG, long[][] T5) ReferenceIds(string dir)
     {
         var clip = ClipBpe();
         JsonArray ClipSpecials(bool bang) => bang
@@ -188,9 +206,9 @@ public sealed class DiffusersParityTests(Xunit.Abstractions.ITestOutputHelper ou
         for (int i = 99; i >= 0; i--) t5Added.Add(Added(32099 - i, $"<extra_id_{i}>", true, false));
         var files = new[]
         {
-            Write(_dir.Path, "clip_l", Tokenizer(clip.DeepClone(), ClipNormalizer(), ClipPreTokenizer(), Roberta(), ClipSpecials(false), Truncation(77), Padding(77, 49407, "<|endoftext|>"))),
-            Write(_dir.Path, "clip_g", Tokenizer(clip, ClipNormalizer(), ClipPreTokenizer(), Roberta(), ClipSpecials(true), Truncation(77), Padding(77, 0, "!"))),
-            Write(_dir.Path, "t5", Tokenizer(T5Unigram(), null, Type("Sequence", ("pretokenizers", Array(Type("WhitespaceSplit"),
+            Write(dir, "clip_l", Tokenizer(clip.DeepClone(), ClipNormalizer(), ClipPreTokenizer(), Roberta(), ClipSpecials(false), Truncation(77), Padding(77, 49407, "<|endoftext|>"))),
+            Write(dir, "clip_g", Tokenizer(clip, ClipNormalizer(), ClipPreTokenizer(), Roberta(), ClipSpecials(true), Truncation(77), Padding(77, 0, "!"))),
+            Write(dir, "t5", Tokenizer(T5Unigram(), null, Type("Sequence", ("pretokenizers", Array(Type("WhitespaceSplit"),
                 Type("Metaspace", ("replacement", "\u2581"), ("prepend_scheme", "always"), ("split", true))))), T5Template(), t5Added,
                 Truncation(MaxSequenceLength), Padding(MaxSequenceLength, 0, "<pad>"))),
         };

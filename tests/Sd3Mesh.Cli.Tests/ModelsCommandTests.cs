@@ -36,7 +36,7 @@ public sealed class ModelsCommandTests : IDisposable
         File.WriteAllText(json, File.ReadAllText(json).Replace("\"type\": \"Unigram\"", "\"type\": \"WordLevel\""));
         (console, output) = Capture();
         Assert.Equal(1, ModelsInspectCommand.Run(console, dir));
-        Assert.Contains($"error: tokenizer_3/ (T5TokenizerFast) cannot be loaded: {json}: model type 'WordLevel' is not supported (supported: BPE, Unigram)",
+        Assert.Contains($"error: tokenizer_3/ (T5TokenizerFast) cannot be loaded: {json}: model type 'WordLevel' is not Unigram, which T5Tokenizer needs",
             output.ToString().ReplaceLineEndings(""));
     }
 

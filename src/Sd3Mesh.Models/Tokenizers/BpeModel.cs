@@ -14,6 +14,7 @@ public sealed class BpeModel : ITokenModel
     private readonly Dictionary<string, int> _vocab;
     private readonly Dictionary<int, string> _vocabR = new();
     private readonly Dictionary<(int, int), (int Rank, int NewId)> _merges = new();
+    private const int CacheCapacity = 10_000;
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
 
     public BpeModel(IReadOnlyDictionary<string, int> vocab, IEnumerable<(string Left, string Right)> merges, string? unkToken = null,
@@ -61,7 +62,12 @@ public sealed class BpeModel : ITokenModel
     {
         if (word.Length == 0) return;
         if (IgnoreMerges && _vocab.TryGetValue(word, out int whole)) { ids.Add(whole); return; }
-        ids.AddRange(_cache.GetOrAdd(word, Merge));
+        if (!_cache.TryGetValue(word, out var cached))
+        {
+            cached = Merge(word);
+            if (_cache.Count < CacheCapacity) _cache.TryAdd(word, cached); // bounded, as tokenizers' cache is
+        }
+        ids.AddRange(cached);
     }
 
     private int[] Merge(string word)

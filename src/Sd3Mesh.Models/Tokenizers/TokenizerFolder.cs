@@ -68,7 +68,7 @@ public static class TokenizerFolder
     {
         string unk = config.Get("unk_token") ?? "<|endoftext|>", bos = config.Get("bos_token") ?? "<|startoftext|>";
         string eos = config.Get("eos_token") ?? "<|endoftext|>", pad = config.Get("pad_token") ?? "<|endoftext|>";
-        var (vocab, merges) = json?.Model is BpeModel b ? (b.Vocabulary, b.Merges) : ReadVocabAndMerges(dir);
+        var (vocab, merges) = json?.ReadBpe() ?? ReadVocabAndMerges(dir);
         var model = new BpeModel(vocab, merges, unk, continuingSubwordPrefix: "", endOfWordSuffix: "</w>");
         INormalizer normalizer = new SequenceNormalizer([
             new UnicodeFormNormalizer(UnicodeForm.Nfc), new ReplaceNormalizer(new CodePointRegex(@"\s+"), " "), new LowercaseNormalizer()]);
@@ -90,8 +90,7 @@ public static class TokenizerFolder
         var fileTokens = new List<AddedToken>(json?.AddedTokens ?? []);
         if (json is not null)
         {
-            if (json.Model is not UnigramModel u) throw new InvalidDataException($"{Path.Combine(dir, TokenizerJson.FileName)}: a T5 tokenizer needs a Unigram model");
-            pieces = [.. u.Pieces];
+            pieces = json.ReadUnigram();
             charsMap = json.PrecompiledCharsMap;
         }
         else

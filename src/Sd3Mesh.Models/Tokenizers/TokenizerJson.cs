@@ -46,6 +46,24 @@ public sealed class TokenizerJson
     public IPostProcessor? PostProcessor => _postProcessor.Value;
     public IReadOnlyList<AddedToken> AddedTokens { get; }
 
+    /// <summary>The model's type ("BPE", "Unigram", ...), as tokenizers infers it when the file omits it.</summary>
+    public string ModelType => ModelTypeOf(_root.GetProperty("model"));
+
+    /// <summary>A BPE model's vocabulary and merges, without building the model (transformers' classes build their own).</summary>
+    public (Dictionary<string, int> Vocabulary, List<(string, string)> Merges) ReadBpe()
+    {
+        if (ModelType != "BPE") throw new InvalidDataException($"{Path}: model type '{ModelType}' is not BPE, which CLIPTokenizer needs");
+        var m = _root.GetProperty("model");
+        return Guard(() => (ReadBpeVocab(m, Path), ReadMerges(m, Path)));
+    }
+
+    /// <summary>A Unigram model's pieces, without building the model.</summary>
+    public List<UnigramPiece> ReadUnigram()
+    {
+        if (ModelType != "Unigram") throw new InvalidDataException($"{Path}: model type '{ModelType}' is not Unigram, which T5Tokenizer needs");
+        return Guard(() => ReadUnigramVocab(_root.GetProperty("model"), Path));
+    }
+
     /// <summary>The charsmap of a Precompiled normalizer (alone or in a Sequence), without reading the other normalizers.</summary>
     public byte[]? PrecompiledCharsMap
     {
@@ -170,9 +188,7 @@ public sealed class TokenizerJson
 
     public static ITokenModel ReadModel(JsonElement m, string path)
     {
-        // Old files omit the model's type; tokenizers then tells the models apart by their fields.
-        var type = Text(m, "type") ?? (m.TryGetProperty("merges", out _) ? "BPE"
-            : Get(m, "vocab") is { ValueKind: JsonValueKind.Array } ? "Unigram" : "unknown");
+        var type = ModelTypeOf(m);
         switch (type)
         {
             case "BPE":
@@ -184,6 +200,10 @@ public sealed class TokenizerJson
                 throw new InvalidDataException($"{path}: model type '{type}' is not supported (supported: BPE, Unigram)");
         }
     }
+
+    /// <summary>Old files omit the model's type; tokenizers then tells the models apart by their fields.</summary>
+    private static string ModelTypeOf(JsonElement m) => Text(m, "type") ?? (m.TryGetProperty("merges", out _) ? "BPE"
+        : Get(m, "vocab") is { ValueKind: JsonValueKind.Array } ? "Unigram" : "unknown");
 
     public static Dictionary<string, int> ReadBpeVocab(JsonElement m, string path)
     {

@@ -21,6 +21,7 @@ public sealed class UnigramModel : ITokenModel
     private readonly Dictionary<string, int> _ids = new(StringComparer.Ordinal);
     private readonly Dictionary<long, int> _children = new();
     private readonly List<int> _nodePiece = [-1];
+    private const int CacheCapacity = 10_000;
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
 
     public UnigramModel(IReadOnlyList<UnigramPiece> pieces, int? unkId, bool byteFallback = false)
@@ -70,7 +71,12 @@ public sealed class UnigramModel : ITokenModel
     public void Tokenize(string word, List<int> ids)
     {
         if (word.Length == 0) return;
-        ids.AddRange(_cache.GetOrAdd(word, Encode));
+        if (!_cache.TryGetValue(word, out var cached))
+        {
+            cached = Encode(word);
+            if (_cache.Count < CacheCapacity) _cache.TryAdd(word, cached); // bounded, as tokenizers' cache is
+        }
+        ids.AddRange(cached);
     }
 
     private int[] Encode(string word)

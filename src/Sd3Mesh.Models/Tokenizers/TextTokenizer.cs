@@ -72,8 +72,8 @@ public sealed class TextTokenizer
     public TokenizedText Encode(string text, int maxLength)
     {
         int special = PostProcessor?.AddedTokens ?? 0;
-        if (maxLength <= special)
-            throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, $"the row needs room for the {special} special tokens and at least one more");
+        if (maxLength < Math.Max(special, 1))
+            throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, $"the row needs room for the {special} special tokens");
         var ids = TokenIds(text);
         int keep = Math.Min(ids.Count, maxLength - special);
         var row = PostProcessor?.Process(ids.GetRange(0, keep)) ?? ids.GetRange(0, keep);

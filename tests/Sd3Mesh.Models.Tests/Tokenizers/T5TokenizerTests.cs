@@ -59,7 +59,9 @@ public class T5TokenizerTests
         Assert.Equal(new long[] { 7, 10, 3, 1 }, cut.Ids);
         Assert.Equal("de abc", cut.TruncatedText);
         Assert.Equal(4, cut.TokenCount);
-        Assert.Throws<ArgumentOutOfRangeException>(() => t5.Encode("abc", maxLength: 1));
+        // max_sequence_length 1 leaves room for </s> alone, as tokenizers truncates.
+        Assert.Equal(new long[] { 1 }, t5.Encode("abc", maxLength: 1).Ids);
+        Assert.Throws<ArgumentOutOfRangeException>(() => t5.Encode("abc", maxLength: 0));
     }
 
     [Fact]

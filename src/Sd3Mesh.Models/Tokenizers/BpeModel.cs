@@ -30,9 +30,8 @@ public sealed class BpeModel : ITokenModel
         ByteFallback = byteFallback;
         IgnoreMerges = ignoreMerges;
         int prefixLength = Prefix?.Length ?? 0;
-        Merges = [.. merges];
         int rank = 0;
-        foreach (var (left, right) in Merges)
+        foreach (var (left, right) in merges)
         {
             int a = Id(left), b = Id(right);
             string merged = left + (right.Length >= prefixLength ? right[prefixLength..] : "");
@@ -52,8 +51,6 @@ public sealed class BpeModel : ITokenModel
     public bool ByteFallback { get; }
     public bool IgnoreMerges { get; }
     public int VocabularySize => _vocab.Count;
-    public IReadOnlyDictionary<string, int> Vocabulary => _vocab;
-    public IReadOnlyList<(string Left, string Right)> Merges { get; }
 
     public int? TokenToId(string token) => _vocab.TryGetValue(token, out int id) ? id : null;
     public string? IdToToken(int id) => _vocabR.GetValueOrDefault(id);

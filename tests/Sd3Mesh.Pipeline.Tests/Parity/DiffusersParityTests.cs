@@ -15,7 +15,8 @@ namespace Sd3Mesh.Pipeline.Tests.Parity;
 /// <summary>
 /// End to end, as a diffusers user would run it: a tiny SD3 folder in diffusers' layout (safetensors written by
 /// our writer, seeded weights), converted with `models convert`'s converter, run by the pipeline on the CPU with
-/// a prompt longer than CLIP's 77 tokens that holds "wow!", a negative prompt and guidance 4.5. Each stage is
+/// a prompt longer than CLIP's 77 tokens that holds "wow!" (with and without T5), or one with CLIP's special
+/// tokens typed in it, a negative prompt and guidance 4.5. Each stage is
 /// compared with an independent reference: token ids with Hugging Face's tokenizers (transformers 5's CLIP and
 /// T5 pipelines), encoders, assembled embeddings and every step's latents with the float64 references of the
 /// math (diffusers' encode_prompt, the flow-matching Euler schedule and classifier-free guidance). A failure
@@ -29,7 +30,10 @@ public sealed class DiffusersParityTests(DiffusersParityTests.TinyFolder tiny, X
         "cutting through heavy rain, white birds, a small wooden boat, foam, dramatic, rich texture, muted colours, a quiet sense of courage " +
         "facing the wild ocean, wow! distant hills peeking through a narrow gap, oil painting, highly detailed, cinematic lighting, golden hour, " +
         "trending on artstation, a dramatic sky at dusk";
+    /// <summary>CLIP's special tokens typed in a prompt: whole tokens there, and CLIP pools at the first &lt;|endoftext|&gt;.</summary>
+    private const string TypedSpecialTokens = "a cat<|endoftext|> on a wow! mat <|startoftext|>";
     private const string Negative = "blurry, low quality, watermark";
+    private static readonly string[] Texts = [Prompt, TypedSpecialTokens, Negative];
     private const double Guidance = 4.5;
     private const int Steps = 3, Size = 64, MaxSequenceLength = 256;
 
@@ -65,9 +69,10 @@ public sealed class DiffusersParityTests(DiffusersParityTests.TinyFolder tiny, X
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task Long_wow_prompt_with_negative_prompt_and_guidance_4_5_matches_the_reference_stage_by_stage(bool useT5)
+    [InlineData(0, true)]
+    [InlineData(0, false)]
+    [InlineData(1, true)]
+    public async Task Prompt_with_negative_prompt_and_guidance_4_5_matches_the_reference_stage_by_stage(int prompt, bool useT5)
     {
         var (set, weights, model) = (tiny.Set, tiny.Weights, tiny.Model);
         var clipL = new RecordingClip(model.Components.TextEncoder);
@@ -77,17 +82,20 @@ public sealed class DiffusersParityTests(DiffusersParityTests.TinyFolder tiny, X
         var components = model.Components with { TextEncoder = clipL, TextEncoder2 = clipG, TextEncoder3 = t5, Transformer = transformer };
         var result = await new Sd3Pipeline(components).GenerateAsync(new GenerationRequest
         {
-            Prompt = Prompt, NegativePrompt = Negative, GuidanceScale = Guidance, Steps = Steps, Width = Size, Height = Size,
+            Prompt = Texts[prompt], NegativePrompt = Negative, GuidanceScale = Guidance, Steps = Steps, Width = Size, Height = Size,
             Seeds = [7], UseT5 = useT5, MaxSequenceLength = MaxSequenceLength, OutputType = OutputType.Latent,
         });
-        Assert.Contains(result.Warnings, w => w.StartsWith("The following part of your input was truncated because CLIP", StringComparison.Ordinal));
+        Assert.Equal(Texts[prompt] == Prompt,
+            result.Warnings.Any(w => w.StartsWith("The following part of your input was truncated because CLIP", StringComparison.Ordinal)));
 
         var checks = new List<Check>();
         void Compare(string stage, ReadOnlySpan<float> actual, double[] expected, double tolerance) =>
             checks.Add(new Check(stage, actual.Length == expected.Length ? Ref.RelL2(actual, expected) : double.NaN, tolerance));
 
         // 1. Token ids: Hugging Face's tokenizers on the pipelines transformers 5 builds for CLIPTokenizer and T5TokenizerFast.
-        var ids = tiny.Ids;
+        int[] used = [prompt, 2]; // positive, negative
+        long[][] Pick(long[][] all) => [.. used.Select(i => all[i])];
+        var ids = (ClipL: Pick(tiny.Ids.ClipL), ClipG: Pick(tiny.Ids.ClipG), T5: Pick(tiny.Ids.T5));
         var rows = new List<(string, List<long[]>, long[][])>
         {
             ("token ids, CLIP-L", clipL.Calls.Select(c => c.Ids).ToList(), ids.ClipL),
@@ -104,6 +112,7 @@ public sealed class DiffusersParityTests(DiffusersParityTests.TinyFolder tiny, X
         long wow = model.Components.Tokenizer.TokenToId("wow</w>")!.Value;
         Assert.Contains((wow, 0L), ids.ClipG[0].Zip(ids.ClipG[0].Skip(1)));
         Assert.Contains((wow, 256L), ids.ClipL[0].Zip(ids.ClipL[0].Skip(1)));
+        if (Texts[prompt] == TypedSpecialTokens) Assert.Equal(3, System.Array.IndexOf(ids.ClipL[0], 49407L)); // BOS, "a", "cat", then the typed token
 
         // 2. Encoders, float64.
         var options = new RepositoryWriter.Options { Precision = DType.Float32 };
@@ -195,7 +204,7 @@ public sealed class DiffusersParityTests(DiffusersParityTests.TinyFolder tiny, X
         return (sigmas, timesteps);
     }
 
-    /// <summary>The rows Hugging Face's tokenizers gives for the positive [0] and negative [1] prompt.</summary>
+    /// <summary>The rows Hugging Face's tokenizers gives for each of <see cref="Texts"/>.</summary>
     private static (long[][] ClipL, long[][] ClipG, long[][] T5) ReferenceIds(string dir)
     {
         var clip = ClipBpe();
@@ -214,7 +223,7 @@ public sealed class DiffusersParityTests(DiffusersParityTests.TinyFolder tiny, X
         };
         var request = new JsonObject
         {
-            ["encode"] = new JsonArray(files.Select(f => (JsonNode)new JsonObject { ["file"] = f, ["texts"] = Array(Prompt, Negative), ["special"] = true }).ToArray()),
+            ["encode"] = new JsonArray(files.Select(f => (JsonNode)new JsonObject { ["file"] = f, ["texts"] = new JsonArray(Texts.Select(t => (JsonNode)t).ToArray()), ["special"] = true }).ToArray()),
         };
         var response = HfTokenizersPeer.Run(request)["encode"]!.AsArray();
         long[][] Rows(int i) => response[i]!.AsArray().Select(r => HfTokenizersPeer.Ids(r!).Select(x => (long)x).ToArray()).ToArray();

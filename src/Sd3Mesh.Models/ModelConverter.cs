@@ -42,7 +42,7 @@ public static class ModelConverter
             Scheduler: ConfigJson.Read<SchedulerConfig>(Path.Combine(fromDir, RepositoryLayout.SchedulerConfigFile))
                 .Validate(Path.Combine(fromDir, RepositoryLayout.SchedulerConfigFile)));
 
-        var tokenizers = Sd3Tokenizers.Load(fromDir);
+        var tokenizers = Sd3Tokenizers.Load(fromDir, withT5: hasT5);
         if (hasT5 && tokenizers.T5 is null)
             throw new ModelFormatException($"{Path.Combine(fromDir, "tokenizer_3")} is missing: text_encoder_3/ needs its T5 tokenizer");
         tokenizers.CheckVocabularySizes(set.TextEncoder.VocabSize, set.TextEncoder2.VocabSize, hasT5 ? set.TextEncoder3.VocabSize : null);
@@ -66,7 +66,7 @@ public static class ModelConverter
             };
             var manifest = new Sd3MeshManifest { Source = "diffusers", ConvertedFrom = fromDir };
             RepositoryWriter.Write(outDir, set, s => weights[s], options, manifest, root => CopyVerbatim(fromDir, root));
-            _ = Sd3Tokenizers.Load(outDir);
+            _ = Sd3Tokenizers.Load(outDir, withT5: hasT5);
         }
         finally
         {

@@ -53,11 +53,11 @@ public static class ModelsInspectCommand
         console.MarkupLineInterpolated(
             $"scheduler: {repo.Scheduler.ClassName} (shift {repo.Scheduler.Shift}, {repo.Scheduler.NumTrainTimesteps} train timesteps); VAE scaling_factor {vae.ScalingFactor}, shift_factor {vae.ShiftFactor?.ToString() ?? "none"}");
         // Loaded as the pipeline loads them, so a folder it could not use fails here, with the reason.
-        var tokenizers = Sd3Tokenizers.Load(repo.Directory);
+        var tokenizers = Sd3Tokenizers.Load(repo.Directory, withT5: repo.Has(Submodule.TextEncoder3));
         string Describe(TextTokenizer t) =>
             $"{(t.Model is BpeModel ? "BPE" : "Unigram")}, ids < {t.IdLimit}, pad {t.PadToken} ({t.PadId}), {t.Added.Tokens.Count} added tokens";
         console.MarkupLineInterpolated($"tokenizer (CLIPTokenizer): {Describe(tokenizers.Clip)}, rows of {tokenizers.ClipLength}");
         console.MarkupLineInterpolated($"tokenizer_2 (CLIPTokenizer): {Describe(tokenizers.Clip2)}");
-        console.MarkupLineInterpolated($"tokenizer_3 (T5TokenizerFast): {(tokenizers.T5 is null ? "missing (runs without T5)" : Describe(tokenizers.T5))}");
+        console.MarkupLineInterpolated($"tokenizer_3 (T5TokenizerFast): {(tokenizers.T5 is null ? "not used (no text_encoder_3, or no tokenizer_3/): runs without T5" : Describe(tokenizers.T5))}");
     }
 }

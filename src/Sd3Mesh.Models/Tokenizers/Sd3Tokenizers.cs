@@ -12,11 +12,15 @@ public sealed record Sd3Tokenizers(TextTokenizer Clip, TextTokenizer Clip2, Text
     /// <summary>diffusers' tokenizer_max_length: tokenizer's model_max_length (77 without one), both CLIP rows' length.</summary>
     public int ClipLength => Math.Min(Clip.ModelMaxLength ?? 77, 77);
 
-    /// <summary>Loads tokenizer/, tokenizer_2/ and, if present, tokenizer_3/ of <paramref name="root"/>; a folder that cannot be used is named with the reason.</summary>
-    public static Sd3Tokenizers Load(string root)
+    /// <summary>
+    /// Loads tokenizer/, tokenizer_2/ and, if present and <paramref name="withT5"/> (a model without
+    /// text_encoder_3 never uses it), tokenizer_3/ of <paramref name="root"/>; a folder that cannot be used is
+    /// named with the reason.
+    /// </summary>
+    public static Sd3Tokenizers Load(string root, bool withT5 = true)
     {
         string Folder(int i) => Path.Combine(root, RepositoryLayout.TokenizerFolders[i]);
-        var t5 = Directory.Exists(Folder(2)) ? Load(Folder(2), TokenizerClass.T5) : null;
+        var t5 = withT5 && Directory.Exists(Folder(2)) ? Load(Folder(2), TokenizerClass.T5) : null;
         return new Sd3Tokenizers(Load(Folder(0), TokenizerClass.Clip), Load(Folder(1), TokenizerClass.Clip), t5);
     }
 

@@ -69,7 +69,9 @@ public static class TokenizerFolder
         string unk = config.Get("unk_token") ?? "<|endoftext|>", bos = config.Get("bos_token") ?? "<|startoftext|>";
         string eos = config.Get("eos_token") ?? "<|endoftext|>", pad = config.Get("pad_token") ?? "<|endoftext|>";
         var (vocab, merges) = json?.ReadBpe() ?? ReadVocabAndMerges(dir);
-        var model = new BpeModel(vocab, merges, unk, continuingSubwordPrefix: "", endOfWordSuffix: "</w>");
+        BpeModel model;
+        try { model = new BpeModel(vocab, merges, unk, continuingSubwordPrefix: "", endOfWordSuffix: "</w>"); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"{json?.Path ?? Path.Combine(dir, "merges.txt")}: {e.Message}", e); }
         INormalizer normalizer = new SequenceNormalizer([
             new UnicodeFormNormalizer(UnicodeForm.Nfc), new ReplaceNormalizer(new CodePointRegex(@"\s+"), " "), new LowercaseNormalizer()]);
         IPreTokenizer pre = new SequencePreTokenizer([

@@ -38,7 +38,7 @@ public sealed class OnnxSd3Model : IDisposable
         var parsedDevice = Device.Parse(device);
         foreach (var required in new[] { Submodule.TextEncoder, Submodule.TextEncoder2, Submodule.Transformer, Submodule.VaeDecoder })
             _ = repository[required];
-        var tokenizers = Sd3Tokenizers.Load(repository.Directory);
+        var tokenizers = Sd3Tokenizers.Load(repository.Directory, withT5: repository.Has(Submodule.TextEncoder3));
         bool hasT5 = repository.Has(Submodule.TextEncoder3) && tokenizers.T5 is not null;
 
         var environment = OrtEnvironment.Create();

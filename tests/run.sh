@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/setup-debian.sh
+tests/setup-node.sh
 dotnet test Sd3Mesh.sln -c Release --logger "console;verbosity=normal" "$@"

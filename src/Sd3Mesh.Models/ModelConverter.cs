@@ -1,6 +1,7 @@
 using Sd3Mesh.Models.Configs;
 using Sd3Mesh.Models.Graphs;
 using Sd3Mesh.Models.Repository;
+using Sd3Mesh.Models.Tokenizers;
 using Sd3Mesh.Models.Weights;
 using Sd3Mesh.Tensors;
 
@@ -11,7 +12,9 @@ namespace Sd3Mesh.Models;
 /// optionally text_encoder_3/, transformer/, vae/, each with config.json and safetensors weights, sharded or
 /// not; scheduler/; tokenizer*/) into an ONNX model repository. Weights are read one tensor at a time, so the
 /// memory needed is of the order of the largest tensor, not of the model. Configs, the scheduler config and
-/// the tokenizer folders are copied as they are.
+/// the tokenizer folders are copied as they are. The tokenizers are loaded as diffusers loads them before
+/// anything is converted, so a folder the pipeline could not use is refused with the reason, and loaded
+/// again from the output once written.
 /// </summary>
 public static class ModelConverter
 {
@@ -39,6 +42,11 @@ public static class ModelConverter
             Scheduler: ConfigJson.Read<SchedulerConfig>(Path.Combine(fromDir, RepositoryLayout.SchedulerConfigFile))
                 .Validate(Path.Combine(fromDir, RepositoryLayout.SchedulerConfigFile)));
 
+        var tokenizers = Sd3Tokenizers.Load(fromDir, withT5: hasT5);
+        if (hasT5 && tokenizers.T5 is null)
+            throw new ModelFormatException($"{Path.Combine(fromDir, "tokenizer_3")} is missing: text_encoder_3/ needs its T5 tokenizer");
+        tokenizers.CheckVocabularySizes(set.TextEncoder.VocabSize, set.TextEncoder2.VocabSize, hasT5 ? set.TextEncoder3.VocabSize : null);
+
         var submodules = Submodules.All.Where(s => s != Submodule.TextEncoder3 || hasT5).ToArray();
         var sourceFolder = submodules.ToDictionary(s => s, s => s is Submodule.VaeDecoder or Submodule.VaeEncoder ? "vae" : s.FolderName());
         var checkpoints = new Dictionary<string, CheckpointFolder>();
@@ -58,6 +66,7 @@ public static class ModelConverter
             };
             var manifest = new Sd3MeshManifest { Source = "diffusers", ConvertedFrom = fromDir };
             RepositoryWriter.Write(outDir, set, s => weights[s], options, manifest, root => CopyVerbatim(fromDir, root));
+            _ = Sd3Tokenizers.Load(outDir, withT5: hasT5);
         }
         finally
         {

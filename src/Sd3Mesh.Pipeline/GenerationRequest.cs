@@ -3,7 +3,6 @@ using Sd3Mesh.Pipeline.Guidance;
 using Sd3Mesh.Pipeline.Imaging;
 using Sd3Mesh.Pipeline.IO;
 using Sd3Mesh.Pipeline.Sampling;
-using Sd3Mesh.Pipeline.Tokenizers;
 using Sd3Mesh.Pipeline.Vae;
 using Sd3Mesh.Tensors;
 
@@ -28,6 +27,8 @@ public sealed record GenerationRequest
     public const double MaxGuidanceScale = 100;
     public const int DefaultSize = 1024, DefaultSteps = 28;
     public const double DefaultGuidanceScale = 7.0, DefaultStrength = 0.6;
+    /// <summary>T5 tokens: diffusers' default max_sequence_length, and the most T5's positions serve.</summary>
+    public const int DefaultMaxSequenceLength = 256, MaxSequenceLengthLimit = 512;
 
     public required string Prompt { get; init; }
     public string? Prompt2 { get; init; }
@@ -43,7 +44,7 @@ public sealed record GenerationRequest
     public IReadOnlyList<ulong> Seeds { get; init; } = [];
     /// <summary>num_images_per_prompt.</summary>
     public int Count { get; init; } = 1;
-    public int MaxSequenceLength { get; init; } = T5Tokenizer.DefaultMaxLength;
+    public int MaxSequenceLength { get; init; } = DefaultMaxSequenceLength;
     public bool UseT5 { get; init; } = true;
     /// <summary>Image-to-image input (its size must equal width x height).</summary>
     public RgbImage? InitImage { get; init; }
@@ -100,8 +101,8 @@ public sealed record GenerationRequest
         if (Count < 1 || Count > MaxCount) Add("count", $"{Count} is outside the allowed range 1..{MaxCount}");
         else if (Seeds.Count > 1 && Seeds.Count != Count)
             Add("seeds", $"{Seeds.Count} seeds were given for count {Count}: give one seed (image i uses seed + i) or exactly {Count}");
-        if (MaxSequenceLength < 1 || MaxSequenceLength > T5Tokenizer.MaxSupportedLength)
-            Add("max_sequence_length", $"{MaxSequenceLength} is outside the allowed range 1..{T5Tokenizer.MaxSupportedLength}");
+        if (MaxSequenceLength < 1 || MaxSequenceLength > MaxSequenceLengthLimit)
+            Add("max_sequence_length", $"{MaxSequenceLength} is outside the allowed range 1..{MaxSequenceLengthLimit}");
         if (ClipSkip is { } skip)
         {
             int max = model.MaxClipSkip ?? 10;

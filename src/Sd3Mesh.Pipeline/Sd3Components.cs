@@ -1,6 +1,6 @@
 using Sd3Mesh.Pipeline.Sampling;
 using Sd3Mesh.Pipeline.Stages;
-using Sd3Mesh.Pipeline.Tokenizers;
+using Sd3Mesh.Models.Tokenizers;
 
 namespace Sd3Mesh.Pipeline;
 
@@ -12,9 +12,9 @@ namespace Sd3Mesh.Pipeline;
 /// </summary>
 public sealed record Sd3Components
 {
-    public required ClipTokenizer Tokenizer { get; init; }
-    public required ClipTokenizer Tokenizer2 { get; init; }
-    public T5Tokenizer? Tokenizer3 { get; init; }
+    public required TextTokenizer Tokenizer { get; init; }
+    public required TextTokenizer Tokenizer2 { get; init; }
+    public TextTokenizer? Tokenizer3 { get; init; }
     public required IClipTextEncoder TextEncoder { get; init; }
     public required IClipTextEncoder TextEncoder2 { get; init; }
     public IT5TextEncoder? TextEncoder3 { get; init; }
@@ -27,4 +27,7 @@ public sealed record Sd3Components
     public string ModelName { get; init; } = "sd3";
 
     public bool HasT5 => Tokenizer3 is not null && TextEncoder3 is not null;
+
+    /// <summary>diffusers' tokenizer_max_length: the CLIP rows' length, tokenizer's model_max_length (77 without one).</summary>
+    public int ClipLength => Math.Min(Tokenizer.ModelMaxLength ?? 77, 77);
 }

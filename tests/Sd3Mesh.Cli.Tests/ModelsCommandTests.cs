@@ -27,6 +27,17 @@ public sealed class ModelsCommandTests : IDisposable
         Assert.Contains("out  sample: float16[batch, 3, height, width]", text);
         Assert.Contains("VAE scaling_factor 1.5305, shift_factor 0.0609", text);
         Assert.DoesNotContain("text_encoder ", text);
+        Assert.Contains("tokenizer (CLIPTokenizer): BPE, ids < 49408, pad <|endoftext|> (49407), 2 added tokens, rows of 77", text);
+        Assert.Contains("tokenizer_2 (CLIPTokenizer): BPE, ids < 49408, pad ! (0), 3 added tokens", text);
+        Assert.Contains("tokenizer_3 (T5TokenizerFast): not used (no text_encoder_3, or no tokenizer_3/): runs without T5", text);
+
+        // A tokenizer the pipeline could not use fails inspect with the reason.
+        var merges = Path.Combine(dir, "tokenizer_2", "merges.txt");
+        File.AppendAllText(merges, "not-a-token merge\n");
+        (console, output) = Capture();
+        Assert.Equal(1, ModelsInspectCommand.Run(console, dir));
+        Assert.Contains($"error: tokenizer_2/ (CLIPTokenizer) cannot be loaded: {merges}: the BPE merge token 'not-a-token' is not in the vocabulary",
+            output.ToString().ReplaceLineEndings(""));
     }
 
     [Fact]

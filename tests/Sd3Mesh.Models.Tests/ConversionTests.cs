@@ -1,4 +1,6 @@
+using System.Text.Json.Nodes;
 using Sd3Mesh.Models.Repository;
+using Sd3Mesh.Models.Tokenizers;
 using Sd3Mesh.Models.Weights;
 using Sd3Mesh.Onnx.Proto;
 using Sd3Mesh.Onnx.Writer;
@@ -79,8 +81,70 @@ public sealed class ConversionTests : IDisposable
         Assert.Equal("diffusers", repo.Manifest!.Source);
         Assert.Equal(File.ReadAllText(_dir.Sub("diffusers/transformer/config.json")), File.ReadAllText(_dir.Sub("converted/transformer/config.json")));
         Assert.Equal(File.ReadAllText(_dir.Sub("diffusers/vae/config.json")), File.ReadAllText(_dir.Sub("converted/vae_encoder/config.json")));
-        Assert.Equal("{\"a</w>\": 0}", File.ReadAllText(Path.Combine(repo.TokenizerDirectory(1)!, "vocab.json")));
-        Assert.Null(repo.TokenizerDirectory(2));
+        foreach (var (folder, file) in new[] { ("tokenizer", "vocab.json"), ("tokenizer_2", "tokenizer_config.json"), ("tokenizer_3", "tokenizer.json") })
+            Assert.Equal(File.ReadAllBytes(_dir.Sub($"diffusers/{folder}/{file}")), File.ReadAllBytes(_dir.Sub($"converted/{folder}/{file}")));
+    }
+
+    /// <summary>
+    /// A T5 tokenizer.json with a plain NFKC normalizer (the issue's case) converts and loads. transformers 5's
+    /// T5 tokenizer keeps only a Precompiled normalizer, so SD3 runs without NFKC; the tokenizers library, which
+    /// reads the file as it is, applies it.
+    /// </summary>
+    [Fact]
+    public void A_T5_tokenizer_with_an_NFKC_normalizer_converts_and_loads()
+    {
+        var src = _dir.Sub("diffusers");
+        DiffusersFixture.Write(src, Presets.Tiny(), new RandomWeights(2));
+        EditTokenizerJson(src, "tokenizer_3", json => json["normalizer"] = new JsonObject { ["type"] = "NFKC" });
+        ModelConverter.Convert(src, _dir.Sub("converted"), DType.Float32);
+        var t5 = Sd3Tokenizers.Load(_dir.Sub("converted")).T5!;
+        Assert.Null(t5.Normalizer);
+        Assert.Equal(["▁a", "▁cat"], t5.TokenIds("a cat").Select(i => t5.IdToToken(i)));
+        var asFile = TokenizerFolder.Load(_dir.Sub("converted/tokenizer_3"), TokenizerClass.FromFile);
+        Assert.Equal(asFile.TokenIds("a cat"), asFile.TokenIds("ａ ｃａｔ"));
+        Assert.NotEqual(t5.TokenIds("a cat"), t5.TokenIds("ａ ｃａｔ"));
+    }
+
+    [Fact]
+    public void Tokenizers_the_pipeline_cannot_use_are_refused_before_anything_is_written()
+    {
+        var src = _dir.Sub("diffusers");
+        DiffusersFixture.Write(src, Presets.Tiny(), new RandomWeights(4));
+
+        // transformers 5 builds T5's pipeline itself, but its vocabulary comes from tokenizer.json.
+        EditTokenizerJson(src, "tokenizer_3", json => json["model"]!["type"] = "WordPiece");
+        var ex = Assert.Throws<ModelFormatException>(() => ModelConverter.Convert(src, _dir.Sub("out"), DType.Float32));
+        Assert.Equal($"tokenizer_3/ (T5TokenizerFast) cannot be loaded: {Path.Combine(src, "tokenizer_3", "tokenizer.json")}: model type 'WordPiece' is not Unigram, which T5Tokenizer needs", ex.Message);
+        Assert.False(Directory.Exists(_dir.Sub("out")));
+
+        TokenizerFiles.WriteSyntheticT5(Path.Combine(src, "tokenizer_3"));
+        File.Delete(Path.Combine(src, "tokenizer_2", "merges.txt"));
+        ex = Assert.Throws<ModelFormatException>(() => ModelConverter.Convert(src, _dir.Sub("out"), DType.Float32));
+        Assert.Equal($"tokenizer_2/ (CLIPTokenizer) cannot be loaded: '{Path.Combine(src, "tokenizer_2")}' is not a CLIP tokenizer folder: tokenizer.json, or vocab.json and merges.txt, are needed", ex.Message);
+
+        TokenizerFiles.WriteClip(Path.Combine(src, "tokenizer_2"), TokenizerFiles.ClipGPadToken);
+        Directory.Delete(Path.Combine(src, "tokenizer_3"), recursive: true);
+        ex = Assert.Throws<ModelFormatException>(() => ModelConverter.Convert(src, _dir.Sub("out"), DType.Float32));
+        Assert.Equal($"{Path.Combine(src, "tokenizer_3")} is missing: text_encoder_3/ needs its T5 tokenizer", ex.Message);
+        Assert.False(Directory.Exists(_dir.Sub("out")));
+    }
+
+    [Fact]
+    public void A_tokenizer_whose_ids_exceed_the_text_encoders_vocabulary_is_refused()
+    {
+        var src = _dir.Sub("diffusers");
+        var set = Presets.Tiny();
+        DiffusersFixture.Write(src, set with { TextEncoder2 = set.TextEncoder2 with { VocabSize = 1000 } }, new RandomWeights(6));
+        var ex = Assert.Throws<ModelFormatException>(() => ModelConverter.Convert(src, _dir.Sub("out"), DType.Float32));
+        Assert.Equal("tokenizer_2/ produces ids up to 49407, but its text encoder's vocab_size is 1000", ex.Message);
+    }
+
+    private static void EditTokenizerJson(string root, string folder, Action<JsonObject> edit)
+    {
+        var path = Path.Combine(root, folder, "tokenizer.json");
+        var json = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        edit(json);
+        File.WriteAllText(path, json.ToJsonString());
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Sd3Mesh.Models.Configs;
 using Sd3Mesh.Models.Repository;
+using Sd3Mesh.Models.Tokenizers;
 using Sd3Mesh.Models.Weights;
 using Sd3Mesh.Tensors;
 
@@ -52,9 +53,24 @@ public static class DiffusersFixture
         ConfigJson.Write(Path.Combine(dir, "vae", "config.json"), set.Vae);
         ConfigJson.Write(Path.Combine(dir, "scheduler", "scheduler_config.json"), set.Scheduler);
         File.WriteAllText(Path.Combine(dir, "model_index.json"), "{\"_class_name\": \"StableDiffusion3Pipeline\"}");
-        Directory.CreateDirectory(Path.Combine(dir, "tokenizer"));
-        File.WriteAllText(Path.Combine(dir, "tokenizer", "vocab.json"), "{\"a</w>\": 0}");
+        foreach (var folder in RepositoryLayout.TokenizerFolders)
+        {
+            Directory.CreateDirectory(Path.Combine(dir, folder));
+            foreach (var file in Directory.GetFiles(Path.Combine(TokenizerTemplate.Value, folder)))
+                File.Copy(file, Path.Combine(dir, folder, Path.GetFileName(file)), overwrite: true);
+        }
     }
+
+    /// <summary>SD3's tokenizer folders as the model zoo writes them, written once per test run and copied from there.</summary>
+    private static readonly Lazy<string> TokenizerTemplate = new(() =>
+    {
+        var root = Directory.CreateTempSubdirectory("sd3mesh-tokenizer-template-").FullName;
+        TokenizerFiles.WriteClip(Path.Combine(root, "tokenizer"), TokenizerFiles.ClipLPadToken);
+        TokenizerFiles.WriteClip(Path.Combine(root, "tokenizer_2"), TokenizerFiles.ClipGPadToken);
+        TokenizerFiles.WriteSyntheticT5(Path.Combine(root, "tokenizer_3"));
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { Directory.Delete(root, true); } catch (IOException) { } };
+        return root;
+    });
 }
 
 /// <summary>A weight source whose values are rounded through another dtype (what a BF16 checkpoint holds).</summary>

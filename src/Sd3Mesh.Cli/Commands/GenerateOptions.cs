@@ -3,7 +3,6 @@ using Google.Protobuf;
 using Sd3Mesh.Onnx;
 using Sd3Mesh.Pipeline;
 using Sd3Mesh.Pipeline.Guidance;
-using Sd3Mesh.Pipeline.Tokenizers;
 using Sd3Mesh.Protos.V1;
 using CfgMode = Sd3Mesh.Pipeline.Guidance.CfgMode;
 using Device = Sd3Mesh.Onnx.Device;
@@ -38,7 +37,7 @@ public sealed class GenerateOptions
         Arity = ArgumentArity.ZeroOrMore,
     };
     public Option<uint?> Count { get; } = CliOptions.WholeNumber("--count", $"Images to generate, 1-{GenerationRequest.MaxCount} (default: the number of seeds given, else 1)");
-    public Option<uint?> MaxSequenceLength { get; } = CliOptions.WholeNumber("--max-sequence-length", $"T5 tokens, 1-{T5Tokenizer.MaxSupportedLength} (default {T5Tokenizer.DefaultMaxLength})");
+    public Option<uint?> MaxSequenceLength { get; } = CliOptions.WholeNumber("--max-sequence-length", $"T5 tokens, 1-{GenerationRequest.MaxSequenceLengthLimit} (default {GenerationRequest.DefaultMaxSequenceLength})");
     public Option<bool> NoT5 { get; } = new("--no-t5") { Description = "Skip T5: its part of the prompt embeddings is zeros (as diffusers without text_encoder_3)" };
     public Option<FileInfo?> InitImage { get; } = new("--init-image") { Description = "Image-to-image: start from this PNG (8-bit RGB/RGBA/gray/palette)" };
     public Option<double?> Strength { get; } = CliOptions.Number("--strength", $"Image-to-image only: how much to change the image, (0, 1] (default {GenerationRequest.DefaultStrength})");

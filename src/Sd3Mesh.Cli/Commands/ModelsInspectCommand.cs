@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Sd3Mesh.Models;
 using Sd3Mesh.Models.Repository;
+using Sd3Mesh.Models.Tokenizers;
 using Spectre.Console;
 
 namespace Sd3Mesh.Cli.Commands;
@@ -51,7 +52,12 @@ public static class ModelsInspectCommand
         var vae = repo.Vae;
         console.MarkupLineInterpolated(
             $"scheduler: {repo.Scheduler.ClassName} (shift {repo.Scheduler.Shift}, {repo.Scheduler.NumTrainTimesteps} train timesteps); VAE scaling_factor {vae.ScalingFactor}, shift_factor {vae.ShiftFactor?.ToString() ?? "none"}");
-        var tokenizers = Enumerable.Range(1, 3).Select(i => repo.TokenizerDirectory(i) is null ? $"{RepositoryLayout.TokenizerFolders[i - 1]} (missing)" : RepositoryLayout.TokenizerFolders[i - 1]);
-        console.MarkupLineInterpolated($"tokenizers: {string.Join(", ", tokenizers)}");
+        // Loaded as the pipeline loads them, so a folder it could not use fails here, with the reason.
+        var tokenizers = Sd3Tokenizers.Load(repo.Directory, withT5: repo.Has(Submodule.TextEncoder3));
+        string Describe(TextTokenizer t) =>
+            $"{(t.Model is BpeModel ? "BPE" : "Unigram")}, ids < {t.IdLimit}, pad {t.PadToken} ({t.PadId}), {t.Added.Tokens.Count} added tokens";
+        console.MarkupLineInterpolated($"tokenizer (CLIPTokenizer): {Describe(tokenizers.Clip)}, rows of {tokenizers.ClipLength}");
+        console.MarkupLineInterpolated($"tokenizer_2 (CLIPTokenizer): {Describe(tokenizers.Clip2)}");
+        console.MarkupLineInterpolated($"tokenizer_3 (T5TokenizerFast): {(tokenizers.T5 is null ? "not used (no text_encoder_3, or no tokenizer_3/): runs without T5" : Describe(tokenizers.T5))}");
     }
 }

@@ -3,7 +3,7 @@ using Sd3Mesh.Models.Repository;
 using Sd3Mesh.Onnx;
 using Sd3Mesh.Pipeline.Sampling;
 using Sd3Mesh.Pipeline.Stages;
-using Sd3Mesh.Pipeline.Tokenizers;
+using Sd3Mesh.Models.Tokenizers;
 
 namespace Sd3Mesh.Pipeline.Onnx;
 
@@ -44,13 +44,8 @@ public sealed class OnnxSd3Model : IDisposable
         var parsedDevice = device;
         foreach (var required in new[] { Submodule.TextEncoder, Submodule.TextEncoder2, Submodule.Transformer, Submodule.VaeDecoder })
             _ = repository[required];
-        string Tokenizer(int i) => repository.TokenizerDirectory(i) ?? throw new FileNotFoundException(
-            $"{Path.Combine(repository.Directory, RepositoryLayout.TokenizerFolders[i - 1])} is missing");
-
-        var tokenizer = ClipTokenizer.Load(Tokenizer(1));
-        var tokenizer2 = ClipTokenizer.Load(Tokenizer(2));
-        bool hasT5 = repository.Has(Submodule.TextEncoder3) && repository.TokenizerDirectory(3) is not null;
-        var tokenizer3 = hasT5 ? T5Tokenizer.Load(Tokenizer(3)) : null;
+        var tokenizers = Sd3Tokenizers.Load(repository.Directory, withT5: repository.Has(Submodule.TextEncoder3));
+        bool hasT5 = repository.Has(Submodule.TextEncoder3) && tokenizers.T5 is not null;
 
         var environment = OrtEnvironment.Create();
         var model = new OnnxSd3Model(repository, environment, null!);
@@ -66,9 +61,9 @@ public sealed class OnnxSd3Model : IDisposable
 
             model.Components = new Sd3Components
             {
-                Tokenizer = tokenizer,
-                Tokenizer2 = tokenizer2,
-                Tokenizer3 = tokenizer3,
+                Tokenizer = tokenizers.Clip,
+                Tokenizer2 = tokenizers.Clip2,
+                Tokenizer3 = hasT5 ? tokenizers.T5 : null,
                 TextEncoder = new OnnxClipTextEncoder(Session(Submodule.TextEncoder)),
                 TextEncoder2 = new OnnxClipTextEncoder(Session(Submodule.TextEncoder2)),
                 TextEncoder3 = hasT5 ? new OnnxT5TextEncoder(Session(Submodule.TextEncoder3)) : null,

@@ -35,9 +35,9 @@ public static class PromptEmbeddingAssembler
     }
 
     /// <summary>
-    /// diffusers' stand-in for a missing T5: zeros [B, tokenizer_max_length, joint_attention_dim], where
-    /// tokenizer_max_length is CLIP's row length (77), whatever max_sequence_length says.
+    /// diffusers' stand-in for a missing T5 (_get_t5_prompt_embeds when text_encoder_3 is None, at 58eb52c):
+    /// zeros [B, max_sequence_length, joint_attention_dim].
     /// </summary>
-    public static Tensor T5Zeros(long batch, int tokenizerMaxLength, int jointAttentionDim) =>
-        Tensor.Zeros(DType.Float32, new TensorShape(batch, tokenizerMaxLength, jointAttentionDim));
+    public static Tensor T5Zeros(long batch, int maxSequenceLength, int jointAttentionDim) =>
+        Tensor.Zeros(DType.Float32, new TensorShape(batch, maxSequenceLength, jointAttentionDim));
 }

@@ -1,5 +1,5 @@
 using Sd3Mesh.Pipeline.Stages;
-using Sd3Mesh.Pipeline.Tokenizers;
+using Sd3Mesh.Models.Tokenizers;
 using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Pipeline.Prompting;
@@ -14,8 +14,9 @@ public sealed record PromptTexts(string Prompt, string? Prompt2 = null, string? 
 
 /// <summary>
 /// diffusers' StableDiffusion3Pipeline.encode_prompt for one text triple: tokenize, run CLIP-L, CLIP-G
-/// (penultimate hidden state, or hidden_states[-(clip_skip + 2)]) and T5 (or, without it, zeros of the CLIP
-/// row length, as diffusers' _get_t5_prompt_embeds), assemble and repeat for num_images_per_prompt. Encoder outputs go through the cache when one is given.
+/// (penultimate hidden state, or hidden_states[-(clip_skip + 2)]) and T5 (or, without it, zeros of
+/// max_sequence_length rows, as diffusers' _get_t5_prompt_embeds), assemble and repeat for
+/// num_images_per_prompt. Encoder outputs go through the cache when one is given.
 /// Truncations are reported as warnings.
 /// </summary>
 public sealed class PromptEncoder
@@ -39,13 +40,13 @@ public sealed class PromptEncoder
         var warnings = new List<string>();
         var (idsL, idsG, idsT5) = _timings.Measure("tokenize", () =>
         {
-            var l = _c.Tokenizer.Encode(texts.ForClipL);
-            var g = _c.Tokenizer2.Encode(texts.ForClipG);
+            var l = _c.Tokenizer.Encode(texts.ForClipL, _c.ClipLength);
+            var g = _c.Tokenizer2.Encode(texts.ForClipG, _c.ClipLength);
             var t = useT5 && _c.HasT5 ? _c.Tokenizer3!.Encode(texts.ForT5, maxSequenceLength) : null;
             return (l, g, t);
         });
         if (idsL.WasTruncated || idsG.WasTruncated)
-            warnings.Add($"The following part of your input was truncated because CLIP can only handle sequences up to {_c.Tokenizer.MaxLength} tokens: {(idsL.WasTruncated ? idsL.TruncatedText : idsG.TruncatedText)}");
+            warnings.Add($"The following part of your input was truncated because CLIP can only handle sequences up to {_c.ClipLength} tokens: {(idsL.WasTruncated ? idsL.TruncatedText : idsG.TruncatedText)}");
         if (idsT5 is { WasTruncated: true })
             warnings.Add($"The following part of your input was truncated because `max_sequence_length` is set to {maxSequenceLength} tokens: {idsT5.TruncatedText}");
 
@@ -53,7 +54,7 @@ public sealed class PromptEncoder
         var clipL = EncodeClipAsync(StageNames.TextEncoder, _c.TextEncoder, texts.ForClipL, idsL, fromEnd, cancellationToken);
         var clipG = EncodeClipAsync(StageNames.TextEncoder2, _c.TextEncoder2, texts.ForClipG, idsG, fromEnd, cancellationToken);
         Task<Tensor> t5 = idsT5 is null
-            ? Task.FromResult(PromptEmbeddingAssembler.T5Zeros(1, _c.Tokenizer.MaxLength, _c.Model.JointAttentionDim))
+            ? Task.FromResult(PromptEmbeddingAssembler.T5Zeros(1, maxSequenceLength, _c.Model.JointAttentionDim))
             : EncodeT5Async(texts.ForT5, idsT5, maxSequenceLength, cancellationToken);
         await Task.WhenAll(clipL, clipG, t5).ConfigureAwait(false);
 

@@ -1,6 +1,6 @@
 using Sd3Mesh.Pipeline.Sampling;
 using Sd3Mesh.Pipeline.Tests.Support;
-using Sd3Mesh.Pipeline.Tokenizers;
+using Sd3Mesh.Models.Tokenizers;
 
 namespace Sd3Mesh.Pipeline.Tests.Fakes;
 
@@ -9,8 +9,7 @@ public sealed class FakeSd3
 {
     public const int ClipLWidth = 8, ClipGWidth = 12, PooledL = 4, PooledG = 6, Joint = 24, Channels = 4;
 
-    private static readonly Lazy<(ClipTokenizer L, ClipTokenizer G, T5Tokenizer T5)> Tokenizers = new(() =>
-        (ClipTokenizer.Load(TokenizerFolders.ClipL), ClipTokenizer.Load(TokenizerFolders.ClipG), T5Tokenizer.Load(TokenizerFolders.T5)));
+    private static readonly Lazy<Sd3Tokenizers> Tokenizers = new(() => Sd3Tokenizers.Load(TokenizerFolders.Root));
 
     public FakeClipEncoder ClipL { get; } = new(ClipLWidth, PooledL);
     public FakeClipEncoder ClipG { get; } = new(ClipGWidth, PooledG);
@@ -19,9 +18,9 @@ public sealed class FakeSd3
     public FakeVaeDecoder Decoder { get; } = new();
     public FakeVaeEncoder Encoder { get; } = new(Channels);
 
-    public static ClipTokenizer TokenizerL => Tokenizers.Value.L;
-    public static ClipTokenizer TokenizerG => Tokenizers.Value.G;
-    public static T5Tokenizer TokenizerT5 => Tokenizers.Value.T5;
+    public static TextTokenizer TokenizerL => Tokenizers.Value.Clip;
+    public static TextTokenizer TokenizerG => Tokenizers.Value.Clip2;
+    public static TextTokenizer TokenizerT5 => Tokenizers.Value.T5!;
 
     public Sd3Components Components(bool withT5 = true) => new()
     {

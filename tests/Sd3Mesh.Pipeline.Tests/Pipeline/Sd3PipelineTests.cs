@@ -25,8 +25,8 @@ public class Sd3PipelineTests
     /// <summary>mean of one assembled prompt-embedding row and of its pooled row, in float64 from the fakes' formulas.</summary>
     private static (double E, double P) ReferenceConditioning(string prompt, string? prompt2, string? prompt3, int? clipSkip, int maxSeq, bool t5 = true)
     {
-        var l = FakeSd3.TokenizerL.Encode(prompt).Ids;
-        var g = FakeSd3.TokenizerG.Encode(prompt2 ?? prompt).Ids;
+        var l = FakeSd3.TokenizerL.Encode(prompt, 77).Ids;
+        var g = FakeSd3.TokenizerG.Encode(prompt2 ?? prompt, 77).Ids;
         int fromEnd = 2 + (clipSkip ?? 0);
         double sum = 0;
         foreach (var id in l) for (int f = 0; f < FakeSd3.ClipLWidth; f++) sum += FakeClipEncoder.Hidden(id, f, fromEnd);
@@ -34,8 +34,8 @@ public class Sd3PipelineTests
         if (t5)
             foreach (var id in FakeSd3.TokenizerT5.Encode(prompt3 ?? prompt, maxSeq).Ids)
                 for (int d = 0; d < FakeSd3.Joint; d++) sum += FakeT5Encoder.State(id, d);
-        // Without T5, diffusers pads with tokenizer_max_length (77) zero rows, not max_sequence_length ones.
-        double e = sum / ((77.0 + (t5 ? maxSeq : 77)) * FakeSd3.Joint);
+        // Without T5, diffusers (58eb52c) pads with max_sequence_length zero rows.
+        double e = sum / ((77.0 + maxSeq) * FakeSd3.Joint);
         double p = 0;
         for (int j = 0; j < FakeSd3.PooledL; j++) p += FakeClipEncoder.Pooled(l.Sum(), j);
         for (int j = 0; j < FakeSd3.PooledG; j++) p += FakeClipEncoder.Pooled(g.Sum(), j);
@@ -150,11 +150,11 @@ public class Sd3PipelineTests
                 ReferenceConditioning("a photo of a cat", "an oil painting", "a cat on a mat", 1, 16),
                 ReferenceConditioning("blurry", null, null, null, 16)),
             result.Latents.ToArray<float>());
-        Assert.Contains(fakes.ClipG.Inputs, ids => ids.SequenceEqual(FakeSd3.TokenizerG.Encode("an oil painting").Ids));
+        Assert.Contains(fakes.ClipG.Inputs, ids => ids.SequenceEqual(FakeSd3.TokenizerG.Encode("an oil painting", 77).Ids));
     }
 
     [Fact]
-    public async Task Without_T5_its_part_is_zeros_of_the_clip_row_length_by_joint_attention_dim()
+    public async Task Without_T5_its_part_is_zeros_of_max_sequence_length_by_joint_attention_dim()
     {
         var fakes = new FakeSd3();
         var result = await new Sd3Pipeline(fakes.Components(withT5: false)).GenerateAsync(Request() with { OutputType = OutputType.Latent });

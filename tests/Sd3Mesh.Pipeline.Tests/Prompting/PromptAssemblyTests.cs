@@ -51,21 +51,28 @@ public class PromptAssemblyTests
         Assert.Equal(new TensorShape(1, 2048), e.Pooled.Shape);
     }
 
-    /// <summary>diffusers' _get_t5_prompt_embeds without text_encoder_3: zeros of tokenizer_max_length rows, not max_sequence_length.</summary>
+    /// <summary>
+    /// diffusers' _get_t5_prompt_embeds without text_encoder_3 (58eb52c): zeros of shape
+    /// (batch * num_images_per_prompt, max_sequence_length, joint_attention_dim) after CLIP's 77 rows.
+    /// </summary>
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task Without_T5_the_embeddings_end_in_77_zero_rows_whatever_max_sequence_length(bool modelHasT5)
+    [InlineData(false, 16)]
+    [InlineData(true, 16)]
+    [InlineData(false, 256)]
+    public async Task Without_T5_the_embeddings_end_in_max_sequence_length_zero_rows(bool modelHasT5, int maxSequenceLength)
     {
         var fakes = new FakeSd3();
         var encoder = new PromptEncoder(fakes.Components(withT5: modelHasT5));
-        var result = await encoder.EncodeAsync(new PromptTexts("a photo of a cat"), null, maxSequenceLength: 16, useT5: false, numImages: 2);
-        Assert.Equal(new TensorShape(2, 77 + 77, FakeSd3.Joint), result.Embeddings.Embeds.Shape);
+        var result = await encoder.EncodeAsync(new PromptTexts("a photo of a cat"), null, maxSequenceLength, useT5: false, numImages: 2);
+        int rows = 77 + maxSequenceLength;
+        Assert.Equal(new TensorShape(2, rows, FakeSd3.Joint), result.Embeddings.Embeds.Shape);
         var values = result.Embeddings.Embeds.ToArray<float>();
         for (int b = 0; b < 2; b++)
         {
-            var row = values.AsSpan((b * 154 + 77) * FakeSd3.Joint, 77 * FakeSd3.Joint);
-            Assert.Equal(77 * FakeSd3.Joint, row.Count(0f));
+            var clip = values.AsSpan(b * rows * FakeSd3.Joint, 77 * FakeSd3.Joint);
+            var t5 = values.AsSpan((b * rows + 77) * FakeSd3.Joint, maxSequenceLength * FakeSd3.Joint);
+            Assert.Equal(maxSequenceLength * FakeSd3.Joint, t5.Count(0f));
+            Assert.True(clip.Count(0f) < clip.Length, "the CLIP rows carry the fake encoders' values");
         }
         Assert.Equal(0, fakes.T5.Calls);
     }

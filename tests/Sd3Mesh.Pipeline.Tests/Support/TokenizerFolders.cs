@@ -5,7 +5,7 @@ namespace Sd3Mesh.Pipeline.Tests.Support;
 /// <summary>Tokenizer folders written once per test run by the Models layer (as the model zoo writes them).</summary>
 public static class TokenizerFolders
 {
-    private static readonly Lazy<string> Root = new(() =>
+    private static readonly Lazy<string> Folder = new(() =>
     {
         var root = Path.Combine(Path.GetTempPath(), "sd3mesh-tests-tokenizers-" + Environment.ProcessId);
         TokenizerFiles.WriteClip(Path.Combine(root, "tokenizer"), TokenizerFiles.ClipLPadToken);
@@ -15,7 +15,6 @@ public static class TokenizerFolders
         return root;
     });
 
-    public static string ClipL => Path.Combine(Root.Value, "tokenizer");
-    public static string ClipG => Path.Combine(Root.Value, "tokenizer_2");
-    public static string T5 => Path.Combine(Root.Value, "tokenizer_3");
+    /// <summary>The folder holding tokenizer/, tokenizer_2/ and tokenizer_3/.</summary>
+    public static string Root => Folder.Value;
 }

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace Sd3Mesh.Pipeline.Tokenizers;
+namespace Sd3Mesh.Models.Tokenizers;
 
 /// <summary>
 /// Read-only darts-clone double-array trie, the structure inside SentencePiece's precompiled_charsmap.
@@ -32,12 +32,11 @@ public sealed class DoubleArrayTrie
     private static uint Offset(uint unit) => (unit >> 10) << (int)((unit & (1u << 9)) >> 6);
 
     /// <summary>
-    /// The value and length of the longest key that is a prefix of <paramref name="key"/>. Stops at a NUL byte,
-    /// as darts-clone's C-string search does.
+    /// The value and length of the shortest key that is a prefix of <paramref name="key"/> (the first result of
+    /// darts-clone's commonPrefixSearch, which Hugging Face's Precompiled normalizer takes). Stops at a NUL byte.
     /// </summary>
-    public bool TryLongestPrefix(ReadOnlySpan<byte> key, out int value, out int length)
+    public bool TryShortestPrefix(ReadOnlySpan<byte> key, out int value, out int length)
     {
-        int bestValue = 0, bestLength = 0;
         uint pos = Offset(_units[0]);
         for (int i = 0; i < key.Length; i++)
         {
@@ -50,12 +49,12 @@ public sealed class DoubleArrayTrie
             pos ^= Offset(unit);
             if (HasLeaf(unit) && pos < _units.Length)
             {
-                bestValue = Value(_units[pos]);
-                bestLength = i + 1;
+                value = Value(_units[pos]);
+                length = i + 1;
+                return true;
             }
         }
-        value = bestValue;
-        length = bestLength;
-        return bestLength > 0;
+        value = length = 0;
+        return false;
     }
 }

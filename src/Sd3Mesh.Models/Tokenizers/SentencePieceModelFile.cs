@@ -1,7 +1,21 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace Sd3Mesh.Pipeline.Tokenizers;
+namespace Sd3Mesh.Models.Tokenizers;
+
+/// <summary>The kinds of SentencePiece pieces (values as in sentencepiece_model.proto).</summary>
+public enum PieceType
+{
+    Normal = 1,
+    Unknown = 2,
+    Control = 3,
+    UserDefined = 4,
+    Unused = 5,
+    Byte = 6,
+}
+
+/// <summary>A piece of a SentencePiece model.</summary>
+public readonly record struct SentencePiece(string Piece, float Score, PieceType Type);
 
 /// <summary>
 /// Reads the parts of SentencePiece's ModelProto (sentencepiece_model.proto, protobuf wire format) that a
@@ -12,7 +26,7 @@ namespace Sd3Mesh.Pipeline.Tokenizers;
 /// </summary>
 public sealed class SentencePieceModelFile
 {
-    public List<UnigramPiece> Pieces { get; } = [];
+    public List<SentencePiece> Pieces { get; } = [];
     public int ModelType { get; private set; } = 1; // UNIGRAM
     public bool TreatWhitespaceAsSuffix { get; private set; }
     public string NormalizerName { get; private set; } = "";
@@ -48,7 +62,7 @@ public sealed class SentencePieceModelFile
         return model;
     }
 
-    private static UnigramPiece ParsePiece(ReadOnlySpan<byte> bytes)
+    private static SentencePiece ParsePiece(ReadOnlySpan<byte> bytes)
     {
         string piece = "";
         float score = 0;
@@ -64,7 +78,7 @@ public sealed class SentencePieceModelFile
                 default: r.Skip(wire); break;
             }
         }
-        return new UnigramPiece(piece, score, type);
+        return new SentencePiece(piece, score, type);
     }
 
     private void ParseTrainerSpec(ReadOnlySpan<byte> bytes)

@@ -1,4 +1,4 @@
-namespace Sd3Mesh.Pipeline.Tokenizers;
+namespace Sd3Mesh.Models.Tokenizers;
 
 /// <summary>
 /// One text as a model input row: exactly <c>MaxLength</c> ids (special tokens added, truncated, padded),

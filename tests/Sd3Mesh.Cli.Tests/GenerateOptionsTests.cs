@@ -23,7 +23,7 @@ public class GenerateOptionsTests
         var v = Parse("a cat", "--prompt-2", "p2", "--prompt-3", "p3", "--negative", "n", "--negative-2", "n2", "--negative-3", "n3",
             "--steps", "12", "--guidance", "4.5", "--width", "512", "--height", "768", "--seed", "5", "6", "--count", "2",
             "--max-sequence-length", "77", "--no-t5", "--output-type", "latent", "--clip-skip", "1", "--cfg", "split",
-            "--device", "webgpu:0", "--out", "/tmp/x");
+            "--device", "cuda:0", "--out", "/tmp/x");
         var (request, errors) = GenerateOptions.BuildRequest(v, Sd3ModelConfig.Sd3Medium);
         Assert.Empty(errors);
         Assert.NotNull(request);
@@ -34,7 +34,7 @@ public class GenerateOptionsTests
         Assert.Equal(OutputType.Latent, request.OutputType);
         Assert.Equal(1, request.ClipSkip);
         Assert.Equal(CfgMode.Split, request.CfgMode);
-        Assert.Equal("webgpu:0", v.Device);
+        Assert.Equal("cuda:0", v.Device);
         Assert.Equal("/tmp/x", v.Out);
     }
 

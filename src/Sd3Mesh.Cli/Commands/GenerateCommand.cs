@@ -57,7 +57,7 @@ public static class GenerateCommand
     public static LoadedModel Load(IAnsiConsole console, string? models, string device)
     {
         var directory = models ?? EnsureDefaultModels(console, DefaultPreset, DType.Float32, DefaultWeightSeed);
-        var model = OnnxSd3Model.Open(directory, device);
+        var model = OnnxSd3Model.Open(directory, Onnx.Device.Parse(device));
         string description = $"{model.Components.ModelName} on {device}";
         if (model.Repository.Manifest is { Source: "random" })
             description += " (random weights: the images are noise)";

@@ -42,9 +42,9 @@ public class ClusterTests
     public void The_models_device_is_listed_beside_the_cpu()
     {
         var cpu = new CpuDeviceInventory();
-        var webgpu = new ModelDeviceInventory(cpu, "webgpu:0").Devices("s");
-        Assert.Equal([("cpu", "cpu"), ("webgpu:0", "webgpu")], webgpu.Select(d => (d.Name, d.Kind)));
-        Assert.Equal(("s", "ONNX Runtime WebGpu execution provider, adapter 0", 0UL), (webgpu[1].SiloId, webgpu[1].Description, webgpu[1].MemoryTotalBytes));
+        var cuda = new ModelDeviceInventory(cpu, "cuda:0").Devices("s");
+        Assert.Equal([("cpu", "cpu"), ("cuda:0", "cuda")], cuda.Select(d => (d.Name, d.Kind)));
+        Assert.Equal(("s", "ONNX Runtime Cuda execution provider, adapter 0", 0UL), (cuda[1].SiloId, cuda[1].Description, cuda[1].MemoryTotalBytes));
         Assert.Equal(["cpu"], new ModelDeviceInventory(cpu, DeviceNames.Of(Onnx.Device.Parse("cpu"))).Devices("s").Select(d => d.Name));
         Assert.Equal("cuda:1", DeviceNames.Of(Onnx.Device.Parse("cuda:1")));
     }

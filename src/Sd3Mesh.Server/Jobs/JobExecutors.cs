@@ -20,7 +20,7 @@ public static class JobExecutors
     public static PipelineJobExecutor ForModels(string? modelsDirectory, Onnx.Device device)
     {
         var directory = modelsDirectory ?? ModelZoo.EnsureCached(DefaultPreset, DType.Float32, DefaultWeightSeed);
-        var model = OnnxSd3Model.Open(directory, device.ToString());
+        var model = OnnxSd3Model.Open(directory, device);
         string name = DeviceNames.Of(device);
         return new PipelineJobExecutor(model.Components, model) { Grains = new ModelGrains(model, name), Device = name };
     }

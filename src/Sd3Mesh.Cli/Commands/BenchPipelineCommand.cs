@@ -122,7 +122,7 @@ public static class BenchPipelineCommand
         console.MarkupLine(Markup.Escape($"{model.Components.ModelName} ({directory}) on {placement}: {s.Width}x{s.Height}, {s.Steps} steps, " +
                                          $"guidance {s.Guidance.ToString(c)} ({s.Cfg.ToString().ToLowerInvariant()}), {s.Warmup} warm-up + {s.Runs} timed runs, " +
                                          $"{Environment.ProcessorCount} CPU cores, ONNX Runtime {OrtRuntime.Version}, denoising on the " +
-                                         $"{(model.ResidentDenoising ? "device" : "host")}, float32 math {(s.Tf32 ? "TF32 on CUDA" : "exact")}" +
+                                         $"{(model.ResidentDenoising ? "device" : "host")}, float32 math {(s.Tf32 ? "TF32 on CUDA" : "exact (transformer and VAE fed float16: TF32 allowed)")}" +
                                          $"{(s.CudaGraph ? ", CUDA graph" : "")}, {DateTime.UtcNow:yyyy-MM-dd}"));
         int rc = s.DecodeOnly ? await DecodeOnlyAsync(console, model, s, ct) : await FullAsync(console, model, second, compare, s, ct);
         if (s.Profile is not null) PrintProfiles(console, model);

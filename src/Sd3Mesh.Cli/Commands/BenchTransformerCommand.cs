@@ -98,7 +98,9 @@ public static class BenchTransformerCommand
             string output = info.Output("out_hidden_states").Name;
 
             var load = Stopwatch.StartNew();
-            using var session = OnnxSession.Create(info.ModelPath, new SessionSettings { Device = device, Tf32 = s.Tf32, CudaGraph = s.CudaGraph });
+            // As OnnxSd3Model: float16 models keep TF32 allowed (their convolutions need it for tensor cores).
+            bool tf32 = s.Tf32 || inputDType == DType.Float16;
+            using var session = OnnxSession.Create(info.ModelPath, new SessionSettings { Device = device, Tf32 = tf32, CudaGraph = s.CudaGraph });
             double loadSeconds = load.Elapsed.TotalSeconds;
 
             var latent = Random(1, inputDType, s.Batch, config.InChannels, s.Height / 8, s.Width / 8);
@@ -149,7 +151,7 @@ public static class BenchTransformerCommand
                     $"{s.Steps} timed steps after {s.Warmup} warm-up ({warmupSeconds:0.00} s); session load {loadSeconds:0.00} s; " +
                     (double.IsNaN(createSeconds) ? $"model from {dir}" : $"model created in {createSeconds:0.0} s") +
                     $"; output finite: {finite}; peak RSS {ModelWriteProgress.Bytes(BenchModelsCommand.PeakResidentBytes())}; " +
-                    $"ONNX Runtime {OrtRuntime.Version}; float32 math: {(s.Tf32 && device.IsCuda ? "TF32" : "exact")}; CUDA graph: {(s.CudaGraph ? "on" : "off")}. " +
+                    $"ONNX Runtime {OrtRuntime.Version}; float32 math: {(tf32 && device.IsCuda ? "TF32 allowed" : "exact")}; CUDA graph: {(s.CudaGraph ? "on" : "off")}. " +
                     "FLOPs: analytic MMDiT count (MmditFlops), multiply-add = 2."));
                 return finite ? 0 : 2;
             }

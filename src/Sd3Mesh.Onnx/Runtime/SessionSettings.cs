@@ -29,8 +29,10 @@ public sealed class SessionSettings
 
     /// <summary>
     /// CUDA: let float32 MatMul and Conv run in TF32 (10-bit mantissa inputs, float32 accumulation; relative
-    /// errors near 1e-3). Off by default, so float32 models compute in exact float32 on every device. No effect
-    /// on the CPU or on float16 math.
+    /// errors near 1e-3): ONNX Runtime's use_tf32. Off by default, so float32 models compute in exact float32 on
+    /// every device. No effect on the CPU. Beware: in ORT 1.32 the cuDNN-frontend convolution reads use_tf32=0 as
+    /// "no tensor cores" for every element type, so float16 convolutions get slower with it off (OnnxSd3Model keeps
+    /// it on for float16 submodules).
     /// </summary>
     public bool Tf32 { get; set; }
 

@@ -17,7 +17,11 @@ public sealed record OnnxModelOptions
     /// <summary>Threads per CPU session (0: ONNX Runtime's default).</summary>
     public int IntraOpThreads { get; init; }
 
-    /// <summary>CUDA: allow TF32 for float32 MatMul and Conv (off: exact float32). See <see cref="Sd3Mesh.Onnx.SessionSettings.Tf32"/>.</summary>
+    /// <summary>
+    /// CUDA: allow TF32 for float32 MatMul and Conv (off: exact float32). Submodules fed float16 activations (transformer,
+    /// VAE) keep ONNX Runtime's default (TF32 allowed) whatever this says: turning it off there would also take tensor
+    /// cores from their float16 convolutions. See <see cref="Sd3Mesh.Onnx.SessionSettings.Tf32"/>.
+    /// </summary>
     public bool Tf32 { get; init; }
 
     /// <summary>

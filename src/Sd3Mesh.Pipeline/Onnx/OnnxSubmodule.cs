@@ -32,6 +32,8 @@ public sealed class OnnxSubmodule : IDisposable
     public SubmoduleInfo Info { get; }
     public Device Device => _settings.Device;
     public DeviceQueue Queue { get; }
+    /// <summary>TF32 allowed for this session's float32 math on CUDA.</summary>
+    public bool Tf32 => _settings.Tf32;
     public bool IsLoaded => _session.IsValueCreated;
 
     /// <summary>The session (created now if needed). Call it on <see cref="Queue"/>.</summary>

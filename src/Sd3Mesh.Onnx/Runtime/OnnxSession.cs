@@ -106,7 +106,8 @@ public sealed class OnnxSession : IDisposable
                 values[n++] = PinnedTensorValue.Wrap(tensor);
             }
             var wanted = outputNames ?? [.. Outputs.Select(o => o.Name)];
-            var outputs = Run(names, values.Select(v => v.Value).ToArray(), wanted, cancellationToken);
+            CheckComplete(names, wanted);
+            var outputs = RunValues(names, values.Select(v => v.Value).ToArray(), wanted, cancellationToken);
             var result = new Dictionary<string, Tensor>(wanted.Count, StringComparer.Ordinal);
             try
             {
@@ -129,12 +130,16 @@ public sealed class OnnxSession : IDisposable
         CancellationToken cancellationToken = default)
     {
         CheckRun(inputNames, inputs, outputNames);
-        return Guarded(cancellationToken, null, options =>
+        return RunValues(inputNames, inputs, outputNames, cancellationToken);
+    }
+
+    private OrtValue[] RunValues(IReadOnlyList<string> inputNames, IReadOnlyList<OrtValue> inputs, IReadOnlyList<string> outputNames,
+        CancellationToken cancellationToken) =>
+        Guarded(cancellationToken, null, options =>
         {
             var outputs = _session.Run(options, inputNames, inputs, outputNames);
             return outputs.ToArray(); // the caller owns them (disposing the collection would release them)
         });
-    }
 
     /// <summary>Like <see cref="Run(IReadOnlyList{string}, IReadOnlyList{OrtValue}, IReadOnlyList{string}, CancellationToken)"/>,
     /// writing into pre-allocated outputs of the right type and shape.</summary>
@@ -225,15 +230,25 @@ public sealed class OnnxSession : IDisposable
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(outputNames);
         if (inputNames.Count != inputs.Count) throw new ArgumentException($"{inputs.Count} input values but {inputNames.Count} input names");
-        if (outputNames.Count == 0) throw new ArgumentException("no outputs requested");
-        Span<bool> seen = Inputs.Count <= 256 ? stackalloc bool[Inputs.Count] : new bool[Inputs.Count];
         for (int i = 0; i < inputs.Count; i++)
         {
-            int slot = InputIndex(inputNames[i]);
-            if (seen[slot]) throw new ArgumentException($"input '{inputNames[i]}' is given twice");
-            seen[slot] = true;
             var value = inputs[i] ?? throw new ArgumentException($"input '{inputNames[i]}' is null");
-            CheckInput(inputNames[i], TensorValues.DTypeOf(value), TensorValues.ShapeOf(value));
+            var info = value.GetTensorTypeAndShape();
+            CheckInput(inputNames[i], TensorValues.ToDType(info.ElementDataType), new TensorShape(info.Shape));
+        }
+        CheckComplete(inputNames, outputNames);
+    }
+
+    /// <summary>Every input of the model given once, and at least one known output asked for.</summary>
+    private void CheckComplete(IReadOnlyList<string> inputNames, IReadOnlyList<string> outputNames)
+    {
+        if (outputNames.Count == 0) throw new ArgumentException("no outputs requested");
+        Span<bool> seen = Inputs.Count <= 256 ? stackalloc bool[Inputs.Count] : new bool[Inputs.Count];
+        foreach (var name in inputNames)
+        {
+            int slot = InputIndex(name);
+            if (seen[slot]) throw new ArgumentException($"input '{name}' is given twice");
+            seen[slot] = true;
         }
         for (int slot = 0; slot < Inputs.Count; slot++)
             if (!seen[slot]) throw new ArgumentException(MissingInputMessage(slot));

@@ -5,7 +5,7 @@ namespace Sd3Mesh.Cli.Tests;
 
 public sealed class DoctorAndBenchCommandTests
 {
-    private static (IAnsiConsole Console, StringWriter Output) Capture() => CapturedConsole.Create();
+    private static (IAnsiConsole Console, StringWriter Output) Capture(int width = 200) => CapturedConsole.Create(width);
 
     [Fact]
     public void Doctor_prints_the_runtime_its_providers_and_the_devices_it_sees()
@@ -75,5 +75,42 @@ public sealed class DoctorAndBenchCommandTests
         (console, output) = Capture();
         Assert.Equal(2, BenchOrtCommand.Run(console, new BenchOrtCommand.Settings("cuda:0", 8, 2, 1, "none", 1, ["fp32"])));
         Assert.StartsWith("cuda:0: ONNX Runtime's CUDA execution provider cannot be used: libcuda.so.1", output.ToString().Trim());
+    }
+
+    [Fact]
+    public async Task Bench_pipeline_compares_two_placements_and_sums_ORT_profiles_per_op_type()
+    {
+        var (console, output) = Capture(240);
+        string profiles = Directory.CreateTempSubdirectory("sd3mesh-bench-profile-").FullName;
+        try
+        {
+            var settings = new BenchPipelineCommand.Settings(null, "tiny", "fp32", "cpu", 64, 64, 2, 7.0, Pipeline.Guidance.CfgMode.Split,
+                Runs: 1, Warmup: 1, NoT5: false, DecodeOnly: false, Pipeline.VaeTiling.Auto, Threads: 1)
+            {
+                ComparePlacement = "text_encoder=cpu:1,text_encoder_2=cpu:2,text_encoder_3=cpu:3,transformer_uncond=cpu:4",
+                Profile = profiles,
+            };
+            Assert.Equal(0, await BenchPipelineCommand.RunAsync(console, settings));
+            string text = output.ToString();
+            Assert.Matches(@"│ encode \(stage, wall\)\s+│", text);
+            Assert.Contains("The two placements, same jobs in turns (mean ms)", text);
+            Assert.Matches(@"│ cpu:0\s+│ cpu:0; text_encoder=cpu:1, text_encoder_2=cpu:2, text_encoder_3=cpu:3, transformer_uncond=cpu:4\s+│", text);
+            Assert.Matches(@"│ job\s+│ [\d.]+\s+│ [\d.]+\s+│ [\d.]+\s+│", text);
+            // Profiles of the first placement's sessions, summed per op type (the transformer's attention is contrib MultiHeadAttention).
+            Assert.Matches(@"transformer: 8 runs", text); // 2 jobs x 2 steps x 2 passes (split guidance on one device)
+            Assert.Matches(@"│ MultiHeadAttention\s+│ \d+\s+│", text);
+            Assert.NotEmpty(Directory.GetFiles(profiles, "transformer*.json"));
+
+            (console, output) = Capture();
+            Assert.Equal(2, await BenchPipelineCommand.RunAsync(console, settings with { Profile = null, ComparePlacement = "vae=cpu:1" }));
+            Assert.StartsWith("error: placement entry 'vae=cpu:1': unknown submodule 'vae'", output.ToString().Trim());
+            (console, output) = Capture();
+            Assert.Equal(2, await BenchPipelineCommand.RunAsync(console, settings with { Profile = null, ComparePlacement = null, Device = "cuda:0" }));
+            Assert.StartsWith("error: cuda:0: ONNX Runtime's CUDA execution provider cannot be used: libcuda.so.1", output.ToString().Trim());
+        }
+        finally
+        {
+            Directory.Delete(profiles, recursive: true);
+        }
     }
 }

@@ -43,7 +43,7 @@ public sealed class GenerateOptions
     public Option<int?> ClipSkip { get; } = new("--clip-skip") { Description = "Use the CLIP hidden state this many layers before the penultimate" };
     public Option<CfgMode> Cfg { get; } = new("--cfg") { Description = "Guidance passes: batched (one call of batch 2) or split (two calls)", DefaultValueFactory = _ => CfgMode.Batched };
     public Option<DirectoryInfo?> Models { get; } = new("--models") { Description = "SD3 ONNX model folder (optimum layout). Default: tiny random-weight models, created once in ~/.cache/sd3mesh/models" };
-    public Option<string> Device { get; } = new("--device") { Description = "Where the submodules run: cpu, webgpu:N, cuda:N", DefaultValueFactory = _ => "cpu" };
+    public Option<string> Device { get; } = new("--device") { Description = "Where the submodules run: cpu, cpu:N, cuda:N", DefaultValueFactory = _ => "cpu" };
     public Option<DirectoryInfo> Out { get; } = new("--out") { Description = "Output folder (files sd3_generated_NNN.png, never overwritten)", DefaultValueFactory = _ => new DirectoryInfo("out") };
 
     public IEnumerable<Option> Options =>

@@ -10,7 +10,7 @@ using Spectre.Console;
 namespace Sd3Mesh.Cli.Commands;
 
 /// <summary>
-/// `sd3mesh serve --listen 127.0.0.1:50051 [--models DIR] [--device cpu|webgpu:N|cuda:N] [--tls-cert PFX]`:
+/// `sd3mesh serve --listen 127.0.0.1:50051 [--models DIR] [--device cpu|cpu:N|cuda:N] [--tls-cert PFX]`:
 /// a single silo that runs SD3 jobs with the one-process pipeline (the cached tiny models without
 /// --models), serving the public API (Generation, Cluster), the grain transport, health and reflection
 /// until Ctrl+C, then a graceful stop (queued and running jobs cancelled, open calls drained).
@@ -21,7 +21,7 @@ public static class ServeCommand
     {
         var listen = new Option<string>("--listen") { Description = "HOST:PORT to listen on (0.0.0.0:PORT for every interface)", DefaultValueFactory = _ => "127.0.0.1:50051" };
         var models = new Option<DirectoryInfo?>("--models") { Description = "SD3 ONNX model folder (optimum layout). Default: tiny random-weight models, created once in ~/.cache/sd3mesh/models" };
-        var device = new Option<string>("--device") { Description = "Where the submodules run: cpu, webgpu:N, cuda:N", DefaultValueFactory = _ => "cpu" };
+        var device = new Option<string>("--device") { Description = "Where the submodules run: cpu, cpu:N, cuda:N", DefaultValueFactory = _ => "cpu" };
         var tlsCert = new Option<FileInfo?>("--tls-cert") { Description = "Serve TLS with this PKCS#12 (.pfx) certificate and key" };
         var tlsPassword = new Option<string?>("--tls-password") { Description = "Password of the --tls-cert file" };
         var command = new Command("serve", "Run an sd3mesh server that generates SD3 images (gRPC: Generation, Cluster, Health, Reflection)");

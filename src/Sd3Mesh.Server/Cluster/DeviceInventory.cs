@@ -50,7 +50,7 @@ public sealed class CpuDeviceInventory(ulong? budgetBytes = null) : IDeviceInven
     }
 }
 
-/// <summary>Device names as the Cluster API writes them: "cpu" for the first CPU, else kind:N ("webgpu:0").</summary>
+/// <summary>Device names as the Cluster API writes them: "cpu" for the first CPU, else kind:N ("cuda:0").</summary>
 public static class DeviceNames
 {
     public static string Of(Onnx.Device device) => device.IsCpu && device.Index == 0 ? "cpu" : device.ToString();

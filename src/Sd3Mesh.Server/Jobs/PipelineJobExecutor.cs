@@ -28,7 +28,7 @@ public sealed class PipelineJobExecutor : IJobExecutor, IDisposable
 
     /// <summary>The submodules as the Cluster service reports them (none unless set by <see cref="JobExecutors.ForModels"/>).</summary>
     public IGrainDirectory Grains { get; init; } = new NoGrains();
-    /// <summary>The device the sessions run on ("cpu", "webgpu:0"), when known.</summary>
+    /// <summary>The device the sessions run on ("cpu", "cuda:0"), when known.</summary>
     public string? Device { get; init; }
 
     public Sd3ModelConfig Model => _pipeline.Components.Model;

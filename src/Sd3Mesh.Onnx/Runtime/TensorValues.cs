@@ -98,11 +98,10 @@ public static class TensorValues
     /// <summary>A copy of a CPU value in a new managed tensor (a device value: see <see cref="DeviceCopies.ToHost"/>).</summary>
     public static Tensor ToTensor(OrtValue value)
     {
-        var dtype = DTypeOf(value);
-        var shape = ShapeOf(value);
+        var info = TypeAndShape(value);
         if (!IsOnCpu(value))
             throw new InvalidOperationException($"the value lives in {value.GetTensorMemoryInfo().Name} memory, not CPU memory: copy it with DeviceCopies.ToHost");
-        var tensor = Tensor.Zeros(dtype, shape);
+        var tensor = Tensor.Zeros(ToDType(info.ElementDataType), new TensorShape(info.Shape));
         value.GetTensorMutableRawData().CopyTo(tensor.Data.Span);
         return tensor;
     }

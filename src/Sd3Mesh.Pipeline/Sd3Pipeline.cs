@@ -91,57 +91,30 @@ public sealed class Sd3Pipeline
         int latentH = request.Height / model.VaeScaleFactor, latentW = request.Width / model.VaeScaleFactor;
         var latents = await StageAsync(PipelineStage.PrepareLatents, progress, timings, async () =>
         {
-            if (request.Latents is { } given) return given.ToFloatArray(); // a float32 copy: the loop updates it in place
+            if (request.Latents is { } given) return given;
             if (!request.IsImageToImage)
-                return LatentNoise.Create(seeds, model.LatentChannels, latentH, latentW).ToArray<float>();
-            return await ImageToLatentsAsync(request, seeds, schedule, timings, cancellationToken).ConfigureAwait(false);
+                return LatentNoise.Create(seeds, model.LatentChannels, latentH, latentW);
+            var start = await ImageToLatentsAsync(request, seeds, schedule, timings, cancellationToken).ConfigureAwait(false);
+            return Tensor.FromArray(start, count, model.LatentChannels, latentH, latentW);
         }).ConfigureAwait(false);
-        var latentShape = new TensorShape(count, model.LatentChannels, latentH, latentW);
 
-        // 5. Denoising loop.
-        var conditioning = guidance && request.CfgMode == CfgMode.Batched
-            ? PromptEmbeddings.ConcatForGuidance(negative!, positive)
-            : positive;
-        await StageAsync(PipelineStage.Denoise, progress, timings, async () =>
+        // 5. Denoising loop. The transformer is bound once to this job's latents and prompt embeddings; each step
+        // predicts the velocity (both guidance passes, negative rows first) and takes the Euler step.
+        var finalLatents = await StageAsync(PipelineStage.Denoise, progress, timings, async () =>
         {
-            // The transformer's float32 output is read in place; only guidance needs a buffer of its own.
-            var guided = guidance ? Tensor.FromArray(new float[latents.Length], latentShape) : null;
+            var setup = new DenoisingSetup(latents, positive, guidance ? negative : null, request.GuidanceScale, request.CfgMode, schedule, timings);
+            await using var job = await _c.Transformer.BeginAsync(setup, cancellationToken).ConfigureAwait(false);
             for (int k = 0; k < schedule.StepCount; k++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 long stepStart = Stopwatch.GetTimestamp();
-                int index = schedule.BeginIndex + k;
-                float t = schedule.Timesteps[index];
-                var current = Tensor.FromArray(latents, latentShape);
-
-                Tensor velocity;
-                if (!guidance)
-                {
-                    velocity = await PredictAsync(current, conditioning, t, timings, cancellationToken).ConfigureAwait(false);
-                }
-                else if (request.CfgMode == CfgMode.Batched)
-                {
-                    var doubled = Tensor.Concat([current, current], 0);
-                    var v = await PredictAsync(doubled, conditioning, t, timings, cancellationToken).ConfigureAwait(false);
-                    var both = v.AsSpan<float>();
-                    ClassifierFreeGuidance.Combine(both[..latents.Length], both[latents.Length..], request.GuidanceScale, guided!.AsSpan<float>());
-                    velocity = guided;
-                }
-                else
-                {
-                    var uncond = PredictAsync(current, negative!, t, timings, cancellationToken);
-                    var cond = PredictAsync(current, positive, t, timings, cancellationToken);
-                    await Task.WhenAll(uncond, cond).ConfigureAwait(false);
-                    ClassifierFreeGuidance.Combine(uncond.Result.AsSpan<float>(), cond.Result.AsSpan<float>(), request.GuidanceScale, guided!.AsSpan<float>());
-                    velocity = guided;
-                }
-                timings.Measure("scheduler", () => { schedule.Step(index, velocity.AsSpan<float>(), latents, latents); return 0; });
+                await job.StepAsync(schedule.BeginIndex + k, cancellationToken).ConfigureAwait(false);
+                // Previews read the latents only when they want them: on a GPU that is a copy off the card.
                 progress?.Invoke(new PipelineProgress(PipelineStage.Denoise, ProgressKind.Step, k + 1, schedule.StepCount,
-                    Stopwatch.GetElapsedTime(stepStart)) { Latents = current });
+                    Stopwatch.GetElapsedTime(stepStart)) { ReadLatents = () => job.ReadLatentsAsync(cancellationToken).GetAwaiter().GetResult() });
             }
-            return 0;
+            return await job.ReadLatentsAsync(cancellationToken).ConfigureAwait(false);
         }).ConfigureAwait(false);
-        var finalLatents = Tensor.FromArray(latents, latentShape);
 
         // 6-7. Decode and postprocess (one image at a time: bounded memory, as diffusers' VAE slicing).
         var images = new List<GeneratedImage>(count);
@@ -176,19 +149,6 @@ public sealed class Sd3Pipeline
         }
 
         return new GenerationResult(images, finalLatents, timings, Stopwatch.GetElapsedTime(started), warnings);
-    }
-
-    /// <summary>The transformer's velocity for <paramref name="latents"/>, as float32 (the output itself when it already is).</summary>
-    private async Task<Tensor> PredictAsync(Tensor latents, PromptEmbeddings conditioning, float timestep, StageTimings timings, CancellationToken ct)
-    {
-        long batch = latents.Shape[0];
-        var t = new float[batch];
-        Array.Fill(t, timestep);
-        var output = await timings.MeasureAsync(StageNames.Transformer, () =>
-            _c.Transformer.PredictAsync(latents, conditioning.Embeds, conditioning.Pooled, Tensor.FromArray(t, batch), ct)).ConfigureAwait(false);
-        if (output.Shape != latents.Shape)
-            throw new InvalidDataException($"the transformer returned {output.Shape} for latents {latents.Shape}");
-        return output.AsDType(DType.Float32);
     }
 
     /// <summary>

@@ -35,7 +35,7 @@ public sealed class ModelsCommandTests : IDisposable
         var merges = Path.Combine(dir, "tokenizer_2", "merges.txt");
         File.AppendAllText(merges, "not-a-token merge\n");
         (console, output) = Capture();
-        Assert.Equal(1, ModelsInspectCommand.Run(console, dir));
+        Assert.Equal(ExitCodes.Usage, ModelsInspectCommand.Run(console, dir));
         Assert.Contains($"error: tokenizer_2/ (CLIPTokenizer) cannot be loaded: {merges}: the BPE merge token 'not-a-token' is not in the vocabulary",
             output.ToString().ReplaceLineEndings(""));
     }

@@ -9,15 +9,13 @@ namespace Sd3Mesh.Models.Tests;
 /// <summary>Runs built graphs with ONNX Runtime (CPU) for the numeric tests.</summary>
 internal static class Ort
 {
-    private static readonly Lazy<OrtEnvironment> Environment = new(() => OrtEnvironment.Create());
-
     public static IReadOnlyDictionary<string, Tensor> Run(OnnxModel model, IReadOnlyDictionary<string, Tensor> inputs)
     {
-        using var session = InferenceSession.Create(Environment.Value, model.ToBytes());
+        using var session = OnnxSession.Create(model.ToBytes());
         return session.Run(inputs);
     }
 
-    public static InferenceSession Open(string modelPath) => InferenceSession.Create(Environment.Value, modelPath);
+    public static OnnxSession Open(string modelPath) => OnnxSession.Create(modelPath);
 
     /// <summary>A graph built by <paramref name="define"/> (fp32, jittered seeded weights) and its weights for the references.</summary>
     public static (OnnxModel Model, Reference.RefWeights Weights) Build(Action<ModelGraph> define, ulong seed = 1, DType dtype = DType.Float32,

@@ -72,7 +72,7 @@ public sealed class TinyServingFixture : IAsyncLifetime
         Executor = JobExecutors.ForModels(_directory, Onnx.Device.Parse("cpu"));
         Holding = new HoldingExecutor(Executor);
         Silo = await TestSilo.StartWithAsync(Holding, Executor.Grains);
-        Local = OnnxSd3Model.Open(_directory, "cpu");
+        Local = OnnxSd3Model.Open(_directory, Onnx.Device.Cpu);
     }
 
     public async Task DisposeAsync()
@@ -94,7 +94,7 @@ public sealed class TinyServingFixture : IAsyncLifetime
         var steps = new List<Tensor>();
         var result = await new Sd3Pipeline(Local.Components).GenerateAsync(request, p =>
         {
-            if (p.Latents is { } latents) steps.Add(latents.Clone());
+            if (p.ReadLatents is { } read) steps.Add(read().Clone());
         });
         return (result, steps);
     }

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using Sd3Mesh.Models;
+using Sd3Mesh.Onnx;
+using Sd3Mesh.Onnx.Diagnostics;
 using Sd3Mesh.Pipeline;
 using Sd3Mesh.Pipeline.Guidance;
 using Sd3Mesh.Pipeline.Onnx;
@@ -13,22 +15,37 @@ namespace Sd3Mesh.Cli.Commands;
 
 /// <summary>
 /// `sd3mesh bench pipeline`: end-to-end SD3 job time split into tokenize / encode / denoise / decode, and the
-/// pipeline's own overhead (time outside ONNX Runtime's Run) as a fraction of the total. Sessions are
-/// created and warmed up first; the prompt cache is off so every run encodes. With --decode-only it times
-/// the VAE decode of random latents (tiled or not) and reports the process's peak memory.
-/// Without --models it creates (once) and uses the seeded preset models of --preset/--precision.
+/// pipeline's own overhead (time outside ONNX Runtime's Run) as a fraction of the total. Sessions are created and
+/// warmed up first; the prompt cache is off so every run encodes. With --placement the submodules go to several
+/// devices, and --compare-placement runs the same jobs on a second placement in the same process, in turns, to show
+/// how much the stages on different devices overlap. --profile writes ONNX Runtime's profiles (per-node times) and
+/// prints a summary per operator type. With --decode-only it times the VAE decode of random latents (tiled or not)
+/// and reports the process's peak memory. Without --models it creates (once) and uses the seeded preset models.
 /// </summary>
 public static class BenchPipelineCommand
 {
     public sealed record Settings(string? Models, string Preset, string Precision, string Device, int Width, int Height, int Steps,
-        double Guidance, CfgMode Cfg, int Runs, int Warmup, bool NoT5, bool DecodeOnly, VaeTiling Tiling, int Threads);
+        double Guidance, CfgMode Cfg, int Runs, int Warmup, bool NoT5, bool DecodeOnly, VaeTiling Tiling, int Threads)
+    {
+        /// <summary>Per-submodule devices on top of --device ("text_encoder=cpu:1,transformer_uncond=cpu:2").</summary>
+        public string? Placement { get; init; }
+        /// <summary>A second placement timed in the same process, in turns with the first.</summary>
+        public string? ComparePlacement { get; init; }
+        public bool Tf32 { get; init; }
+        public bool CudaGraph { get; init; }
+        public DenoiseResidency Residency { get; init; } = DenoiseResidency.Auto;
+        /// <summary>Folder for ONNX Runtime's profiles; a summary per op type is printed.</summary>
+        public string? Profile { get; init; }
+    }
 
     public static Command Create()
     {
         var models = new Option<DirectoryInfo?>("--models") { Description = "SD3 ONNX model folder; default: seeded models of --preset, created once in the cache" };
         var preset = new Option<string>("--preset") { Description = "tiny or medium (used without --models)", DefaultValueFactory = _ => "tiny" };
         var precision = new Option<string>("--precision") { Description = "fp32 or fp16 (used without --models)", DefaultValueFactory = _ => "fp32" };
-        var device = new Option<string>("--device") { Description = "cpu, webgpu:N, cuda:N", DefaultValueFactory = _ => "cpu" };
+        var device = new Option<string>("--device") { Description = "cpu, cpu:N, cuda:N (every submodule not placed by --placement)", DefaultValueFactory = _ => "cpu" };
+        var placement = new Option<string?>("--placement") { Description = "Per-submodule devices, e.g. text_encoder=cpu:1,text_encoder_3=cpu:2,transformer_uncond=cuda:1" };
+        var compare = new Option<string?>("--compare-placement") { Description = "Time a second placement (same syntax, on top of --device) in turns with the first" };
         var width = new Option<int>("--width") { DefaultValueFactory = _ => 64 };
         var height = new Option<int>("--height") { DefaultValueFactory = _ => 64 };
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 4 };
@@ -40,14 +57,31 @@ public static class BenchPipelineCommand
         var decodeOnly = new Option<bool>("--decode-only") { Description = "Time only the VAE decode of random latents and report peak memory" };
         var tiling = new Option<VaeTiling>("--vae-tiling") { Description = "auto (tile above the VAE sample size) or off", DefaultValueFactory = _ => VaeTiling.Auto };
         var threads = new Option<int>("--threads") { Description = "Intra-op threads per CPU session (0: ONNX Runtime's default)", DefaultValueFactory = _ => 0 };
+        var tf32 = new Option<bool>("--tf32") { Description = "Allow TF32 for float32 MatMul/Conv on CUDA (default: exact float32)" };
+        var cudaGraph = new Option<bool>("--cuda-graph") { Description = "Capture the transformer step into CUDA graphs and replay them" };
+        var residency = new Option<DenoiseResidency>("--residency")
+        {
+            Description = "Where denoising keeps latents and embeddings: auto (the GPU on CUDA), device, host",
+            DefaultValueFactory = _ => DenoiseResidency.Auto,
+        };
+        var profile = new Option<DirectoryInfo?>("--profile") { Description = "Write ONNX Runtime's profiles (per-node times) here and print a summary per op type" };
 
         var command = new Command("pipeline", "End-to-end SD3 job time per stage and the pipeline's overhead outside ONNX Runtime");
-        foreach (var o in new Option[] { models, preset, precision, device, width, height, steps, guidance, cfg, runs, warmup, noT5, decodeOnly, tiling, threads })
+        foreach (var o in new Option[] { models, preset, precision, device, placement, compare, width, height, steps, guidance, cfg, runs, warmup, noT5,
+                     decodeOnly, tiling, threads, tf32, cudaGraph, residency, profile })
             command.Options.Add(o);
         command.SetAction((parse, ct) => RunAsync(AnsiConsole.Console, new Settings(parse.GetValue(models)?.FullName, parse.GetValue(preset)!,
             parse.GetValue(precision)!, parse.GetValue(device)!, parse.GetValue(width), parse.GetValue(height), parse.GetValue(steps),
             parse.GetValue(guidance), parse.GetValue(cfg), parse.GetValue(runs), parse.GetValue(warmup), parse.GetValue(noT5),
-            parse.GetValue(decodeOnly), parse.GetValue(tiling), parse.GetValue(threads)), ct));
+            parse.GetValue(decodeOnly), parse.GetValue(tiling), parse.GetValue(threads))
+        {
+            Placement = parse.GetValue(placement),
+            ComparePlacement = parse.GetValue(compare),
+            Tf32 = parse.GetValue(tf32),
+            CudaGraph = parse.GetValue(cudaGraph),
+            Residency = parse.GetValue(residency),
+            Profile = parse.GetValue(profile)?.FullName,
+        }, ct));
         return command;
     }
 
@@ -58,27 +92,48 @@ public static class BenchPipelineCommand
             console.MarkupLine("[red]error:[/] --runs must be at least 1 and --warmup at least 0");
             return 2;
         }
+        DevicePlacement placement, compare;
         string directory;
         try
         {
+            var device = Device.Parse(s.Device);
+            placement = DevicePlacement.Parse(s.Placement, device);
+            compare = DevicePlacement.Parse(s.ComparePlacement, device);
+            foreach (var d in placement.Devices.Concat(s.ComparePlacement is null ? [] : compare.Devices)) CudaSupport.EnsureUsable(d);
             directory = s.Models ?? GenerateCommand.EnsureDefaultModels(console, s.Preset, Precision.Parse(s.Precision), GenerateCommand.DefaultWeightSeed);
         }
-        catch (FormatException e)
+        catch (Exception e) when (e is FormatException or DeviceUnavailableException)
         {
             console.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
             return 2;
         }
-        using var model = OnnxSd3Model.Open(directory, s.Device, s.Threads);
+        if (s.Profile is not null) Directory.CreateDirectory(s.Profile);
+        var options = new OnnxModelOptions
+        {
+            IntraOpThreads = s.Threads,
+            Tf32 = s.Tf32,
+            CudaGraph = s.CudaGraph,
+            Residency = s.Residency,
+            ProfileDirectory = s.Profile,
+        };
+        using var model = OnnxSd3Model.Open(directory, placement, options);
+        using var second = s.ComparePlacement is null ? null : OnnxSd3Model.Open(directory, compare, options with { ProfileDirectory = null });
         var c = CultureInfo.InvariantCulture;
-        console.MarkupLine(Markup.Escape($"{model.Components.ModelName} ({directory}) on {s.Device}: {s.Width}x{s.Height}, {s.Steps} steps, " +
+        console.MarkupLine(Markup.Escape($"{model.Components.ModelName} ({directory}) on {placement}: {s.Width}x{s.Height}, {s.Steps} steps, " +
                                          $"guidance {s.Guidance.ToString(c)} ({s.Cfg.ToString().ToLowerInvariant()}), {s.Warmup} warm-up + {s.Runs} timed runs, " +
-                                         $"{Environment.ProcessorCount} CPU cores, {DateTime.UtcNow:yyyy-MM-dd}"));
-        return s.DecodeOnly ? await DecodeOnlyAsync(console, model, s, ct) : await FullAsync(console, model, s, ct);
+                                         $"{Environment.ProcessorCount} CPU cores, ONNX Runtime {OrtRuntime.Version}, denoising on the " +
+                                         $"{(model.ResidentDenoising ? "device" : "host")}, float32 math {(s.Tf32 ? "TF32 on CUDA" : "exact (transformer and VAE fed float16: TF32 allowed)")}" +
+                                         $"{(s.CudaGraph ? ", CUDA graph" : "")}, {DateTime.UtcNow:yyyy-MM-dd}"));
+        int rc = s.DecodeOnly ? await DecodeOnlyAsync(console, model, s, ct) : await FullAsync(console, model, second, compare, s, ct);
+        if (s.Profile is not null) PrintProfiles(console, model);
+        return rc;
     }
 
-    private static async Task<int> FullAsync(IAnsiConsole console, OnnxSd3Model model, Settings s, CancellationToken ct)
+    private sealed record Sample(GenerationResult Result, Dictionary<string, TimeSpan> Run);
+
+    private static async Task<int> FullAsync(IAnsiConsole console, OnnxSd3Model model, OnnxSd3Model? second, DevicePlacement compare, Settings s,
+        CancellationToken ct)
     {
-        var pipeline = new Sd3Pipeline(model.Components, new Sd3PipelineOptions { CacheEntries = 0, VaeTiling = s.Tiling });
         var request = new GenerationRequest
         {
             Prompt = "a photo of a cat holding a sign that says hello world",
@@ -97,53 +152,107 @@ public static class BenchPipelineCommand
             return 2;
         }
 
-        var samples = new List<(GenerationResult Result, Dictionary<string, TimeSpan> Run)>();
+        var models = second is null ? [model] : new[] { model, second };
+        var pipelines = models.Select(m => new Sd3Pipeline(m.Components, new Sd3PipelineOptions { CacheEntries = 0, VaeTiling = s.Tiling })).ToArray();
+        var samples = models.Select(_ => new List<Sample>()).ToArray();
         for (int i = 0; i < s.Warmup + s.Runs; i++)
-        {
-            model.Clock.Reset();
-            var result = await pipeline.GenerateAsync(request with { Seeds = [(ulong)i] }, cancellationToken: ct);
-            if (i < s.Warmup) continue;
-            if (model.Clock.TotalLoad > TimeSpan.Zero)
-                console.MarkupLine("[yellow]note:[/] a session was created during a timed run; add --warmup");
-            samples.Add((result, Parts.ToDictionary(p => p, p => model.Clock.Run(p))));
-            console.MarkupLine(Markup.Escape($"run {i - s.Warmup + 1}/{s.Runs}: {result.Total.TotalMilliseconds:F1} ms"));
-        }
+            for (int m = 0; m < models.Length; m++) // in turns, so both placements see the same machine load
+            {
+                models[m].Clock.Reset();
+                var result = await pipelines[m].GenerateAsync(request with { Seeds = [(ulong)i] }, cancellationToken: ct);
+                if (i < s.Warmup) continue;
+                if (models[m].Clock.TotalLoad > TimeSpan.Zero)
+                    console.MarkupLine("[yellow]note:[/] a session was created during a timed run; add --warmup");
+                samples[m].Add(new Sample(result, Parts.ToDictionary(p => p, p => models[m].Clock.Run(p))));
+                console.MarkupLine(Markup.Escape($"run {i - s.Warmup + 1}/{s.Runs}{(models.Length > 1 ? $" ({models[m].Placement})" : "")}: " +
+                                                 $"{result.Total.TotalMilliseconds:F1} ms"));
+            }
 
-        double Mean(Func<(GenerationResult Result, Dictionary<string, TimeSpan> Run), TimeSpan> f) => samples.Average(x => f(x).TotalMilliseconds);
-        double total = Mean(x => x.Result.Total);
-        var table = new Table().AddColumns("stage", "mean ms", "share", "in ORT Run", "calls/run");
+        for (int m = 0; m < models.Length; m++) StageTable(console, models[m], samples[m], s);
+        if (second is not null) CompareTable(console, model.Placement, compare, samples[0], samples[1]);
+        console.MarkupLine(Markup.Escape($"peak resident memory {PeakResidentMiB():F0} MiB"));
+        return 0;
+    }
+
+    private static double Mean(List<Sample> samples, Func<Sample, TimeSpan> f) => samples.Average(x => f(x).TotalMilliseconds);
+
+    private static double Stage(List<Sample> samples, PipelineStage stage) => Mean(samples, x => x.Result.Timings["stage:" + stage]);
+
+    private static void StageTable(IAnsiConsole console, OnnxSd3Model model, List<Sample> samples, Settings s)
+    {
+        double total = Mean(samples, x => x.Result.Total);
+        var table = new Table().Title(Markup.Escape($"placement {model.Placement}")).AddColumns("stage", "mean ms", "share", "in ORT Run", "calls/run");
         var c = CultureInfo.InvariantCulture;
         void Row(string name, double ms, double? run, int calls) => table.AddRow(Markup.Escape(name), ms.ToString("F1", c),
             (ms / total).ToString("P1", c), run is { } r ? r.ToString("F1", c) : "", calls == 0 ? "" : calls.ToString(c));
         var first = samples[0].Result.Timings;
 
-        Row("tokenize", Mean(x => x.Result.Timings["tokenize"]), null, first.Calls("tokenize"));
-        double encode = 0, encodeRun = 0;
+        Row("tokenize", Mean(samples, x => x.Result.Timings["tokenize"]), null, first.Calls("tokenize"));
+        double encodeRun = 0;
         foreach (var part in new[] { StageNames.TextEncoder, StageNames.TextEncoder2, StageNames.TextEncoder3 })
         {
-            double ms = Mean(x => x.Result.Timings[part]), run = Mean(x => x.Run[part]);
-            encode += ms;
+            double ms = Mean(samples, x => x.Result.Timings[part]), run = Mean(samples, x => x.Run[part]);
             encodeRun += run;
             Row("  " + part, ms, run, first.Calls(part));
         }
-        Row("encode (all)", encode, encodeRun, 0);
-        double denoise = Mean(x => x.Result.Timings["stage:" + PipelineStage.Denoise]);
-        double transformerRun = Mean(x => x.Run[StageNames.Transformer]);
+        // The stage's wall time: encoders on different devices overlap, so it can be less than their sum.
+        Row("encode (stage, wall)", Stage(samples, PipelineStage.EncodePrompt), encodeRun, 0);
+        double denoise = Stage(samples, PipelineStage.Denoise);
+        double transformerRun = Mean(samples, x => x.Run[StageNames.Transformer] + x.Run[DevicePlacement.UncondTransformerKey]);
         Row($"denoise ({s.Steps} steps)", denoise, transformerRun, first.Calls(StageNames.Transformer));
         Row("  per step", denoise / s.Steps, transformerRun / s.Steps, 0);
-        double decode = Mean(x => x.Result.Timings["stage:" + PipelineStage.Decode]);
-        Row("decode (vae)", decode, Mean(x => x.Run[StageNames.VaeDecoder]), first.Calls(StageNames.VaeDecoder));
-        Row("postprocess", Mean(x => x.Result.Timings["stage:" + PipelineStage.Postprocess]), null, 0);
-        double ortRun = Mean(x => TimeSpan.FromTicks(x.Run.Values.Sum(t => t.Ticks)));
-        Row("outside ORT Run", total - ortRun, null, 0);
+        Row("  guidance + Euler step", Mean(samples, x => x.Result.Timings["scheduler"]), null, first.Calls("scheduler"));
+        double decode = Stage(samples, PipelineStage.Decode);
+        Row("decode (vae)", decode, Mean(samples, x => x.Run[StageNames.VaeDecoder]), first.Calls(StageNames.VaeDecoder));
+        Row("postprocess", Stage(samples, PipelineStage.Postprocess), null, 0);
+        double ortRun = Mean(samples, x => TimeSpan.FromTicks(x.Run.Values.Sum(t => t.Ticks)));
+        bool overlapped = model.Placement.Devices.Count > 1; // time inside Run, summed over devices, can exceed the wall time
+        if (!overlapped) Row("outside ORT Run", total - ortRun, null, 0);
         Row("total", total, ortRun, 0);
         console.Write(table);
-        console.MarkupLine(Markup.Escape($"overhead fraction: {((total - ortRun) / total).ToString("P2", c)} of the job; peak resident memory {PeakResidentMiB():F0} MiB"));
-        return 0;
+        console.MarkupLine(Markup.Escape(overlapped
+            ? "overhead fraction: not shown: stages on several devices overlap, so time inside Run (summed over devices) says nothing about the rest"
+            : $"overhead fraction: {((total - ortRun) / total).ToString("P2", c)} of the job"));
+    }
+
+    private static void CompareTable(IAnsiConsole console, DevicePlacement a, DevicePlacement b, List<Sample> sa, List<Sample> sb)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var table = new Table().Title("The two placements, same jobs in turns (mean ms)")
+            .AddColumns("stage (wall)", Markup.Escape(a.ToString()), Markup.Escape(b.ToString()), "second / first");
+        foreach (var (name, fa, fb) in new (string, double, double)[]
+                 {
+                     ("encode", Stage(sa, PipelineStage.EncodePrompt), Stage(sb, PipelineStage.EncodePrompt)),
+                     ("denoise", Stage(sa, PipelineStage.Denoise), Stage(sb, PipelineStage.Denoise)),
+                     ("decode", Stage(sa, PipelineStage.Decode), Stage(sb, PipelineStage.Decode)),
+                     ("job", Mean(sa, x => x.Result.Total), Mean(sb, x => x.Result.Total)),
+                 })
+            table.AddRow(name, fa.ToString("F1", c), fb.ToString("F1", c), (fb / fa).ToString("F2", c));
+        console.Write(table);
+    }
+
+    private static void PrintProfiles(IAnsiConsole console, OnnxSd3Model model)
+    {
+        var c = CultureInfo.InvariantCulture;
+        foreach (var (submodule, path) in model.EndProfiling())
+        {
+            var profile = OrtProfile.Read(path);
+            var table = new Table().Title(Markup.Escape($"{submodule}: {profile.RunCount} runs, {profile.ModelRuns.TotalMilliseconds:F1} ms in model_run ({path})"))
+                .AddColumns("op type", "kernels", "total ms", "share of kernel time", "providers");
+            double kernels = profile.KernelTotal.TotalMilliseconds;
+            foreach (var op in profile.OpTypes.Take(15))
+                table.AddRow(Markup.Escape(op.OpType), op.Calls.ToString(c), op.Total.TotalMilliseconds.ToString("F2", c),
+                    (op.Total.TotalMilliseconds / kernels).ToString("P1", c), Markup.Escape(string.Join(", ", op.Providers.Select(p => p.Replace("ExecutionProvider", "")))));
+            console.Write(table);
+        }
+        console.MarkupLine("Per-node times are host times: on CUDA a kernel's entry is its launch (the GPU runs it asynchronously); model_run is the time that counts.");
     }
 
     private static readonly string[] Parts =
-        [StageNames.TextEncoder, StageNames.TextEncoder2, StageNames.TextEncoder3, StageNames.Transformer, StageNames.VaeDecoder, StageNames.VaeEncoder];
+    [
+        StageNames.TextEncoder, StageNames.TextEncoder2, StageNames.TextEncoder3, StageNames.Transformer, DevicePlacement.UncondTransformerKey,
+        StageNames.VaeDecoder, StageNames.VaeEncoder,
+    ];
 
     private static async Task<int> DecodeOnlyAsync(IAnsiConsole console, OnnxSd3Model model, Settings s, CancellationToken ct)
     {

@@ -8,9 +8,10 @@ using Spectre.Console;
 namespace Sd3Mesh.Cli.Commands;
 
 /// <summary>
-/// `sd3mesh doctor [--check DEVICE]...`: what ONNX Runtime this process loads (path, version, API,
-/// build, providers), the devices its execution providers offer, which Sd3Mesh device strings can work
-/// here, and, per --check, numeric self-checks on a device (exit code 1 if any fails).
+/// `sd3mesh doctor [--check DEVICE]... [--tf32]`: the ONNX Runtime this process loads (version, library, providers,
+/// the CUDA provider), the devices ONNX Runtime and the NVIDIA driver see (GPU name, memory, compute capability),
+/// which device strings work here and why not, and, per --check, numeric self-checks on a device, saying which math
+/// ran (exit code 1 if any fails; 2 for a bad device string).
 /// </summary>
 public static class DoctorCommand
 {
@@ -19,18 +20,20 @@ public static class DoctorCommand
         var check = new Option<string[]>("--check")
         {
             Description = "Run numeric self-checks (fp32 and fp16 MatMul+Add, Softmax, LayerNormalization, Conv vs float64) " +
-                          "on DEVICE (cpu, cpu:N, webgpu:N, cuda:N); repeatable",
+                          "on DEVICE (cpu, cpu:N, cuda:N); repeatable",
             HelpName = "DEVICE",
             Arity = ArgumentArity.ZeroOrMore,
         };
-        var command = new Command("doctor", "Show the ONNX Runtime library, providers and devices; optionally self-check devices");
+        var tf32 = new Option<bool>("--tf32") { Description = "Allow TF32 for float32 MatMul/Conv on CUDA in the self-checks (checked with TF32's tolerance)" };
+        var command = new Command("doctor", "Show ONNX Runtime, its providers and the GPUs it sees; optionally self-check devices");
         command.Options.Add(check);
-        command.SetAction(parse => Run(AnsiConsole.Console, parse.GetValue(check) ?? []));
+        command.Options.Add(tf32);
+        command.SetAction(parse => Run(AnsiConsole.Console, parse.GetValue(check) ?? [], parse.GetValue(tf32)));
         return command;
     }
 
     /// <summary>Prints the report to <paramref name="console"/>; returns the exit code.</summary>
-    public static int Run(IAnsiConsole console, IReadOnlyList<string> checks)
+    public static int Run(IAnsiConsole console, IReadOnlyList<string> checks, bool tf32 = false)
     {
         var devices = new List<Device>();
         foreach (var text in checks)
@@ -43,26 +46,15 @@ public static class DoctorCommand
             devices.Add(device);
         }
 
-        OrtLibrary library;
-        try
-        {
-            library = OrtLibrary.Shared;
-        }
-        catch (OrtLibraryException e)
-        {
-            console.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
-            return 1;
-        }
-
-        using var environment = OrtEnvironment.Create();
-        var epDevices = environment.EpDevices;
-        console.Write(LibraryTable(library));
-        console.Write(EpDeviceTable(epDevices));
-        console.Write(DeviceStringTable(library, epDevices));
+        var (gpus, driverVersion, driverProblem) = CudaDriver.Query();
+        console.Write(RuntimeTable());
+        console.Write(EpDeviceTable());
+        console.Write(GpuTable(gpus, driverVersion, driverProblem));
+        console.Write(DeviceStringTable(gpus, driverProblem));
 
         if (devices.Count == 0) return 0;
-        var results = RunChecks(console, environment, devices);
-        console.Write(ResultTable(results));
+        var results = RunChecks(console, devices, tf32);
+        console.Write(ResultTable(results, tf32));
         foreach (var (device, error) in results.Where(r => r.Error is not null).Select(r => (r.Device, r.Error!)).Distinct())
             console.MarkupLine($"[red]{Markup.Escape(error.StartsWith(device.ToString(), StringComparison.Ordinal) ? error : $"{device}: {error}")}[/]");
         int passed = results.Count(r => r.Passed);
@@ -72,53 +64,60 @@ public static class DoctorCommand
         return passed == results.Count ? 0 : 1;
     }
 
-    private static Table LibraryTable(OrtLibrary library)
+    private static Table RuntimeTable()
     {
         var table = new Table().Title("ONNX Runtime").AddColumn("").AddColumn("");
         table.HideHeaders();
-        table.AddRow("Library", Markup.Escape($"{library.Path} ({library.Origin})"));
-        table.AddRow("Version", library.Version);
-        table.AddRow("C API version", library.ApiVersion.ToString(CultureInfo.InvariantCulture));
-        table.AddRow("Build", Markup.Escape(library.BuildInfo));
-        table.AddRow("Providers", Markup.Escape(string.Join(", ", library.AvailableProviders)));
+        table.AddRow("Version", Markup.Escape($"{OrtRuntime.Version} (Microsoft.ML.OnnxRuntime.Managed + .Gpu.Linux natives)"));
+        table.AddRow("Library", Markup.Escape(OrtRuntime.LibraryPath ?? "(not loaded)"));
+        table.AddRow("Providers", Markup.Escape(string.Join(", ", OrtRuntime.Providers)));
+        string provider = Path.Combine(OrtRuntime.LibraryDirectory, CudaSupport.ProviderLibrary);
+        table.AddRow("CUDA provider", Markup.Escape(File.Exists(provider)
+            ? $"{provider} ({new FileInfo(provider).Length / 1048576} MiB)"
+            : $"not in this build ({CudaSupport.ProviderLibrary} is not in {OrtRuntime.LibraryDirectory})"));
         return table;
     }
 
-    private static Table EpDeviceTable(IReadOnlyList<EpDeviceInfo> devices)
+    private static Table EpDeviceTable()
     {
-        var table = new Table().Title("Execution-provider devices (OrtApi::GetEpDevices)")
+        var table = new Table().Title("Execution-provider devices (OrtEnv.GetEpDevices)")
             .AddColumns("EP", "EP vendor", "Type", "Vendor", "Vendor id", "Device id", "Metadata");
+        var devices = OrtRuntime.Env.GetEpDevices();
         foreach (var d in devices)
+        {
+            var hw = d.HardwareDevice;
             table.AddRow(
-                Markup.Escape(d.EpName), Markup.Escape(d.EpVendor), d.DeviceType, Markup.Escape(d.Vendor),
-                $"0x{d.VendorId:x4}", $"0x{d.DeviceId:x4}",
-                Markup.Escape(string.Join(", ", d.DeviceMetadata.Select(kv => $"{kv.Key}={kv.Value}"))));
+                Markup.Escape(d.EpName), Markup.Escape(d.EpVendor), hw.Type.ToString(), Markup.Escape(hw.Vendor),
+                $"0x{hw.VendorId:x4}", $"0x{hw.DeviceId:x4}",
+                Markup.Escape(string.Join(", ", hw.Metadata.Entries.Select(kv => $"{kv.Key}={kv.Value}"))));
+        }
         if (devices.Count == 0) table.AddRow("(none)", "", "", "", "", "", "");
         return table;
     }
 
-    private static Table DeviceStringTable(OrtLibrary library, IReadOnlyList<EpDeviceInfo> epDevices)
+    private static Table GpuTable(IReadOnlyList<CudaDeviceInfo> gpus, int driverVersion, string? problem)
     {
-        var table = new Table().Title("Sd3Mesh device strings").AddColumns("Device", "Status here");
-        table.AddRow("cpu, cpu:N", "ready: CPU execution provider (cpu:N are logical devices on it)");
-        bool webGpuBuilt = library.AvailableProviders.Contains("WebGpuExecutionProvider");
-        var webGpuDevices = epDevices.Where(d => d.EpName.Contains("WebGpu", StringComparison.OrdinalIgnoreCase)).ToList();
-        table.AddRow("webgpu:0", !webGpuBuilt
-            ? "[red]unavailable: this library has no WebGPU execution provider[/]"
-            : webGpuDevices.Count > 0
-                ? Markup.Escape($"ready: {string.Join(", ", webGpuDevices.Select(d => $"{d.Vendor} {d.DeviceType}"))}")
-                : "provider built in; needs a GPU with Vulkan (try: sd3mesh doctor --check webgpu:0)");
-        table.AddRow("webgpu:N, N > 0", "one GPU per process in ONNX Runtime 1.30: run one process per GPU, each with webgpu:0");
-        string dir = Path.GetDirectoryName(library.Path) ?? ".";
-        bool cudaProvider = File.Exists(Path.Combine(dir, "libonnxruntime_providers_cuda.so"))
-                            && File.Exists(Path.Combine(dir, "libonnxruntime_providers_shared.so"));
-        table.AddRow("cuda:N", cudaProvider
-            ? "provider libraries found (try: sd3mesh doctor --check cuda:0)"
-            : Markup.Escape($"unavailable: ONNX Runtime's CUDA provider package (libonnxruntime_providers_shared.so, libonnxruntime_providers_cuda.so) is not in {dir}"));
+        var table = new Table().Title(Markup.Escape($"CUDA devices (NVIDIA driver, CUDA {CudaDriver.VersionText(driverVersion)})"))
+            .AddColumns("Device", "Name", "Memory", "Compute capability");
+        foreach (var g in gpus)
+            table.AddRow(g.Device.ToString(), Markup.Escape(g.Name), $"{g.TotalMemoryBytes / (1024.0 * 1024 * 1024):F1} GiB", $"{g.ComputeMajor}.{g.ComputeMinor}");
+        if (gpus.Count == 0) table.AddRow("(none)", Markup.Escape(problem ?? "the driver sees no CUDA device"), "", "");
         return table;
     }
 
-    private static List<SelfCheckResult> RunChecks(IAnsiConsole console, OrtEnvironment environment, List<Device> devices)
+    private static Table DeviceStringTable(IReadOnlyList<CudaDeviceInfo> gpus, string? driverProblem)
+    {
+        var table = new Table().Title("Sd3Mesh device strings").AddColumns("Device", "Status here");
+        table.AddRow("cpu, cpu:N", "ready: CPU execution provider (cpu:N are logical devices on it, one queue each)");
+        string cuda = CudaSupport.Problem is { } problem ? $"[red]unavailable[/]: {Markup.Escape(problem)}"
+            : driverProblem is not null ? $"[red]unavailable[/]: {Markup.Escape(driverProblem)}"
+            : gpus.Count == 0 ? "[red]unavailable[/]: the NVIDIA driver sees no CUDA device"
+            : Markup.Escape($"ready: {string.Join(", ", gpus.Select(g => g.Device))} (try: sd3mesh doctor --check cuda:0)");
+        table.AddRow("cuda:N", cuda);
+        return table;
+    }
+
+    private static List<SelfCheckResult> RunChecks(IAnsiConsole console, List<Device> devices, bool tf32)
     {
         var results = new List<SelfCheckResult>();
         var cases = SelfChecks.All();
@@ -126,20 +125,20 @@ public static class DoctorCommand
         {
             foreach (var check in cases)
             {
-                results.Add(SelfChecks.Run(environment, devices[i], check));
+                results.Add(SelfChecks.Run(devices[i], check, tf32));
                 step();
             }
         });
         return results;
     }
 
-    private static Table ResultTable(List<SelfCheckResult> results)
+    private static Table ResultTable(List<SelfCheckResult> results, bool tf32)
     {
-        var table = new Table().Title("Self-checks (relative L2 error vs a float64 reference)")
-            .AddColumns("Device", "Check", "Type", "Rel. L2", "Max abs", "Tol.", "Result", "ms");
+        var table = new Table().Title(tf32 ? "Self-checks (relative L2 error vs a float64 reference; TF32 allowed on CUDA)" : "Self-checks (relative L2 error vs a float64 reference)")
+            .AddColumns("Device", "Check", "Type", "Math", "Rel. L2", "Max abs", "Tol.", "Result", "ms");
         foreach (var r in results)
             table.AddRow(
-                r.Device.ToString(), Markup.Escape(r.Name), r.DType.Name(),
+                r.Device.ToString(), Markup.Escape(r.Name), r.DType.Name(), r.Math,
                 Figure(r.RelativeL2Error), Figure(r.MaxAbsError), Figure(r.Tolerance),
                 r.Passed ? "[green]pass[/]" : "[red]FAIL[/]",
                 r.Elapsed.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture));

@@ -53,13 +53,13 @@ public static class MatMulBench
     }
 
     /// <summary>Runs the three modes on one device and element type. <paramref name="onStep"/> reports each finished run.</summary>
-    public static IReadOnlyList<MatMulBenchResult> Run(OrtEnvironment environment, Device device, int size, DType dtype,
-        int iterations, int warmup, Action? onStep = null, CancellationToken cancellationToken = default)
+    public static IReadOnlyList<MatMulBenchResult> Run(Device device, int size, DType dtype,
+        int iterations, int warmup, Action? onStep = null, CancellationToken cancellationToken = default, bool tf32 = false)
     {
         if (size < 1) throw new ArgumentOutOfRangeException(nameof(size), size, "size must be >= 1");
         if (iterations < 1) throw new ArgumentOutOfRangeException(nameof(iterations), iterations, "iterations must be >= 1");
         if (warmup < 0) throw new ArgumentOutOfRangeException(nameof(warmup), warmup, "warmup must be >= 0");
-        using var session = InferenceSession.Create(environment, Model(size, dtype), new SessionOptions { Device = device });
+        using var session = OnnxSession.Create(Model(size, dtype), new SessionSettings { Device = device, Tf32 = tf32 });
         var x = Input(size, dtype);
         return
         [
@@ -72,53 +72,49 @@ public static class MatMulBench
         ];
     }
 
-    private static double DeviceResident(InferenceSession session, Tensor x, int iterations, int warmup, Action? onStep, CancellationToken ct)
+    private static double DeviceResident(OnnxSession session, Tensor x, int iterations, int warmup, Action? onStep, CancellationToken ct)
     {
-        using var binding = session.CreateIoBinding();
+        using var binding = session.CreateBinding();
         binding.BindOutput("y", session.Device);
         binding.BindInput("x", x);
-        session.Run(binding, null, ct); // first output: the chain's start, on the device
+        session.Run(binding, ct); // first output: the chain's start, on the device
         Feed(binding, last: false);
-        for (int i = 0; i < warmup; i++) { session.Run(binding, null, ct); Feed(binding, last: false); onStep?.Invoke(); }
+        for (int i = 0; i < warmup; i++) { session.Run(binding, ct); Feed(binding, last: false); onStep?.Invoke(); }
         var watch = Stopwatch.StartNew();
-        for (int i = 0; i < iterations; i++) { session.Run(binding, null, ct); Feed(binding, last: i == iterations - 1); onStep?.Invoke(); }
+        for (int i = 0; i < iterations; i++) { session.Run(binding, ct); Feed(binding, last: i == iterations - 1); onStep?.Invoke(); }
         return watch.Elapsed.TotalMilliseconds / iterations;
     }
 
     /// <summary>Makes the output the next input; the last one is copied to the CPU, which waits for the device.</summary>
-    private static void Feed(IoBinding binding, bool last)
+    private static void Feed(OnnxBinding binding, bool last)
     {
         using var y = binding.GetOutputs()["y"];
-        if (last) _ = y.ToTensor();
+        if (last) _ = DeviceCopies.ToHost(y, binding.Session.Device);
         else binding.BindInput("x", y);
     }
 
-    private static double CopyBack(InferenceSession session, Tensor x, int iterations, int warmup, Action? onStep, CancellationToken ct)
+    private static double CopyBack(OnnxSession session, Tensor x, int iterations, int warmup, Action? onStep, CancellationToken ct)
     {
-        // The input is put in device memory once (by a run whose output stays there), then every run's
-        // output is bound to CPU memory.
-        using var binding = session.CreateIoBinding();
-        binding.BindInput("x", x);
-        binding.BindOutput("y", session.Device);
-        session.Run(binding, null, ct);
-        using (var onDevice = binding.GetOutputs()["y"]) binding.BindInput("x", onDevice);
+        // The input is put in device memory once, then every run's output is bound to CPU memory.
+        using var binding = session.CreateBinding();
+        using (var onDevice = DeviceCopies.ToDevice(x, session.Device)) binding.BindInput("x", onDevice);
         var result = Tensor.Zeros(x.DType, x.Shape);
-        using var cpuOutput = OrtValue.FromTensor(result);
-        binding.BindOutput("y", cpuOutput);
-        for (int i = 0; i < warmup; i++) { session.Run(binding, null, ct); onStep?.Invoke(); }
+        using var cpuOutput = PinnedTensorValue.Wrap(result);
+        binding.BindOutput("y", cpuOutput.Value);
+        for (int i = 0; i < warmup; i++) { session.Run(binding, ct); onStep?.Invoke(); }
         var watch = Stopwatch.StartNew();
-        for (int i = 0; i < iterations; i++) { session.Run(binding, null, ct); onStep?.Invoke(); }
+        for (int i = 0; i < iterations; i++) { session.Run(binding, ct); onStep?.Invoke(); }
         return watch.Elapsed.TotalMilliseconds / iterations;
     }
 
-    private static double HostRoundTrip(InferenceSession session, Tensor x, int iterations, int warmup, Action? onStep, CancellationToken ct)
+    private static double HostRoundTrip(OnnxSession session, Tensor x, int iterations, int warmup, Action? onStep, CancellationToken ct)
     {
         var result = Tensor.Zeros(x.DType, x.Shape);
-        using var input = OrtValue.FromTensor(x);
-        using var output = OrtValue.FromTensor(result);
-        for (int i = 0; i < warmup; i++) { session.RunInto(["x"], [input], ["y"], [output], null, ct); onStep?.Invoke(); }
+        using var input = PinnedTensorValue.Wrap(x);
+        using var output = PinnedTensorValue.Wrap(result);
+        for (int i = 0; i < warmup; i++) { session.RunInto(["x"], [input.Value], ["y"], [output.Value], ct); onStep?.Invoke(); }
         var watch = Stopwatch.StartNew();
-        for (int i = 0; i < iterations; i++) { session.RunInto(["x"], [input], ["y"], [output], null, ct); onStep?.Invoke(); }
+        for (int i = 0; i < iterations; i++) { session.RunInto(["x"], [input.Value], ["y"], [output.Value], ct); onStep?.Invoke(); }
         return watch.Elapsed.TotalMilliseconds / iterations;
     }
 }

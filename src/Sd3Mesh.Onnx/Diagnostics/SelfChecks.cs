@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.ML.OnnxRuntime;
 using Sd3Mesh.Onnx.Writer;
 using Sd3Mesh.Tensors;
 
@@ -15,11 +16,16 @@ public sealed record SelfCheckCase(
     double[] Expected,
     double Tolerance);
 
-/// <summary>The outcome of a self-check on one device: errors against the reference, and the verdict.</summary>
+/// <summary>
+/// The outcome of a self-check on one device: errors against the reference, and the verdict. <see cref="Math"/> says
+/// which arithmetic ran ("float32", "tf32" for float32 on CUDA with TF32 allowed, "float16"), and the tolerance is
+/// the one of that arithmetic.
+/// </summary>
 public sealed record SelfCheckResult(
     string Name,
     DType DType,
     Device Device,
+    string Math,
     double RelativeL2Error,
     double MaxAbsError,
     double Tolerance,
@@ -32,15 +38,26 @@ public sealed record SelfCheckResult(
 /// float32 and float16, each compared with a float64 C# reference (<see cref="ReferenceMath"/>) computed
 /// from the very inputs the model gets (so float16 inputs are rounded first and only ONNX Runtime's
 /// arithmetic is measured). Metric: relative L2 error ||y - ref|| / ||ref||; tolerances
-/// <see cref="Float32Tolerance"/> and <see cref="Float16Tolerance"/> (float16 arithmetic carries ~1e-3).
-/// Used by <c>sd3mesh doctor --check DEVICE</c> and by the tests.
+/// <see cref="Float32Tolerance"/> and <see cref="Float16Tolerance"/> (float16 arithmetic carries ~1e-3). With TF32
+/// allowed on CUDA (<see cref="SessionSettings.Tf32"/>), float32 MatMul and Conv round their inputs to 10-bit
+/// mantissas (unit roundoff 4.9e-4), so those float32 checks report "tf32" and use <see cref="Tf32Tolerance"/>.
+/// Used by <c>sd3mesh doctor --check DEVICE [--tf32]</c> and by the tests.
 /// </summary>
 public static class SelfChecks
 {
     public const double Float32Tolerance = 1e-5;
+    public const double Tf32Tolerance = 2e-3;
     public const double Float16Tolerance = 1e-2;
 
     public static double ToleranceFor(DType dtype) => dtype == DType.Float32 ? Float32Tolerance : Float16Tolerance;
+
+    /// <summary>Which arithmetic a check runs in on <paramref name="device"/>: TF32 touches only float32 MatMul and Conv on CUDA.</summary>
+    public static string MathOf(SelfCheckCase check, Device device, bool tf32) =>
+        check.DType != DType.Float32 ? check.DType.Name()
+        : tf32 && device.IsCuda && check.Name is "MatMul+Add" or "Conv" ? "tf32"
+        : "float32";
+
+    private static double ToleranceOf(string math, SelfCheckCase check) => math == "tf32" ? Tf32Tolerance : check.Tolerance;
 
     /// <summary>Every check, float32 then float16.</summary>
     public static IReadOnlyList<SelfCheckCase> All() => [.. Cases(DType.Float32), .. Cases(DType.Float16)];
@@ -48,38 +65,42 @@ public static class SelfChecks
     public static IReadOnlyList<SelfCheckCase> Cases(DType dtype) =>
         [MatMulAdd(dtype), Softmax(dtype), LayerNorm(dtype), Conv(dtype)];
 
-    /// <summary>Runs one check on <paramref name="device"/>; a failure to create or run the session is a failed check.</summary>
-    public static SelfCheckResult Run(OrtEnvironment environment, Device device, SelfCheckCase check)
+    /// <summary>
+    /// Runs one check on <paramref name="device"/> (with TF32 allowed when <paramref name="tf32"/>); a failure to
+    /// create or run the session is a failed check.
+    /// </summary>
+    public static SelfCheckResult Run(Device device, SelfCheckCase check, bool tf32 = false)
     {
         var watch = Stopwatch.StartNew();
+        string math = MathOf(check, device, tf32);
+        double tolerance = ToleranceOf(math, check);
         try
         {
-            using var session = InferenceSession.Create(environment, check.Model, new SessionOptions { Device = device });
+            using var session = OnnxSession.Create(check.Model, new SessionSettings { Device = device, Tf32 = tf32 });
             var output = session.Run(check.Inputs, [check.OutputName])[check.OutputName];
             if (output.Shape != check.OutputShape)
                 return Failed($"output shape {output.Shape}, expected {check.OutputShape}");
             var actual = output.ToFloatArray();
             double rel = ReferenceMath.RelativeL2Error(actual, check.Expected);
             double max = ReferenceMath.MaxAbsError(actual, check.Expected);
-            return new SelfCheckResult(check.Name, check.DType, device, rel, max, check.Tolerance,
-                rel <= check.Tolerance, null, watch.Elapsed);
+            return new SelfCheckResult(check.Name, check.DType, device, math, rel, max, tolerance, rel <= tolerance, null, watch.Elapsed);
         }
-        catch (Exception e) when (e is OrtException or DeviceUnavailableException or ArgumentException)
+        catch (Exception e) when (e is OnnxRuntimeException or DeviceUnavailableException or ArgumentException)
         {
             return Failed(e.Message);
         }
 
         SelfCheckResult Failed(string error) =>
-            new(check.Name, check.DType, device, double.NaN, double.NaN, check.Tolerance, false, error, watch.Elapsed);
+            new(check.Name, check.DType, device, math, double.NaN, double.NaN, tolerance, false, error, watch.Elapsed);
     }
 
     /// <summary>Runs every check on <paramref name="device"/>, reporting each result as it comes.</summary>
-    public static IReadOnlyList<SelfCheckResult> RunAll(OrtEnvironment environment, Device device, Action<SelfCheckResult>? onResult = null)
+    public static IReadOnlyList<SelfCheckResult> RunAll(Device device, bool tf32 = false, Action<SelfCheckResult>? onResult = null)
     {
         var results = new List<SelfCheckResult>();
         foreach (var check in All())
         {
-            var result = Run(environment, device, check);
+            var result = Run(device, check, tf32);
             onResult?.Invoke(result);
             results.Add(result);
         }

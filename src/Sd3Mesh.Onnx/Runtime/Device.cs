@@ -6,27 +6,30 @@ public enum DeviceKind
 {
     /// <summary>ONNX Runtime's CPU execution provider.</summary>
     Cpu,
-    /// <summary>ONNX Runtime's WebGPU execution provider (Dawn; Vulkan on Linux).</summary>
-    WebGpu,
-    /// <summary>ONNX Runtime's CUDA execution provider (needs ORT's CUDA provider libraries).</summary>
+    /// <summary>ONNX Runtime's CUDA execution provider (device_id = the index).</summary>
     Cuda,
 }
 
 /// <summary>
-/// Where a session runs, written as a device string: <c>cpu</c> or <c>cpu:N</c>, <c>webgpu:N</c>,
-/// <c>cuda:N</c>. Logical CPU devices (<c>cpu:1</c>, <c>cpu:2</c>, ...) all use the CPU execution provider;
-/// they let placement across several devices be exercised on machines without GPUs. A bare kind
-/// (<c>cpu</c>, <c>webgpu</c>, <c>cuda</c>) means index 0. <see cref="ToString"/> always writes
-/// <c>kind:N</c>, which <see cref="Parse"/> reads back.
+/// Where a session runs, written as a device string: <c>cpu</c> or <c>cpu:N</c>, <c>cuda:N</c>. Logical CPU
+/// devices (<c>cpu:1</c>, <c>cpu:2</c>, ...) all use the CPU execution provider; they stand in for GPUs in tests
+/// (each has its own <see cref="DeviceQueue"/>, so work on two of them overlaps). <c>cuda:N</c> is the CUDA
+/// execution provider on GPU N; several GPUs are addressable from one process. A bare kind (<c>cpu</c>,
+/// <c>cuda</c>) means index 0. <see cref="ToString"/> always writes <c>kind:N</c>, which <see cref="Parse"/> reads back.
 /// </summary>
 public readonly record struct Device(DeviceKind Kind, int Index)
 {
-    public const string AcceptedForms = "cpu, cpu:N, webgpu:N or cuda:N (N = 0, 1, 2, ...)";
+    public const string AcceptedForms = "cpu, cpu:N or cuda:N (N = 0, 1, 2, ...)";
 
     public static Device Cpu => new(DeviceKind.Cpu, 0);
 
+    public static Device Cuda(int index) => new(DeviceKind.Cuda, index);
+
     public bool IsCpu => Kind == DeviceKind.Cpu;
 
+    public bool IsCuda => Kind == DeviceKind.Cuda;
+
+    /// <summary>Reads a device string; a bad one throws <see cref="FormatException"/> naming it and the accepted forms.</summary>
     public static Device Parse(string text) =>
         TryParse(text, out var device)
             ? device
@@ -40,12 +43,11 @@ public readonly record struct Device(DeviceKind Kind, int Index)
         int colon = s.IndexOf(':');
         string kindText = colon < 0 ? s : s[..colon];
         int index = 0;
-        if (colon >= 0 && !(int.TryParse(s.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out index)))
+        if (colon >= 0 && !int.TryParse(s.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out index))
             return false;
         DeviceKind? kind = kindText switch
         {
             "cpu" => DeviceKind.Cpu,
-            "webgpu" => DeviceKind.WebGpu,
             "cuda" => DeviceKind.Cuda,
             _ => null,
         };
@@ -57,7 +59,6 @@ public readonly record struct Device(DeviceKind Kind, int Index)
     public override string ToString() => Kind switch
     {
         DeviceKind.Cpu => $"cpu:{Index}",
-        DeviceKind.WebGpu => $"webgpu:{Index}",
         DeviceKind.Cuda => $"cuda:{Index}",
         _ => $"{Kind}:{Index}",
     };

@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime;
 using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Onnx;
@@ -10,6 +11,18 @@ namespace Sd3Mesh.Onnx;
 public sealed record NodeInfo(string Name, DType DType, long[] Dims, string?[] SymbolicDims)
 {
     public int Rank => Dims.Length;
+
+    internal static NodeInfo From(string name, NodeMetadata metadata, bool isInput)
+    {
+        if (!metadata.IsTensor || metadata.OnnxValueType != OnnxValueType.ONNX_TYPE_TENSOR)
+            throw new NotSupportedException(
+                $"{(isInput ? "input" : "output")} '{name}' is not a tensor ({metadata.OnnxValueType}); Sd3Mesh binds tensors only");
+        var dims = Array.ConvertAll(metadata.Dimensions, d => (long)d);
+        var symbolic = new string?[dims.Length];
+        for (int i = 0; i < dims.Length; i++)
+            symbolic[i] = i < metadata.SymbolicDimensions.Length && !string.IsNullOrEmpty(metadata.SymbolicDimensions[i]) ? metadata.SymbolicDimensions[i] : null;
+        return new NodeInfo(name, TensorValues.ToDType(metadata.ElementDataType), dims, symbolic);
+    }
 
     /// <summary>True when a tensor of <paramref name="shape"/> fits: same rank, and every fixed dimension equal.</summary>
     public bool Accepts(TensorShape shape)

@@ -24,8 +24,14 @@ public sealed class OnnxClipTextEncoder(OnnxSubmodule submodule) : IClipTextEnco
             throw new ArgumentOutOfRangeException(nameof(hiddenStateFromEnd), hiddenStateFromEnd,
                 $"{submodule.Name} has {Layers} layers: hidden_states[-{hiddenStateFromEnd}] does not exist (clip_skip at most {Layers - 1})");
         string hidden = "hidden_states." + index.ToString(CultureInfo.InvariantCulture);
-        var outputs = submodule.Run(new Dictionary<string, Tensor> { ["input_ids"] = inputIds }, ["text_embeds", hidden], cancellationToken);
-        return Task.FromResult(new ClipTextEncoding(outputs["text_embeds"], outputs[hidden]));
+        return Encode();
+
+        async Task<ClipTextEncoding> Encode()
+        {
+            var outputs = await submodule.RunAsync(new Dictionary<string, Tensor> { ["input_ids"] = inputIds }, ["text_embeds", hidden], cancellationToken)
+                .ConfigureAwait(false);
+            return new ClipTextEncoding(outputs["text_embeds"], outputs[hidden]);
+        }
     }
 }
 
@@ -33,33 +39,35 @@ public sealed class OnnxClipTextEncoder(OnnxSubmodule submodule) : IClipTextEnco
 public sealed class OnnxT5TextEncoder(OnnxSubmodule submodule) : IT5TextEncoder
 {
     public Task<Tensor> EncodeAsync(Tensor inputIds, CancellationToken cancellationToken = default) =>
-        Task.FromResult(submodule.Run(new Dictionary<string, Tensor> { ["input_ids"] = inputIds }, ["last_hidden_state"], cancellationToken)["last_hidden_state"]);
+        submodule.RunOneAsync(new Dictionary<string, Tensor> { ["input_ids"] = inputIds }, "last_hidden_state", cancellationToken);
 }
 
-/// <summary>SD3 transformer on ONNX Runtime.</summary>
-public sealed class OnnxDenoiser(OnnxSubmodule submodule) : IDenoiser
+/// <summary>The SD3 transformer's forward pass on ONNX Runtime (host tensors in and out).</summary>
+public sealed class OnnxTransformer(OnnxSubmodule submodule) : IVelocityModel
 {
+    public OnnxSubmodule Submodule => submodule;
+
     public Task<Tensor> PredictAsync(Tensor hiddenStates, Tensor encoderHiddenStates, Tensor pooledProjections, Tensor timestep,
         CancellationToken cancellationToken = default) =>
-        Task.FromResult(submodule.Run(new Dictionary<string, Tensor>
+        submodule.RunOneAsync(new Dictionary<string, Tensor>
         {
             ["hidden_states"] = hiddenStates,
             ["encoder_hidden_states"] = encoderHiddenStates,
             ["pooled_projections"] = pooledProjections,
             ["timestep"] = timestep,
-        }, ["out_hidden_states"], cancellationToken)["out_hidden_states"]);
+        }, "out_hidden_states", cancellationToken);
 }
 
 /// <summary>VAE decoder on ONNX Runtime: latent_sample -> sample.</summary>
 public sealed class OnnxVaeDecoder(OnnxSubmodule submodule) : IVaeDecoder
 {
     public Task<Tensor> DecodeAsync(Tensor latentSample, CancellationToken cancellationToken = default) =>
-        Task.FromResult(submodule.Run(new Dictionary<string, Tensor> { ["latent_sample"] = latentSample }, ["sample"], cancellationToken)["sample"]);
+        submodule.RunOneAsync(new Dictionary<string, Tensor> { ["latent_sample"] = latentSample }, "sample", cancellationToken);
 }
 
 /// <summary>VAE encoder on ONNX Runtime: sample -> latent_parameters (mean and logvar).</summary>
 public sealed class OnnxVaeEncoder(OnnxSubmodule submodule) : IVaeEncoder
 {
     public Task<Tensor> EncodeAsync(Tensor sample, CancellationToken cancellationToken = default) =>
-        Task.FromResult(submodule.Run(new Dictionary<string, Tensor> { ["sample"] = sample }, ["latent_parameters"], cancellationToken)["latent_parameters"]);
+        submodule.RunOneAsync(new Dictionary<string, Tensor> { ["sample"] = sample }, "latent_parameters", cancellationToken);
 }

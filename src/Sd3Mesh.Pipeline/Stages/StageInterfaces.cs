@@ -1,3 +1,6 @@
+using Sd3Mesh.Pipeline.Guidance;
+using Sd3Mesh.Pipeline.Prompting;
+using Sd3Mesh.Pipeline.Sampling;
 using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Pipeline.Stages;
@@ -38,8 +41,8 @@ public interface IT5TextEncoder
     Task<Tensor> EncodeAsync(Tensor inputIds, CancellationToken cancellationToken = default);
 }
 
-/// <summary>The MMDiT transformer: predicts the flow-matching velocity.</summary>
-public interface IDenoiser
+/// <summary>The MMDiT transformer's forward pass: predicts the flow-matching velocity.</summary>
+public interface IVelocityModel
 {
     /// <param name="hiddenStates">latents [B, C, H/8, W/8]</param>
     /// <param name="encoderHiddenStates">prompt embeddings [B, 77 + T, joint_attention_dim]</param>
@@ -48,6 +51,51 @@ public interface IDenoiser
     /// <returns>the velocity, shaped like <paramref name="hiddenStates"/></returns>
     Task<Tensor> PredictAsync(Tensor hiddenStates, Tensor encoderHiddenStates, Tensor pooledProjections, Tensor timestep,
         CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// The transformer as the denoising loop uses it: bound once per job to the job's starting latents and prompt
+/// embeddings (<see cref="BeginAsync"/>), so each step moves nothing but the step's index. Implemented on the host
+/// over any <see cref="IVelocityModel"/> (<see cref="Denoising.HostDenoiser"/>) and, for ONNX Runtime on a GPU, with
+/// latents and embeddings resident in device memory.
+/// </summary>
+public interface IDenoiser
+{
+    Task<IDenoisingJob> BeginAsync(DenoisingSetup setup, CancellationToken cancellationToken = default);
+}
+
+/// <summary>One job's denoising: its latents, where they live, and its conditioning.</summary>
+public interface IDenoisingJob : IAsyncDisposable
+{
+    /// <summary>
+    /// Step <paramref name="index"/> of the schedule (an index into its timesteps): the velocity with classifier-free
+    /// guidance, then the flow-matching Euler update of the latents.
+    /// </summary>
+    Task StepAsync(int index, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The latents now, float32 [count, C, H/8, W/8]. On the host this is the job's own buffer (no copy; it changes
+    /// with the next step); latents on a device are copied out, which is why the loop asks only when needed.
+    /// </summary>
+    Task<Tensor> ReadLatentsAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// What a denoising job is bound to: the starting latents (float32 [count, C, H/8, W/8]), the prompt embeddings
+/// (the negative ones when guidance is on), the guidance scale and how its two passes reach the transformer, the
+/// schedule, and where stage times go.
+/// </summary>
+public sealed record DenoisingSetup(
+    Tensor Latents,
+    PromptEmbeddings Positive,
+    PromptEmbeddings? Negative,
+    double GuidanceScale,
+    CfgMode CfgMode,
+    FlowMatchSchedule Schedule,
+    StageTimings Timings)
+{
+    /// <summary>Classifier-free guidance runs (a negative side was given).</summary>
+    public bool Guidance => Negative is not null;
 }
 
 /// <summary>VAE decoder: latent_sample [B, C, h, w] (already unscaled) -> sample [B, 3, 8h, 8w] in about [-1, 1].</summary>

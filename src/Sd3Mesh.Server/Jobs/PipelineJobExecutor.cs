@@ -49,8 +49,10 @@ public sealed class PipelineJobExecutor : IJobExecutor, IDisposable
                     progress.StageStarted(p.Stage);
                     break;
                 case ProgressKind.Step:
-                    progress.StepCompleted(p.Step, p.TotalSteps, preview is not null && p.Latents is { } latents && p.Step % spec.PreviewInterval == 0
-                        ? new JobPreview(JobImage.Png, preview.RenderPng(latents), (int)latents.Shape[3], (int)latents.Shape[2])
+                    // The latents are read only for a preview step (on a GPU each read is a copy off the card).
+                    var latents = preview is not null && p.ReadLatents is { } read && p.Step % spec.PreviewInterval == 0 ? read() : null;
+                    progress.StepCompleted(p.Step, p.TotalSteps, latents is not null
+                        ? new JobPreview(JobImage.Png, preview!.RenderPng(latents), (int)latents.Shape[3], (int)latents.Shape[2])
                         : null);
                     break;
             }

@@ -1,54 +1,51 @@
+using Microsoft.ML.OnnxRuntime;
 using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Onnx.Tests.Runtime;
 
-public sealed class CancellationTests : IDisposable
+public sealed class CancellationTests
 {
-    private readonly OrtEnvironment _env = OrtEnvironment.Create();
-    public void Dispose() => _env.Dispose();
-
     [Fact]
-    public async Task Cancelling_the_token_terminates_a_long_run()
+    public async Task Cancelling_the_token_terminates_a_long_run_and_the_session_serves_the_next()
     {
         // 3000 MatMuls of [512, 512] (800 GFLOP): seconds on one thread; cancelled after 300 ms.
-        using var session = InferenceSession.Create(_env, TestModels.LongChain(512, 3000), new SessionOptions { IntraOpThreads = 1 });
+        using var session = OnnxSession.Create(TestModels.LongChain(512, 3000), new SessionSettings { IntraOpThreads = 1 });
         var x = Tensor.FromArray(TestModels.Floats(512 * 512), 512, 512);
-        using var options = new RunOptions { LogTag = "long" };
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
-        var run = Task.Run(() => session.Run(new Dictionary<string, Tensor> { ["x"] = x }, null, options, cts.Token));
+        var started = DateTime.UtcNow;
+        var run = Task.Run(() => session.Run(new Dictionary<string, Tensor> { ["x"] = x }, null, cts.Token));
         var e = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5), "the run stopped at an operator boundary, not at its end");
         Assert.Equal(cts.Token, e.CancellationToken);
-        var ort = Assert.IsType<OrtException>(e.InnerException);
+        var ort = Assert.IsType<OnnxRuntimeException>(e.InnerException);
         Assert.Contains("terminate", ort.Message, StringComparison.OrdinalIgnoreCase);
 
-        // The options are reset and serve the next run.
-        Assert.False(options.IsTerminateRequested);
-        using var small = InferenceSession.Create(_env, TestModels.MatMulAdd());
-        var y = small.Run(new Dictionary<string, Tensor> { ["x"] = Tensor.FromArray(new float[4], 1, 4) }, null, options);
+        // The terminate flag belonged to that run only.
+        using var small = OnnxSession.Create(TestModels.MatMulAdd());
+        var y = small.Run(new Dictionary<string, Tensor> { ["x"] = Tensor.FromArray(new float[4], 1, 4) }, null, CancellationToken.None);
+        Assert.Equal(TestModels.B, y["y"].ToArray<float>());
+        using var live = new CancellationTokenSource();
+        y = small.Run(new Dictionary<string, Tensor> { ["x"] = Tensor.FromArray(new float[4], 1, 4) }, null, live.Token);
         Assert.Equal(TestModels.B, y["y"].ToArray<float>());
     }
 
     [Fact]
     public void An_already_cancelled_token_stops_before_running()
     {
-        using var session = InferenceSession.Create(_env, TestModels.MatMulAdd());
+        using var session = OnnxSession.Create(TestModels.MatMulAdd());
         var e = Assert.ThrowsAny<OperationCanceledException>(() =>
-            session.Run(new Dictionary<string, Tensor> { ["x"] = Tensor.FromArray(new float[4], 1, 4) }, null, null, new CancellationToken(true)));
+            session.Run(new Dictionary<string, Tensor> { ["x"] = Tensor.FromArray(new float[4], 1, 4) }, null, new CancellationToken(true)));
         Assert.Null(e.InnerException);
     }
 
     [Fact]
-    public async Task RunOptions_Terminate_from_another_thread_ends_the_run_as_cancelled()
+    public async Task A_binding_run_is_cancelled_the_same_way()
     {
-        using var session = InferenceSession.Create(_env, TestModels.LongChain(512, 3000), new SessionOptions { IntraOpThreads = 1 });
-        var x = Tensor.FromArray(TestModels.Floats(512 * 512), 512, 512);
-        using var options = new RunOptions();
-        var run = Task.Run(() => session.Run(new Dictionary<string, Tensor> { ["x"] = x }, null, options));
-        await Task.Delay(300);
-        options.Terminate();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
-        Assert.True(options.IsTerminateRequested); // explicit: the caller resets it
-        options.ResetTerminate();
-        Assert.False(options.IsTerminateRequested);
+        using var session = OnnxSession.Create(TestModels.LongChain(512, 3000), new SessionSettings { IntraOpThreads = 1 });
+        using var binding = session.CreateBinding();
+        binding.BindInput("x", Tensor.FromArray(TestModels.Floats(512 * 512), 512, 512));
+        binding.BindOutput("y", Device.Cpu);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Task.Run(() => session.Run(binding, cts.Token)));
     }
 }

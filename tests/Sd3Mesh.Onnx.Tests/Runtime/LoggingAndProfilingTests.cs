@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Microsoft.ML.OnnxRuntime;
+using Sd3Mesh.Onnx.Diagnostics;
 using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Onnx.Tests.Runtime;
@@ -13,65 +15,85 @@ public sealed class LoggingAndProfilingTests : IDisposable
     [Fact]
     public void ORT_log_messages_reach_the_ILogger()
     {
-        var factory = new ListLoggerFactory();
-        using (var env = OrtEnvironment.Create(factory, OrtLogLevel.Verbose))
-        using (var session = InferenceSession.Create(env, TestModels.MatMulAdd(), new SessionOptions { LogId = "logging-test" }))
+        var logger = new ListLogger();
+        OrtRuntime.Logger = logger;
+        OrtRuntime.LogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE;
+        try
+        {
+            using var session = OnnxSession.Create(TestModels.MatMulAdd(), new SessionSettings { LogId = "logging-test" });
             session.Run(new Dictionary<string, Tensor> { ["x"] = Tensor.FromArray(new float[4], 1, 4) });
-
-        Assert.Contains(OrtEnvironment.LoggerCategory, factory.Categories);
-        var messages = factory.Entries.ToArray();
+        }
+        finally
+        {
+            OrtRuntime.LogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING;
+            OrtRuntime.Logger = null;
+        }
+        var messages = logger.Entries.ToArray();
         Assert.NotEmpty(messages);
         Assert.All(messages, m => Assert.False(string.IsNullOrWhiteSpace(m.Message)));
         Assert.Contains(messages, m => m.Level == LogLevel.Trace); // ORT's VERBOSE
         Assert.Contains(messages, m => m.Message.Contains("logging-test", StringComparison.Ordinal)); // the session's log id
-
-        int after = factory.Entries.Count;
-        using (var quiet = OrtEnvironment.Create())
-        using (InferenceSession.Create(quiet, TestModels.MatMulAdd())) { }
-        Assert.Equal(after, factory.Entries.Count); // a disposed environment's logger gets nothing more
     }
 
     [Fact]
-    public void Profiling_writes_a_JSON_trace_and_returns_its_path()
+    public void Profiling_writes_a_JSON_trace_and_the_summary_counts_every_kernel_by_op_type()
     {
-        using var env = OrtEnvironment.Create();
-        var options = new SessionOptions { ProfilingFilePrefix = Path.Combine(_dir, "matmul_add") };
-        using var session = InferenceSession.Create(env, TestModels.MatMulAdd(), options);
-        session.Run(new Dictionary<string, Tensor> { ["x"] = Tensor.FromArray(new float[8], 2, 4) });
+        var settings = new SessionSettings { ProfilingFilePrefix = Path.Combine(_dir, "matmul_add") };
+        using var session = OnnxSession.Create(TestModels.MatMulAdd(), settings);
+        for (int i = 0; i < 3; i++) session.Run(new Dictionary<string, Tensor> { ["x"] = Tensor.FromArray(new float[8], 2, 4) });
         string path = session.EndProfiling();
 
         Assert.StartsWith(Path.Combine(_dir, "matmul_add"), path);
         Assert.EndsWith(".json", path);
-        using var trace = JsonDocument.Parse(File.ReadAllText(path));
-        var events = trace.RootElement.EnumerateArray().ToArray();
-        Assert.Contains(events, e => e.GetProperty("name").GetString() == "model_run");
-        Assert.Contains(events, e => e.GetProperty("cat").GetString() == "Node");
+        using (var trace = JsonDocument.Parse(File.ReadAllText(path)))
+        {
+            var events = trace.RootElement.EnumerateArray().ToArray();
+            Assert.Contains(events, e => e.GetProperty("name").GetString() == "model_run");
+            Assert.Contains(events, e => e.GetProperty("cat").GetString() == "Node");
+        }
 
-        using var unprofiled = InferenceSession.Create(env, TestModels.MatMulAdd());
+        // MatMul + Add may be fused into one Gemm or kept: either way three runs of one model give 3 runs and whole kernels.
+        var profile = OrtProfile.Read(path);
+        Assert.Equal(3, profile.RunCount);
+        Assert.True(profile.ModelRuns > TimeSpan.Zero);
+        Assert.NotEmpty(profile.OpTypes);
+        Assert.All(profile.OpTypes, o => Assert.Equal(0, o.Calls % 3));
+        Assert.All(profile.OpTypes, o => Assert.Equal(["CPUExecutionProvider"], o.Providers));
+        Assert.True(profile.KernelTotal <= profile.ModelRuns);
+
+        using var unprofiled = OnnxSession.Create(TestModels.MatMulAdd());
         var error = Assert.Throws<InvalidOperationException>(() => unprofiled.EndProfiling());
-        Assert.Equal("profiling is off for this session: set SessionOptions.ProfilingFilePrefix", error.Message);
+        Assert.Equal("profiling is off for this session: set SessionSettings.ProfilingFilePrefix", error.Message);
     }
 
-    private sealed record Entry(string Category, LogLevel Level, string Message);
+    [Fact]
+    public void The_summary_groups_kernel_events_by_op_type_longest_first()
+    {
+        const string json = """
+            [
+              {"cat":"Session","name":"model_run","dur":100},
+              {"cat":"Node","name":"a_kernel_time","dur":30,"args":{"op_name":"MatMul","provider":"CUDAExecutionProvider"}},
+              {"cat":"Node","name":"a_fence_before","dur":5,"args":{"op_name":"MatMul"}},
+              {"cat":"Node","name":"b_kernel_time","dur":20,"args":{"op_name":"MatMul","provider":"CUDAExecutionProvider"}},
+              {"cat":"Node","name":"c_kernel_time","dur":40,"args":{"op_name":"MultiHeadAttention","provider":"CUDAExecutionProvider"}},
+              {"cat":"Node","name":"d_kernel_time","dur":1,"args":{"op_name":"Shape","provider":"CPUExecutionProvider"}}
+            ]
+            """;
+        var profile = OrtProfile.Parse(json);
+        Assert.Equal(["MatMul", "MultiHeadAttention", "Shape"], profile.OpTypes.Select(o => o.OpType));
+        Assert.Equal((2, 50.0), (profile.OpTypes[0].Calls, profile.OpTypes[0].Total.TotalMicroseconds));
+        Assert.Equal(TimeSpan.FromMicroseconds(100), profile.ModelRuns);
+        Assert.Equal(TimeSpan.FromMicroseconds(91), profile.KernelTotal);
+    }
 
-    private sealed class ListLoggerFactory : ILoggerFactory
+    private sealed record Entry(LogLevel Level, string Message);
+
+    private sealed class ListLogger : ILogger
     {
         public ConcurrentQueue<Entry> Entries { get; } = new();
-        public ConcurrentBag<string> Categories { get; } = [];
-        public ILogger CreateLogger(string categoryName)
-        {
-            Categories.Add(categoryName);
-            return new ListLogger(this, categoryName);
-        }
-        public void AddProvider(ILoggerProvider provider) { }
-        public void Dispose() { }
-
-        private sealed class ListLogger(ListLoggerFactory owner, string category) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-            public bool IsEnabled(LogLevel logLevel) => true;
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                owner.Entries.Enqueue(new Entry(category, logLevel, formatter(state, exception)));
-        }
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => true;
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Entries.Enqueue(new Entry(logLevel, formatter(state, exception)));
     }
 }

@@ -3,16 +3,13 @@ using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Onnx.Tests.Runtime;
 
-public sealed class MatMulBenchTests : IDisposable
+public sealed class MatMulBenchTests
 {
-    private readonly OrtEnvironment _env = OrtEnvironment.Create();
-    public void Dispose() => _env.Dispose();
-
     [Fact]
     public void The_benchmark_model_computes_x_times_w()
     {
         const int n = 24;
-        using var session = InferenceSession.Create(_env, MatMulBench.Model(n, DType.Float32));
+        using var session = OnnxSession.Create(MatMulBench.Model(n, DType.Float32));
         var x = MatMulBench.Input(n, DType.Float32);
         var w = Sd3Mesh.Onnx.Writer.TensorProtos.ToTensor(Sd3Mesh.Onnx.Proto.ModelProto.Parser.ParseFrom(MatMulBench.Model(n, DType.Float32)).Graph.Initializer.Single());
         var expected = ReferenceMath.MatMul(Array.ConvertAll(x.ToArray<float>(), v => (double)v), Array.ConvertAll(w.ToArray<float>(), v => (double)v), n, n, n);
@@ -23,7 +20,7 @@ public sealed class MatMulBenchTests : IDisposable
     public void All_three_transfer_modes_are_measured()
     {
         int steps = 0;
-        var results = MatMulBench.Run(_env, Device.Cpu, 32, DType.Float32, iterations: 3, warmup: 1, () => steps++);
+        var results = MatMulBench.Run(Device.Cpu, 32, DType.Float32, iterations: 3, warmup: 1, () => steps++);
         Assert.Equal([TransferMode.DeviceResident, TransferMode.CopyBack, TransferMode.HostRoundTrip], results.Select(r => r.Mode));
         Assert.Equal(3 * (3 + 1), steps);
         Assert.All(results, r =>
@@ -31,7 +28,7 @@ public sealed class MatMulBenchTests : IDisposable
             Assert.True(r.MillisecondsPerRun > 0);
             Assert.Equal(2.0 * 32 * 32 * 32 / (r.MillisecondsPerRun * 1e-3) / 1e12, r.TflopsPerSecond, 9);
         });
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => MatMulBench.Run(_env, Device.Cpu, 0, DType.Float32, 1, 0));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => MatMulBench.Run(Device.Cpu, 0, DType.Float32, 1, 0));
         Assert.StartsWith("size must be >= 1", e.Message);
     }
 }

@@ -1,3 +1,4 @@
+using Sd3Mesh.Pipeline.Denoising;
 using Sd3Mesh.Pipeline.Sampling;
 using Sd3Mesh.Pipeline.Tests.Support;
 using Sd3Mesh.Models.Tokenizers;
@@ -14,7 +15,8 @@ public sealed class FakeSd3
     public FakeClipEncoder ClipL { get; } = new(ClipLWidth, PooledL);
     public FakeClipEncoder ClipG { get; } = new(ClipGWidth, PooledG);
     public FakeT5Encoder T5 { get; } = new(Joint);
-    public FakeDenoiser Denoiser { get; } = new();
+    public FakeTransformer Denoiser { get; } = new();
+    public FakeTransformer? UncondDenoiser { get; init; }
     public FakeVaeDecoder Decoder { get; } = new();
     public FakeVaeEncoder Encoder { get; } = new(Channels);
 
@@ -30,7 +32,7 @@ public sealed class FakeSd3
         TextEncoder = ClipL,
         TextEncoder2 = ClipG,
         TextEncoder3 = withT5 ? T5 : null,
-        Transformer = Denoiser,
+        Transformer = new HostDenoiser(Denoiser, UncondDenoiser),
         VaeDecoder = Decoder,
         VaeEncoder = Encoder,
         Scheduler = FlowMatchSchedulerConfig.Sd3Medium,

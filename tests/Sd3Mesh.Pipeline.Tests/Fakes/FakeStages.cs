@@ -59,7 +59,7 @@ public sealed class FakeT5Encoder(int width) : IT5TextEncoder
 /// v[b, i] = A*x[b, i] + B*mean(encoder_hidden_states[b]) + C*mean(pooled[b]) + D*t[b]/1000: a fixed
 /// linear function of its inputs, row by row.
 /// </summary>
-public sealed class FakeDenoiser : IDenoiser
+public sealed class FakeTransformer : IVelocityModel
 {
     public const double A = -0.5, B = 2.0, C = 3.0, D = 0.25;
     public int Calls;

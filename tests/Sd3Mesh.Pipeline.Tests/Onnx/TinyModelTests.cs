@@ -14,7 +14,7 @@ public sealed class TinyModelFixture : IDisposable
     {
         Directory = Path.Combine(Path.GetTempPath(), "sd3mesh-tests-tiny-" + Guid.NewGuid().ToString("N")[..8]);
         ModelZoo.Create("tiny", DType.Float32, 0, Directory);
-        Model = OnnxSd3Model.Open(Directory, "cpu");
+        Model = OnnxSd3Model.Open(Directory, Sd3Mesh.Onnx.Device.Cpu);
     }
 
     public string Directory { get; }

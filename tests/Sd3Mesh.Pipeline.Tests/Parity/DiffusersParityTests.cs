@@ -1,3 +1,4 @@
+using Sd3Mesh.Pipeline.Denoising;
 using System.Text.Json.Nodes;
 using Sd3Mesh.Models;
 using Sd3Mesh.Models.Repository;
@@ -46,7 +47,7 @@ public sealed class DiffusersParityTests(DiffusersParityTests.TinyFolder tiny, X
         {
             DiffusersFixture.Write(_dir.File("diffusers"), Set, Weights);
             ModelConverter.Convert(_dir.File("diffusers"), _dir.File("onnx"), DType.Float32);
-            Model = OnnxSd3Model.Open(_dir.File("onnx"), "cpu");
+            Model = OnnxSd3Model.Open(_dir.File("onnx"));
             Ids = ReferenceIds(_dir.Path);
         }
 
@@ -78,8 +79,8 @@ public sealed class DiffusersParityTests(DiffusersParityTests.TinyFolder tiny, X
         var clipL = new RecordingClip(model.Components.TextEncoder);
         var clipG = new RecordingClip(model.Components.TextEncoder2);
         var t5 = new RecordingT5(model.Components.TextEncoder3!);
-        var transformer = new RecordingDenoiser(model.Components.Transformer);
-        var components = model.Components with { TextEncoder = clipL, TextEncoder2 = clipG, TextEncoder3 = t5, Transformer = transformer };
+        var transformer = new RecordingVelocityModel(((OnnxDenoiser)model.Components.Transformer).Transformer);
+        var components = model.Components with { TextEncoder = clipL, TextEncoder2 = clipG, TextEncoder3 = t5, Transformer = new HostDenoiser(transformer) };
         var result = await new Sd3Pipeline(components).GenerateAsync(new GenerationRequest
         {
             Prompt = Texts[prompt], NegativePrompt = Negative, GuidanceScale = Guidance, Steps = Steps, Width = Size, Height = Size,

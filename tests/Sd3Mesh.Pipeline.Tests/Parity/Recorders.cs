@@ -28,7 +28,8 @@ public sealed class RecordingT5(IT5TextEncoder inner) : IT5TextEncoder
     }
 }
 
-public sealed class RecordingDenoiser(IDenoiser inner) : IDenoiser
+/// <summary>Records the transformer's forward passes (the velocity model under the host denoising loop).</summary>
+public sealed class RecordingVelocityModel(IVelocityModel inner) : IVelocityModel
 {
     public List<(float[] Latents, float[] Context, float[] Pooled, float[] Timestep, long Batch)> Calls { get; } = [];
 

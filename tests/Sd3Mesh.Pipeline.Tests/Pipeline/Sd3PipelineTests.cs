@@ -52,11 +52,11 @@ public class Sd3PipelineTests
             double dt = (double)schedule.Sigmas[i + 1] - schedule.Sigmas[i];
             for (int k = 0; k < x.Length; k++)
             {
-                double c = FakeDenoiser.A * x[k] + FakeDenoiser.B * pos.E + FakeDenoiser.C * pos.P + FakeDenoiser.D * t / 1000;
+                double c = FakeTransformer.A * x[k] + FakeTransformer.B * pos.E + FakeTransformer.C * pos.P + FakeTransformer.D * t / 1000;
                 double v = c;
                 if (neg is { } n)
                 {
-                    double u = FakeDenoiser.A * x[k] + FakeDenoiser.B * n.E + FakeDenoiser.C * n.P + FakeDenoiser.D * t / 1000;
+                    double u = FakeTransformer.A * x[k] + FakeTransformer.B * n.E + FakeTransformer.C * n.P + FakeTransformer.D * t / 1000;
                     v = u + guidance * (c - u);
                 }
                 x[k] += dt * v;
@@ -274,7 +274,7 @@ public class Sd3PipelineTests
         var result = await new Sd3Pipeline(new FakeSd3().Components()).GenerateAsync(Request(), p =>
         {
             events.Add(p);
-            if (p.Latents is { } latents) stepLatents.Add(latents.ToArray<float>()); // valid only now: copy
+            if (p.ReadLatents is { } read) stepLatents.Add(read().ToArray<float>()); // valid only now: copy
         });
         Assert.Equal(Enum.GetValues<PipelineStage>(), events.Where(e => e.Kind == ProgressKind.StageStarted).Select(e => e.Stage));
         Assert.Equal([1, 2, 3, 4], events.Where(e => e.Kind == ProgressKind.Step).Select(e => e.Step));
@@ -283,7 +283,7 @@ public class Sd3PipelineTests
         Assert.Equal(4, stepLatents.Count);
         Assert.Equal(result.Latents.ToArray<float>(), stepLatents[^1]);
         Assert.Equal(4, stepLatents.Select(l => string.Join(',', l.Take(8))).Distinct().Count());
-        Assert.All(events.Where(e => e.Kind != ProgressKind.Step), e => Assert.Null(e.Latents));
+        Assert.All(events.Where(e => e.Kind != ProgressKind.Step), e => Assert.Null(e.ReadLatents));
         Assert.Equal(4, result.Timings.Calls("transformer"));
         Assert.Equal(2, result.Timings.Calls("text_encoder"));
         Assert.Equal(1, result.Timings.Calls("vae_decoder"));

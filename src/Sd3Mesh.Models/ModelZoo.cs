@@ -35,7 +35,7 @@ public static class ModelZoo
     public static string EnsureCached(string preset, DType precision, ulong seed, IProgress<ZooProgress>? progress = null)
     {
         _ = Presets.Get(preset); // unknown names fail here, before touching the cache
-        var name = $"{preset.Trim().ToLowerInvariant()}-{Precision.Name(precision)}-seed{seed}-{AttentionKernels.Default.Name()}-v{Sd3MeshManifest.CurrentFormat}";
+        var name = $"{preset.Trim().ToLowerInvariant()}-{Precision.Name(precision)}-seed{seed}-{AttentionKernels.Default.Name()}-g{Sd3Graphs.Revision}-v{Sd3MeshManifest.CurrentFormat}";
         var root = CacheRoot();
         var final = Path.Combine(root, name);
         if (File.Exists(Path.Combine(final, Sd3MeshManifest.FileName))) return final;

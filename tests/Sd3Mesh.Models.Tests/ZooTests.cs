@@ -33,11 +33,11 @@ public sealed class ZooTests : IDisposable
         {
             Assert.Equal(Path.Combine(_dir.Path, "sd3mesh", "models"), ModelZoo.CacheRoot());
             var first = ModelZoo.EnsureCached("tiny", DType.Float16, 4);
-            Assert.Equal(Path.Combine(_dir.Path, "sd3mesh", "models", $"tiny-fp16-seed4-contrib-v{Sd3MeshManifest.CurrentFormat}"), first);
+            Assert.Equal(Path.Combine(_dir.Path, "sd3mesh", "models", $"tiny-fp16-seed4-contrib-g{Sd3Graphs.Revision}-v{Sd3MeshManifest.CurrentFormat}"), first);
             var stamp = File.GetLastWriteTimeUtc(Path.Combine(first, "sd3mesh.json"));
             Assert.Equal(first, ModelZoo.EnsureCached("TINY", DType.Float16, 4));
             Assert.Equal(stamp, File.GetLastWriteTimeUtc(Path.Combine(first, "sd3mesh.json")));
-            Assert.Equal([$"tiny-fp16-seed4-contrib-v{Sd3MeshManifest.CurrentFormat}"],
+            Assert.Equal([$"tiny-fp16-seed4-contrib-g{Sd3Graphs.Revision}-v{Sd3MeshManifest.CurrentFormat}"],
                 Directory.GetFileSystemEntries(ModelZoo.CacheRoot()).Select(Path.GetFileName)); // no temporary folder left
             var repo = ModelRepository.Open(first);
             Assert.Equal(6, repo.Submodules.Count);

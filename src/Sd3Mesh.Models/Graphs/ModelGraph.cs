@@ -7,9 +7,12 @@ namespace Sd3Mesh.Models.Graphs;
 /// <summary>How graphs compute attention without masks or biases (MMDiT, VAE).</summary>
 public enum AttentionKernel
 {
-    /// <summary>MatMul, Softmax (fp32), MatMul: standard ONNX, runs on every execution provider (WebGPU included).</summary>
+    /// <summary>Standard ONNX only: attention as MatMul, Softmax (fp32), MatMul; GELU and SiLU as elementwise ops.</summary>
     MatMulSoftmax,
-    /// <summary>ONNX Runtime's com.microsoft MultiHeadAttention contrib operator (fused kernels where the EP has them).</summary>
+    /// <summary>
+    /// ONNX Runtime's com.microsoft fused operators where the CPU and CUDA providers both have them: MultiHeadAttention
+    /// (fused attention kernels), FastGelu with the preceding Linear's bias, QuickGelu(alpha 1) for SiLU.
+    /// </summary>
     ContribMultiHeadAttention,
 }
 
@@ -35,8 +38,9 @@ public static class AttentionKernels
 /// (conv [out, in, kh, kw], embeddings [vocab, dim]); norm weights may be stored with trailing 1s for
 /// broadcasting ([C, 1, 1]), which is the same data.
 ///
-/// Mixed precision (fp16 graphs): weights and activations are fp16, but layer/group/RMS norm statistics,
-/// softmax (with its additive masks and biases) run in fp32 behind Casts, and norm parameters are stored fp32.
+/// Mixed precision (fp16 graphs): weights and activations are fp16. Layer and group norms take fp16 tensors and keep
+/// their statistics in fp32 inside the operator; RMS norm and softmax (with its additive masks and biases) run in fp32
+/// behind Casts. Norm parameters are stored fp32.
 /// </summary>
 public sealed class ModelGraph
 {
@@ -172,26 +176,28 @@ public sealed class ModelGraph
         return G.MatMul(x, QuantizedLinearWeight("weight", inFeatures, outFeatures, weight, computeType));
     }
 
-    /// <summary>LayerNorm over the last axis; statistics in fp32. With <paramref name="name"/> null: no affine.</summary>
+    /// <summary>
+    /// LayerNorm over the last axis. fp16 tensors are normalized as they are: LayerNormalization's stash_type 1
+    /// (the default) keeps mean and variance in fp32, as PyTorch's layer_norm does for half inputs, so no Casts
+    /// around it (they were two of its three full-tensor passes). With <paramref name="name"/> null: no affine.
+    /// </summary>
     public Value LayerNorm(Value x, string? name, long dim, double eps)
     {
-        var x32 = ToFloat32(x);
         Value scale, bias;
         if (name is null)
         {
-            scale = G.Constant(Tensor.FromArray(Enumerable.Repeat(1f, (int)dim).ToArray(), dim), "ones");
+            scale = G.Constant(ToTensor(Enumerable.Repeat(1f, (int)dim).ToArray(), new TensorShape(dim), DType), "ones");
             bias = Value.None;
         }
         else
         {
             using var _ = Scope(name);
-            scale = Param("weight", [dim], WeightInit.Ones, DType.Float32);
-            bias = Param("bias", [dim], WeightInit.Zeros, DType.Float32);
+            scale = InModelPrecision(Param("weight", [dim], WeightInit.Ones, DType.Float32));
+            bias = InModelPrecision(Param("bias", [dim], WeightInit.Zeros, DType.Float32));
         }
-        var y = bias.IsNone
-            ? G.Op("LayerNormalization", [x32, scale], ("axis", -1L), ("epsilon", (float)eps))
-            : G.LayerNorm(x32, scale, bias, (float)eps);
-        return FromFloat32(y);
+        return bias.IsNone
+            ? G.Op("LayerNormalization", [x, scale], ("axis", -1L), ("epsilon", (float)eps))
+            : G.LayerNorm(x, scale, bias, (float)eps);
     }
 
     /// <summary>RMS norm (T5LayerNorm, diffusers RMSNorm): x / sqrt(mean(x^2) + eps) * weight, in fp32.</summary>
@@ -206,20 +212,21 @@ public sealed class ModelGraph
 
     /// <summary>
     /// GroupNorm on NCHW, composed (ONNX's GroupNormalization-18 was defined wrongly): reshape to [N, G, -1],
-    /// InstanceNormalization (mean/variance per group), reshape back, per-channel affine; all in fp32.
+    /// InstanceNormalization (mean/variance per group), reshape back, per-channel affine. fp16 tensors stay fp16:
+    /// ORT's CUDA InstanceNormalization keeps its statistics in fp32 (cuDNN), and Casts of these activations,
+    /// the VAE's largest, would cost more than the norm (the CPU provider inserts its own casts).
     /// </summary>
     public Value GroupNorm(Value x, string name, long channels, long groups, double eps)
     {
-        var x32 = ToFloat32(x);
-        var grouped = G.Reshape(x32, 0, groups, -1);
-        var ones = G.Constant(Tensor.FromArray(Enumerable.Repeat(1f, (int)groups).ToArray(), groups), "ones");
-        var zeros = G.Constant(Tensor.FromArray(new float[groups], groups), "zeros");
+        var grouped = G.Reshape(x, 0, groups, -1);
+        var ones = G.Constant(ToTensor(Enumerable.Repeat(1f, (int)groups).ToArray(), new TensorShape(groups), DType), "ones");
+        var zeros = G.Constant(ToTensor(new float[groups], new TensorShape(groups), DType), "zeros");
         var normed = G.Op("InstanceNormalization", [grouped, ones, zeros], ("epsilon", (float)eps));
-        var y = G.Reshape(normed, G.Shape(x32));
+        var y = G.Reshape(normed, G.Shape(x));
         using var _ = Scope(name);
-        var gamma = Param("weight", [channels], WeightInit.Ones, DType.Float32, [channels, 1, 1]);
-        var beta = Param("bias", [channels], WeightInit.Zeros, DType.Float32, [channels, 1, 1]);
-        return FromFloat32(G.Add(G.Mul(y, gamma), beta));
+        var gamma = InModelPrecision(Param("weight", [channels], WeightInit.Ones, DType.Float32, [channels, 1, 1]));
+        var beta = InModelPrecision(Param("bias", [channels], WeightInit.Zeros, DType.Float32, [channels, 1, 1]));
+        return G.Add(G.Mul(y, gamma), beta);
     }
 
     /// <summary>nn.Conv2d (weights "name.weight" [out, in, k, k], "name.bias" [out]). Pads: [top, left, bottom, right].</summary>
@@ -233,7 +240,30 @@ public sealed class ModelGraph
 
     // ---- Activations --------------------------------------------------------------------------------
 
-    public Value Silu(Value x) => G.Mul(x, G.Sigmoid(x));
+    /// <summary>ONNX Runtime's contrib operators may be used (<see cref="AttentionKernel.ContribMultiHeadAttention"/>).</summary>
+    public bool Contrib => Kernel == AttentionKernel.ContribMultiHeadAttention;
+
+    /// <summary>SiLU, x * sigmoid(x): one QuickGelu(alpha 1) kernel with contrib operators, else two ops.</summary>
+    public Value Silu(Value x)
+    {
+        if (!Contrib) return G.Mul(x, G.Sigmoid(x));
+        G.Import("com.microsoft", 1);
+        return G.OpIn("com.microsoft", "QuickGelu", 1, [x], ("alpha", 1.0f))[0];
+    }
+
+    /// <summary>
+    /// GELU(tanh)(x W^T + b) for a Linear named <paramref name="name"/>: with contrib operators one FastGelu kernel
+    /// adds the bias and applies the activation (the decomposed form is 9 elementwise passes over the 4x-wide
+    /// feed-forward activations, most of a transformer step's elementwise time).
+    /// </summary>
+    public Value LinearGeluTanh(Value x, string name, long inFeatures, long outFeatures, WeightInit weight)
+    {
+        if (!Contrib) return GeluTanh(Linear(x, name, inFeatures, outFeatures, weight));
+        using var _ = Scope(name);
+        var y = G.MatMul(x, LinearWeight("weight", inFeatures, outFeatures, weight));
+        G.Import("com.microsoft", 1);
+        return G.OpIn("com.microsoft", "FastGelu", 1, [y, Param("bias", [outFeatures], WeightInit.Zeros)])[0];
+    }
 
     /// <summary>GELU, tanh approximation (diffusers GELU(approximate="tanh"), transformers gelu_new).</summary>
     public Value GeluTanh(Value x)
@@ -329,6 +359,8 @@ public sealed class ModelGraph
     // ---- Precision ----------------------------------------------------------------------------------
 
     public Value Scalar(double value) => G.Scalar(value, DType);
+    /// <summary>A stored fp32 parameter (norm weights) as the graph's precision; ORT folds the Cast at session creation.</summary>
+    private Value InModelPrecision(Value fp32) => IsHalf ? G.Cast(fp32, DType) : fp32;
     public Value ToFloat32(Value x) => IsHalf ? G.Cast(x, DType.Float32) : x;
     public Value FromFloat32(Value x) => IsHalf ? G.Cast(x, DType) : x;
 }

@@ -13,6 +13,12 @@ public static class Sd3Graphs
 {
     public const int Opset = 17;
 
+    /// <summary>
+    /// Bumped whenever the graphs written for the same weights change, so cached seeded models are written again.
+    /// 2: fp16 layer/group norms without Casts, FastGelu and QuickGelu with contrib operators.
+    /// </summary>
+    public const int Revision = 2;
+
     public static BuiltModel TextEncoder(Submodule which, ClipTextConfig config, DType precision, IWeightSource weights) =>
         Build(which, precision, weights, AttentionKernel.MatMulSoftmax, m => ClipTextGraph.Define(m, config));
 

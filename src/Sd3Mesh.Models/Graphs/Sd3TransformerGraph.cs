@@ -222,7 +222,7 @@ public static class Sd3TransformerGraph
     private static Value FeedForward(ModelGraph m, string name, Value x, long d, WeightInit outInit)
     {
         using var _ = m.Scope(name);
-        var h = m.GeluTanh(m.Linear(x, "net.0.proj", d, 4 * d, Lecun(d)));
+        var h = m.LinearGeluTanh(x, "net.0.proj", d, 4 * d, Lecun(d));
         return m.Linear(h, "net.2", 4 * d, d, outInit);
     }
 

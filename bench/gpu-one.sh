@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# One-GPU figures of docs/benchmarks.md, in one device call: Sd3Mesh's whole job (SD3 Medium shapes, fp16,
+# 1024x1024, 28 steps, CFG 7) against diffusers + PyTorch on the same card, with each side's peak GPU memory.
+# Run on a GPU host after `. .device/app/prelude.sh` (see ../shared/device/README.md):
+#   bash bench/gpu-one.sh            # results under $OUT (default /tmp/gpu-one)
+# SECTIONS=doctor,create,ours,anchor picks parts (default: all).
+set -uo pipefail
+OUT=${OUT:-/tmp/gpu-one}; mkdir -p "$OUT"
+SECTIONS=${SECTIONS:-doctor,create,ours,anchor}
+MODELS=${MODELS:-/tmp/m16}
+has() { [[ ",$SECTIONS," == *",$1,"* ]]; }
+log() { echo "[$(date +%T)] $*"; }
+
+# Samples the GPU's used memory every 100 ms into $OUT/mem-NAME.csv while a command runs; prints the peak (MiB).
+with_memory() {
+  local name=$1; shift
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$OUT/mem-$name.csv" &
+  local sampler=$!
+  "$@"; local rc=$?
+  kill $sampler 2>/dev/null; wait $sampler 2>/dev/null
+  local idle; idle=$(head -1 "$OUT/mem-$name.csv")
+  log "$name: peak GPU memory $(sort -n "$OUT/mem-$name.csv" | tail -1) MiB (at start $idle MiB), exit $rc"
+  return $rc
+}
+
+if has doctor; then log doctor; sd3mesh doctor 2>&1 | tail -25; fi
+if has create && [[ ! -f $MODELS/sd3mesh.json ]]; then
+  log "create medium fp16"; /usr/bin/time -f "create: %e s, %M KiB" sd3mesh models create --preset medium --precision fp16 --out "$MODELS" | tail -3
+fi
+if has ours; then
+  for variant in "--cuda-graph" ""; do
+    log "ours ${variant:-(no cuda graph)}"
+    with_memory "ours${variant//-/_}" sd3mesh bench pipeline --models "$MODELS" --device cuda:0 --width 1024 --height 1024 --steps 28 \
+      --guidance 7 --runs 3 --warmup 1 $variant
+  done
+fi
+if has anchor; then
+  log anchor
+  mkdir -p /tmp/d && tar xJf "$SD3MESH_ANCHOR/diffusers-58eb52c-src.tar.xz" -C /tmp/d
+  export ANCHOR_SKIP=${ANCHOR_SKIP:-offload,profile} PYTHONPATH=/tmp/d/src PYTHONUNBUFFERED=1 OUT
+  py=python3; [[ -x /opt/torch/.venv/bin/python3 ]] && py=/opt/torch/.venv/bin/python3
+  with_memory anchor "$py" "$SD3MESH_ANCHOR/sd3_anchor.py" 2>&1 | tail -45
+fi
+log done

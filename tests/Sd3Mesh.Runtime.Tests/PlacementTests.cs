@@ -30,7 +30,7 @@ public sealed class TwoSiloCluster : IAsyncLifetime
             bool first = options.SiloName == "Silo_0";
             silo.UseSiloMetadata(SiloDevices.Metadata(first ? "gpu0" : "gpu1",
                 first ? [new Device(DeviceKind.Cpu, 0), new Device(DeviceKind.Cpu, 2)] : [new Device(DeviceKind.Cpu, 1)], null));
-            silo.AddPlacementDirector<DevicePlacement, DevicePlacementDirector>();
+            silo.AddPlacementDirector<DevicePlacementStrategy, DevicePlacementDirector>();
         });
         Cluster = builder.Build();
         await Cluster.DeployAsync();

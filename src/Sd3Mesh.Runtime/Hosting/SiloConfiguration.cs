@@ -34,7 +34,7 @@ public static class SiloConfiguration
             o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(10);
         });
         silo.UseSiloMetadata(SiloDevices.Metadata(spec.Name, spec.Devices, spec.GrpcUri));
-        silo.AddPlacementDirector<DevicePlacement, DevicePlacementDirector>();
+        silo.AddPlacementDirector<DevicePlacementStrategy, DevicePlacementDirector>();
         silo.Services.AddSingleton(config);
         silo.Services.AddSingleton(spec);
         return silo;

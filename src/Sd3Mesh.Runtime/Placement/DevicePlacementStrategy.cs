@@ -5,10 +5,10 @@ namespace Sd3Mesh.Runtime.Placement;
 
 /// <summary>Places a grain keyed <c>NAME@DEVICE</c> (<see cref="DeviceKey"/>) on the silo that owns DEVICE.</summary>
 [GenerateSerializer, Immutable, SuppressReferenceTracking]
-public sealed class DevicePlacement : PlacementStrategy
+public sealed class DevicePlacementStrategy : PlacementStrategy
 {
-    public static readonly DevicePlacement Instance = new();
+    public static readonly DevicePlacementStrategy Instance = new();
 }
 
 [AttributeUsage(AttributeTargets.Class, AllowMultiple = false)]
-public sealed class DevicePlacementAttribute() : PlacementAttribute(DevicePlacement.Instance);
+public sealed class DevicePlacementAttribute() : PlacementAttribute(DevicePlacementStrategy.Instance);

@@ -94,8 +94,8 @@ public sealed class TinyServingFixture : IAsyncLifetime
         var steps = new List<Tensor>();
         var result = await new Sd3Pipeline(Local.Components).GenerateAsync(request, p =>
         {
-            if (p.ReadLatents is { } read) steps.Add(read().Clone());
-        });
+            if (p.Latents is { } latents) steps.Add(latents.Clone());
+        }, latentsEvery: 1);
         return (result, steps);
     }
 }

@@ -1,4 +1,3 @@
-using Orleans.Concurrency;
 using Sd3Mesh.Pipeline;
 
 namespace Sd3Mesh.Runtime.Jobs;
@@ -34,10 +33,10 @@ public sealed record JobProgress(
 
 /// <summary>
 /// Where a coordinator reports its job's progress: an observer the primary silo creates per job, so events reach the
-/// job's event log (and the client's stream) wherever the coordinator runs.
+/// job's event log (and the client's stream) wherever the coordinator runs. Calls arrive one at a time, in order
+/// (<see cref="ProgressRelay"/>).
 /// </summary>
 public interface IJobObserver : IGrainObserver
 {
-    [OneWay]
     Task OnProgress(JobProgress progress);
 }

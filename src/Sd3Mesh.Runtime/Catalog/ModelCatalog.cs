@@ -3,7 +3,7 @@ using Sd3Mesh.Pipeline.Onnx;
 using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Placement;
 
-namespace Sd3Mesh.Runtime.Models;
+namespace Sd3Mesh.Runtime.Catalog;
 
 /// <summary>
 /// The model a silo serves, opened once per silo process: the folder (a path, or a seeded preset created in the

@@ -23,6 +23,10 @@ public sealed class SiloHostOptions : GrpcServerOptions
     public long MaxImageBytes { get; set; } = 1L << 30;
     /// <summary>Memory placement may use on the cpu device; null: all the process may use.</summary>
     public ulong? CpuBudgetBytes { get; set; }
+    /// <summary>Jobs run at once (the grain runtime pipelines them); 1: one after another.</summary>
+    public int MaxJobsInFlight { get; set; } = 1;
+    /// <summary>Serve the public API (Generation, Cluster): the primary silo does, the others serve only the transport.</summary>
+    public bool PublicApi { get; set; } = true;
 }
 
 /// <summary>
@@ -41,18 +45,33 @@ public sealed class SiloHost : IAsyncDisposable
 
     public SiloHost(IJobExecutor executor, SiloHostOptions? options = null, TensorCallRegistry? grainMethods = null,
         IGrainDirectory? grains = null, IDeviceInventory? devices = null, Action<WebApplicationBuilder>? configure = null)
+        : this(_ => executor, options, grainMethods, configure: builder =>
+        {
+            builder.Services.AddSingleton<IClusterView>(provider => new LocalClusterView(provider.GetRequiredService<SiloInfo>(),
+                devices ?? new CpuDeviceInventory((options ?? new SiloHostOptions()).CpuBudgetBytes), grains ?? new NoGrains()));
+            configure?.Invoke(builder);
+        })
+    {
+    }
+
+    /// <param name="executor">the executor, made from the host's services (the grain runtime's needs its grain factory)</param>
+    /// <param name="configure">adds services (Orleans, an <see cref="IClusterView"/>) before the host is built</param>
+    public SiloHost(Func<IServiceProvider, IJobExecutor> executor, SiloHostOptions? options, TensorCallRegistry? grainMethods,
+        Action<WebApplicationBuilder> configure)
     {
         options ??= new SiloHostOptions();
         var builder = GrpcHosting.CreateBuilder(options);
         var services = builder.Services;
         services.AddSingleton(options);
         services.AddSingleton(new SiloInfo(options.SiloId));
-        services.AddSingleton(executor);
+        services.AddSingleton<IJobExecutor>(executor);
         services.AddSingleton(new JobStore(options.MaxJobs, options.MaxImageBytes));
-        services.AddSingleton(provider => new JobScheduler(executor, provider.GetRequiredService<JobStore>(), options.MaxQueuedJobs,
-            provider.GetRequiredService<ILogger<JobScheduler>>()) { InlineImageLimit = options.InlineImageLimit });
-        services.AddSingleton(grains ?? new NoGrains());
-        services.AddSingleton(devices ?? new CpuDeviceInventory(options.CpuBudgetBytes));
+        services.AddSingleton(provider => new JobScheduler(provider.GetRequiredService<IJobExecutor>(), provider.GetRequiredService<JobStore>(),
+            options.MaxQueuedJobs, provider.GetRequiredService<ILogger<JobScheduler>>())
+        {
+            InlineImageLimit = options.InlineImageLimit,
+            MaxInFlight = options.MaxJobsInFlight,
+        });
         services.AddSingleton(grainMethods ?? new TensorCallRegistry());
         services.AddSingleton<GenerationService>();
         services.AddSingleton<ClusterService>();
@@ -62,14 +81,18 @@ public sealed class SiloHost : IAsyncDisposable
         configure?.Invoke(builder);
 
         App = builder.Build();
-        App.MapGrpcService<GenerationService>();
-        App.MapGrpcService<ClusterService>();
+        if (options.PublicApi)
+        {
+            App.MapGrpcService<GenerationService>();
+            App.MapGrpcService<ClusterService>();
+        }
         App.MapGrpcService<TransportService>();
         App.MapStandardServices();
     }
 
     public WebApplication App { get; }
     public SiloInfo Silo => App.Services.GetRequiredService<SiloInfo>();
+    public IServiceProvider Services => App.Services;
     public JobScheduler Jobs => App.Services.GetRequiredService<JobScheduler>();
     /// <summary>The gRPC endpoint's address (after StartAsync).</summary>
     public Uri Address => App.GrpcAddress();

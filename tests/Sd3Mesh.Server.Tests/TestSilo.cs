@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Sd3Mesh.Protos.V1;
@@ -34,6 +35,13 @@ public sealed class TestSilo : IAsyncDisposable
         var host = new SiloHost(executor, options, grainMethods);
         await host.StartAsync();
         return new TestSilo(host, executor, GrpcChannels.Create(host.Address));
+    }
+
+    /// <summary>A silo built elsewhere (a cluster silo), started, and a channel to it.</summary>
+    public static async Task<TestSilo> StartAsync(SiloHost host)
+    {
+        await host.StartAsync();
+        return new TestSilo(host, host.Services.GetRequiredService<IJobExecutor>(), GrpcChannels.Create(host.Address));
     }
 
     /// <summary>A silo on any executor (the real pipeline), reporting <paramref name="grains"/>.</summary>

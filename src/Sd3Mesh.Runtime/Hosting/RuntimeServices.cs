@@ -60,7 +60,7 @@ internal sealed class WarmStart(ModelCatalog catalog, SiloSpec silo, IGrainFacto
             {
                 try
                 {
-                    await Grain(g).Warm(cancellationToken);
+                    await grains.Submodule(g).Warm(cancellationToken);
                     logger.LogInformation("warm: {Grain} loaded", g.Key);
                 }
                 catch (Exception e)
@@ -71,14 +71,6 @@ internal sealed class WarmStart(ModelCatalog catalog, SiloSpec silo, IGrainFacto
         }, CancellationToken.None);
         return Task.CompletedTask;
     }
-
-    private ISubmoduleGrain Grain(Placement.PlacedGrain g) => g.Submodule switch
-    {
-        PlacedSubmodule.TextEncoder or PlacedSubmodule.TextEncoder2 => grains.GetGrain<IClipEncoderGrain>(g.Key.ToString()),
-        PlacedSubmodule.TextEncoder3 => grains.GetGrain<IT5EncoderGrain>(g.Key.ToString()),
-        PlacedSubmodule.Transformer => grains.GetGrain<ITransformerGrain>(g.Key.ToString()),
-        _ => grains.GetGrain<IVaeGrain>(g.Key.ToString()),
-    };
 
     public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

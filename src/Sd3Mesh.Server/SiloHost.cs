@@ -8,7 +8,6 @@ using Sd3Mesh.Server.Cluster;
 using Sd3Mesh.Server.Generation;
 using Sd3Mesh.Server.Grpc;
 using Sd3Mesh.Server.Jobs;
-using Sd3Mesh.Server.Transport;
 
 namespace Sd3Mesh.Server;
 
@@ -27,7 +26,7 @@ public sealed class SiloHostOptions : GrpcServerOptions
 
 /// <summary>
 /// A silo: one .NET Generic Host (<see cref="App"/>, a WebApplication built by <see cref="GrpcHosting"/>) with
-/// the public API (Generation, Cluster), the grain transport, health and reflection, over a job scheduler
+/// the public API (Generation, Cluster), health and reflection, over a job scheduler
 /// that runs one job at a time on the given executor. Everything lives in the host's DI container, so the
 /// grain runtime joins with `UseOrleans` through <c>configure</c>.
 /// Stopping (StopAsync, Ctrl+C, SIGTERM) is graceful and bounded by <see cref="GrpcServerOptions.DrainTimeout"/>:
@@ -39,7 +38,7 @@ public sealed class SiloHost : IAsyncDisposable
     private readonly object _gate = new();
     private Task? _stopped;
 
-    public SiloHost(IJobExecutor executor, SiloHostOptions? options = null, TensorCallRegistry? grainMethods = null,
+    public SiloHost(IJobExecutor executor, SiloHostOptions? options = null,
         IGrainDirectory? grains = null, IDeviceInventory? devices = null, Action<WebApplicationBuilder>? configure = null)
     {
         options ??= new SiloHostOptions();
@@ -53,10 +52,8 @@ public sealed class SiloHost : IAsyncDisposable
             provider.GetRequiredService<ILogger<JobScheduler>>()) { InlineImageLimit = options.InlineImageLimit });
         services.AddSingleton(grains ?? new NoGrains());
         services.AddSingleton(devices ?? new CpuDeviceInventory(options.CpuBudgetBytes));
-        services.AddSingleton(grainMethods ?? new TensorCallRegistry());
         services.AddSingleton<GenerationService>();
         services.AddSingleton<ClusterService>();
-        services.AddSingleton<TransportService>();
         services.AddHostedService<SiloLifecycle>();
         services.AddHealthChecks().AddCheck<SiloHealthCheck>("silo");
         configure?.Invoke(builder);
@@ -64,7 +61,6 @@ public sealed class SiloHost : IAsyncDisposable
         App = builder.Build();
         App.MapGrpcService<GenerationService>();
         App.MapGrpcService<ClusterService>();
-        App.MapGrpcService<TransportService>();
         App.MapStandardServices();
     }
 

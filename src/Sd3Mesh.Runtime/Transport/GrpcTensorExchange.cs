@@ -1,0 +1,80 @@
+using Grpc.Core;
+using Sd3Mesh.Protos.V1;
+using Sd3Mesh.Runtime.Config;
+using Sd3Mesh.Runtime.Tensors;
+using Sd3Mesh.Tensors;
+
+namespace Sd3Mesh.Runtime.Transport;
+
+/// <summary>
+/// The tensor exchange of a silo in a cluster: tensors are published into this silo's <see cref="TensorStore"/>;
+/// a reference resolves inline or from this silo's store in memory, and otherwise by pulling the bytes from the
+/// owner silo's <see cref="TensorTransportService"/> over gRPC (one cached channel per peer). Every failure of a
+/// fetch is an RpcException whose status says what went wrong (NOT_FOUND, DEADLINE_EXCEEDED, UNAVAILABLE,
+/// RESOURCE_EXHAUSTED, DATA_LOSS) and whose message names the tensor, its size and its silo; cancellation is an
+/// OperationCanceledException.
+/// </summary>
+public sealed class GrpcTensorExchange(TensorStore store, TransportChannels channels, TensorTransportOptions options) : ITensorExchange
+{
+    public string Silo => store.Silo;
+
+    public TensorRef Publish(Tensor tensor) => store.Publish(tensor);
+
+    public Task<Tensor> ResolveAsync(TensorRef reference, CancellationToken cancellationToken = default) =>
+        TensorRefs.ResolveLocal(reference, store) is { } local ? Task.FromResult(local) : FetchAsync(reference, cancellationToken);
+
+    private async Task<Tensor> FetchAsync(TensorRef reference, CancellationToken cancellationToken)
+    {
+        // The reference says what must arrive; it is checked before any byte moves.
+        var name = $"{reference.Silo}/{reference.Id}";
+        TensorFrameHeader expected;
+        try { expected = TensorFrameHeader.Expected(name, reference.DType, reference.Shape); }
+        catch (TensorFrameException e) { throw new ArgumentException($"a tensor reference that cannot be fetched: {e.Message}", nameof(reference)); }
+        if (expected.TotalBytes > options.MaxTensorBytes)
+            throw new RpcException(new Status(StatusCode.ResourceExhausted,
+                $"{reference} is {Size(expected.TotalBytes)}; silo {Silo} fetches at most {Size(options.MaxTensorBytes)} " +
+                "from another silo (TensorTransportOptions.MaxTensorBytes)"));
+        if (!Uri.TryCreate(reference.Endpoint, UriKind.Absolute, out var endpoint) || endpoint.Scheme is not ("http" or "https"))
+            throw new ArgumentException($"{reference}: silo {reference.Silo}'s endpoint '{reference.Endpoint}' is not an http(s) address", nameof(reference));
+
+        var what = $"fetching {reference} ({ByteSize.Format(expected.TotalBytes)}) from silo {reference.Silo} at {endpoint}";
+        var client = new TensorTransport.TensorTransportClient(channels.For(endpoint));
+        try
+        {
+            using var call = client.Fetch(new FetchRequest { TensorId = reference.Id, MaxBytes = (ulong)options.MaxTensorBytes },
+                deadline: DateTime.UtcNow + options.FetchTimeout, cancellationToken: cancellationToken);
+            var frames = call.ResponseStream;
+            if (!await frames.MoveNext(cancellationToken).ConfigureAwait(false))
+                throw new TensorFrameException($"tensor '{name}': the stream ended before its header");
+            if (frames.Current.Header is not { } header)
+                throw new TensorFrameException($"tensor '{name}': the stream began with a chunk, not the header");
+            var assembler = new TensorAssembler(TensorFrameHeader.FromWire(name, header.Dtype, header.Shape, header.TotalBytes),
+                expected.DType, expected.Shape);
+            while (!assembler.IsComplete && await frames.MoveNext(cancellationToken).ConfigureAwait(false))
+            {
+                var chunk = frames.Current.Chunk ?? throw new TensorFrameException($"tensor '{name}': a second header after {assembler.ReceivedBytes} bytes");
+                assembler.Append(checked((long)chunk.Offset), chunk.Data.Span);
+            }
+            var tensor = assembler.ToTensor(); // fails naming the bytes received if the stream ended early
+            // Read to the end: the call's status, and the owner has dropped the tensor once it is OK.
+            if (await frames.MoveNext(cancellationToken).ConfigureAwait(false))
+                throw new TensorFrameException($"tensor '{name}': frames after its last byte");
+            return tensor;
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException($"{what}: cancelled", e, cancellationToken);
+        }
+        catch (RpcException e)
+        {
+            var detail = e.StatusCode == StatusCode.DeadlineExceeded ? $"not complete within the fetch timeout of {options.FetchTimeout}" : e.Status.Detail;
+            throw new RpcException(new Status(e.StatusCode, $"{what}: {detail}", e.Status.DebugException));
+        }
+        catch (Exception e) when (e is TensorFrameException or OverflowException)
+        {
+            throw new RpcException(new Status(StatusCode.DataLoss, $"{what}: {e.Message}"));
+        }
+    }
+
+    private static string Size(long bytes) => $"{ByteSize.Format(bytes)} ({bytes} bytes)";
+}

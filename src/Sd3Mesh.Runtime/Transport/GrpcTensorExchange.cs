@@ -9,10 +9,10 @@ namespace Sd3Mesh.Runtime.Transport;
 /// <summary>
 /// The tensor exchange of a silo in a cluster: tensors are published into this silo's <see cref="TensorStore"/>;
 /// a reference resolves inline or from this silo's store in memory, and otherwise by pulling the bytes from the
-/// owner silo's <see cref="TensorTransportService"/> over gRPC (one cached channel per peer). Every failure of a
-/// fetch is an RpcException whose status says what went wrong (NOT_FOUND, DEADLINE_EXCEEDED, UNAVAILABLE,
-/// RESOURCE_EXHAUSTED, DATA_LOSS) and whose message names the tensor, its size and its silo; cancellation is an
-/// OperationCanceledException.
+/// owner silo's <see cref="TensorTransportService"/> over gRPC (one cached channel per peer), each chunk copied once,
+/// into the tensor (<see cref="FetchReceiver"/>). Every failure of a fetch is an RpcException whose status says what
+/// went wrong (NOT_FOUND, DEADLINE_EXCEEDED, UNAVAILABLE, RESOURCE_EXHAUSTED, DATA_LOSS) and whose message names the
+/// tensor, its size and its silo; cancellation is an OperationCanceledException.
 /// </summary>
 public sealed class GrpcTensorExchange(TensorStore store, TransportChannels channels, TensorTransportOptions options) : ITensorExchange
 {
@@ -38,28 +38,16 @@ public sealed class GrpcTensorExchange(TensorStore store, TransportChannels chan
             throw new ArgumentException($"{reference}: silo {reference.Silo}'s endpoint '{reference.Endpoint}' is not an http(s) address", nameof(reference));
 
         var what = $"fetching {reference} ({ByteSize.Format(expected.TotalBytes)}) from silo {reference.Silo} at {endpoint}";
-        var client = new TensorTransport.TensorTransportClient(channels.For(endpoint));
+        var request = new FetchRequest { TensorId = reference.Id, MaxBytes = (ulong)options.MaxTensorBytes };
+        var callOptions = new CallOptions(deadline: DateTime.UtcNow + options.FetchTimeout, cancellationToken: cancellationToken);
         try
         {
-            using var call = client.Fetch(new FetchRequest { TensorId = reference.Id, MaxBytes = (ulong)options.MaxTensorBytes },
-                deadline: DateTime.UtcNow + options.FetchTimeout, cancellationToken: cancellationToken);
-            var frames = call.ResponseStream;
-            if (!await frames.MoveNext(cancellationToken).ConfigureAwait(false))
-                throw new TensorFrameException($"tensor '{name}': the stream ended before its header");
-            if (frames.Current.Header is not { } header)
-                throw new TensorFrameException($"tensor '{name}': the stream began with a chunk, not the header");
-            var assembler = new TensorAssembler(TensorFrameHeader.FromWire(name, header.Dtype, header.Shape, header.TotalBytes),
-                expected.DType, expected.Shape);
-            while (!assembler.IsComplete && await frames.MoveNext(cancellationToken).ConfigureAwait(false))
-            {
-                var chunk = frames.Current.Chunk ?? throw new TensorFrameException($"tensor '{name}': a second header after {assembler.ReceivedBytes} bytes");
-                assembler.Append(checked((long)chunk.Offset), chunk.Data.Span);
-            }
-            var tensor = assembler.ToTensor(); // fails naming the bytes received if the stream ended early
-            // Read to the end: the call's status, and the owner has dropped the tensor once it is OK.
-            if (await frames.MoveNext(cancellationToken).ConfigureAwait(false))
-                throw new TensorFrameException($"tensor '{name}': frames after its last byte");
-            return tensor;
+            var receiver = new FetchReceiver(expected);
+            using var call = channels.For(endpoint).CreateCallInvoker().AsyncServerStreamingCall(receiver.Method, null, callOptions, request);
+            // Each frame lands in the receiver as it is read; reading to the end also gets the call's status.
+            while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
+                if (receiver.Error is { } error) throw error;
+            return receiver.ToTensor(); // fails naming the bytes received if the stream ended early
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
         {

@@ -23,7 +23,8 @@ namespace Sd3Mesh.Benchmarks;
 /// transport), talking over loopback. Paths: the gRPC pull alone (GrpcTensorExchange); a grain call answering a
 /// TensorRef that the calling grain resolves (the runtime's path); Orleans' own messaging carrying the tensor as byte[]
 /// and as float[] in a grain call's response; memcpy of the same bytes, into a buffer and into a new array, as the
-/// limit. Every round runs every path once (1 MiB: 16 times), so a change in the machine's load hits all paths alike;
+/// limit. Every round runs every path once (1 MiB: 16 times), in a shuffled order, so a change in the machine's load
+/// and the garbage one path leaves for the next hit all paths alike;
 /// the table gives medians over rounds, the best round, and the process's CPU time per operation (both silos and the
 /// caller), which a busy machine disturbs less than wall time.
 /// <code>dotnet run -c Release --project tests/Sd3Mesh.Benchmarks -- transport [--rounds 15] [--sizes 1,64]</code>
@@ -97,8 +98,12 @@ public static class TransportThroughput
         int repeat = Math.Max(1, 16 / mib);
         var results = paths.Select(p => new PathResult(p.Name, [], [])).ToArray();
         using var process = Process.GetCurrentProcess();
+        var shuffle = new Random(mib);
+        var order = Enumerable.Range(0, paths.Length).ToArray();
         for (int round = -2; round < rounds; round++)
-            for (int i = 0; i < paths.Length; i++)
+        {
+            shuffle.Shuffle(order);
+            foreach (int i in order)
             {
                 process.Refresh();
                 var cpu = process.TotalProcessorTime;
@@ -111,6 +116,7 @@ public static class TransportThroughput
                 results[i].Seconds.Add(seconds);
                 results[i].CpuSeconds.Add((process.TotalProcessorTime - cpu).TotalSeconds / repeat);
             }
+        }
 
         double memcpy = Median(results[0].Seconds);
         Console.WriteLine();

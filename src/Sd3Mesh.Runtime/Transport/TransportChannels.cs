@@ -11,7 +11,8 @@ public sealed class TransportChannels : IDisposable
 {
     /// <summary>
     /// The receive window of each HTTP/2 stream. .NET starts at 64 KiB and grows it by its own estimate; starting
-    /// large lets one tensor stream run at full speed at once (as Sd3Mesh.Server's GrpcChannels does for its clients).
+    /// large lets one tensor stream run at full speed at once (as Sd3Mesh.Server's GrpcChannels does for its clients);
+    /// 16 MiB is the most .NET accepts.
     /// </summary>
     public const int StreamWindowBytes = 16 * 1024 * 1024;
 

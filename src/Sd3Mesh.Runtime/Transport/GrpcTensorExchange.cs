@@ -9,8 +9,8 @@ namespace Sd3Mesh.Runtime.Transport;
 /// <summary>
 /// The tensor exchange of a silo in a cluster: tensors are published into this silo's <see cref="TensorStore"/>;
 /// a reference resolves inline or from this silo's store in memory, and otherwise by pulling the bytes from the
-/// owner silo's <see cref="TensorTransportService"/> over gRPC (one cached channel per peer), each chunk copied once,
-/// into the tensor (<see cref="FetchReceiver"/>). Every failure of a fetch is an RpcException whose status says what
+/// owner silo's <see cref="TensorTransportService"/> over gRPC (one cached channel per peer; chunks parsed by
+/// <see cref="FetchFrames"/> into pooled buffers, then copied into the tensor). Every failure of a fetch is an RpcException whose status says what
 /// went wrong (NOT_FOUND, DEADLINE_EXCEEDED, UNAVAILABLE, RESOURCE_EXHAUSTED, DATA_LOSS) and whose message names the
 /// tensor, its size and its silo; cancellation is an OperationCanceledException.
 /// </summary>
@@ -42,12 +42,8 @@ public sealed class GrpcTensorExchange(TensorStore store, TransportChannels chan
         var callOptions = new CallOptions(deadline: DateTime.UtcNow + options.FetchTimeout, cancellationToken: cancellationToken);
         try
         {
-            var receiver = new FetchReceiver(expected);
-            using var call = channels.For(endpoint).CreateCallInvoker().AsyncServerStreamingCall(receiver.Method, null, callOptions, request);
-            // Each frame lands in the receiver as it is read; reading to the end also gets the call's status.
-            while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
-                if (receiver.Error is { } error) throw error;
-            return receiver.ToTensor(); // fails naming the bytes received if the stream ended early
+            using var call = channels.For(endpoint).CreateCallInvoker().AsyncServerStreamingCall(FetchFrames.Method, null, callOptions, request);
+            return await FetchFrames.AssembleAsync(call.ResponseStream, expected, cancellationToken).ConfigureAwait(false);
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
         {
@@ -58,7 +54,7 @@ public sealed class GrpcTensorExchange(TensorStore store, TransportChannels chan
             var detail = e.StatusCode == StatusCode.DeadlineExceeded ? $"not complete within the fetch timeout of {options.FetchTimeout}" : e.Status.Detail;
             throw new RpcException(new Status(e.StatusCode, $"{what}: {detail}", e.Status.DebugException));
         }
-        catch (Exception e) when (e is TensorFrameException or OverflowException)
+        catch (TensorFrameException e)
         {
             throw new RpcException(new Status(StatusCode.DataLoss, $"{what}: {e.Message}"));
         }

@@ -93,28 +93,16 @@ public sealed class TensorAssembler
 
     public void Append(long offset, ReadOnlySpan<byte> data)
     {
-        Check(offset, data.Length);
-        data.CopyTo(_buffer.AsSpan((int)offset));
-        _received += data.Length;
-    }
-
-    public void Append(long offset, System.Buffers.ReadOnlySequence<byte> data)
-    {
-        Check(offset, data.Length);
-        System.Buffers.BuffersExtensions.CopyTo(data, _buffer.AsSpan((int)offset));
-        _received += data.Length;
-    }
-
-    private void Check(long offset, long length)
-    {
         var name = Header.Name;
         if (offset != _received)
             throw new TensorFrameException(offset < _received
                 ? $"tensor '{name}': a chunk at offset {offset} overlaps bytes already received (next expected offset {_received})"
                 : $"tensor '{name}': a chunk at offset {offset} leaves a gap (next expected offset {_received})");
-        if (offset + length > _buffer.Length)
+        if (offset + data.Length > _buffer.Length)
             throw new TensorFrameException(
-                $"tensor '{name}': a chunk of {length} bytes at offset {offset} runs past its {_buffer.Length} bytes");
+                $"tensor '{name}': a chunk of {data.Length} bytes at offset {offset} runs past its {_buffer.Length} bytes");
+        data.CopyTo(_buffer.AsSpan((int)offset));
+        _received += data.Length;
     }
 
     public Tensor ToTensor()

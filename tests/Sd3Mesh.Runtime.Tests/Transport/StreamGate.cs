@@ -12,7 +12,8 @@ public sealed class StreamGate : Interceptor
 {
     private Hold? _armed;
 
-    public Hold Arm(int afterFrames) => _armed = new Hold(afterFrames);
+    /// <summary>Holds the next server stream; disposing the hold disarms the gate (if no stream took it) and releases the stream.</summary>
+    public Hold Arm(int afterFrames) => _armed = new Hold(this, afterFrames);
 
     public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
         ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation) =>
@@ -20,7 +21,7 @@ public sealed class StreamGate : Interceptor
             ? continuation(request, new HeldWriter<TResponse>(responseStream, hold, context.CancellationToken), context)
             : continuation(request, responseStream, context);
 
-    public sealed class Hold(int afterFrames)
+    public sealed class Hold(StreamGate gate, int afterFrames) : IDisposable
     {
         public int AfterFrames { get; } = afterFrames;
         /// <summary>The stream has written its frames and waits.</summary>
@@ -28,6 +29,12 @@ public sealed class StreamGate : Interceptor
         public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         /// <summary>The call's token fired on the server while the stream waited.</summary>
         public TaskCompletionSource ServerCancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Dispose()
+        {
+            Interlocked.CompareExchange(ref gate._armed, null, this);
+            Release.TrySetResult();
+        }
     }
 
     private sealed class HeldWriter<T>(IServerStreamWriter<T> inner, Hold hold, CancellationToken call) : IServerStreamWriter<T>

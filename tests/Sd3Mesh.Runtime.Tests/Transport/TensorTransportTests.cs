@@ -154,7 +154,7 @@ public sealed class TensorTransportTests(TwoTransportSilos silos) : IClassFixtur
     {
         var tensor = RandomTensor(DType.Float16, 6, 8, 1024, 1024); // 16 MiB, 16 chunks
         var reference = silos.S1.Exchange.Publish(tensor);
-        var hold = silos.Gate.Arm(afterFrames: 3); // the header and two chunks
+        using var hold = silos.Gate.Arm(afterFrames: 3); // the header and two chunks
         using var cancel = new CancellationTokenSource();
         var fetch = silos.S0.Exchange.ResolveAsync(reference, cancel.Token);
         await hold.Reached.Task.WaitAsync(Wait);
@@ -170,12 +170,16 @@ public sealed class TensorTransportTests(TwoTransportSilos silos) : IClassFixtur
     {
         var tensor = RandomTensor(DType.Float32, 7, 4, 1024, 1024); // 16 MiB
         var reference = silos.S1.Exchange.Publish(tensor);
-        var hasty = new GrpcTensorExchange(silos.S0.Store, silos.S0.Channels, new TensorTransportOptions { FetchTimeout = TimeSpan.FromMilliseconds(300) });
-        var hold = silos.Gate.Arm(afterFrames: 2);
-        var e = await Assert.ThrowsAsync<RpcException>(() => hasty.ResolveAsync(reference).WaitAsync(Wait));
+        var hasty = new GrpcTensorExchange(silos.S0.Store, silos.S0.Channels, new TensorTransportOptions { FetchTimeout = TimeSpan.FromSeconds(1) });
+        // The channel's connection is up and the code paths warm (the first call in a test run can take a second): the deadline is the stream's.
+        await silos.S0.Exchange.ResolveAsync(silos.S1.Exchange.Publish(RandomTensor(DType.Float32, 9, 1 << 17)));
+        using var hold = silos.Gate.Arm(afterFrames: 2);
+        var fetch = hasty.ResolveAsync(reference);
+        await hold.Reached.Task.WaitAsync(Wait);
+        var e = await Assert.ThrowsAsync<RpcException>(() => fetch.WaitAsync(Wait));
         Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);
         Assert.Equal($"fetching float32 [4, 1024, 1024] at s1/{reference.Id} (16 MiB) from silo s1 at {silos.S1.Endpoint}: " +
-            "not complete within the fetch timeout of 00:00:00.3000000", e.Status.Detail);
+            "not complete within the fetch timeout of 00:00:01", e.Status.Detail);
         await hold.ServerCancelled.Task.WaitAsync(Wait); // the owner's handler saw the deadline and stopped
         AssertSame(tensor, await silos.S0.Exchange.ResolveAsync(reference));
     }

@@ -6,31 +6,6 @@ using Sd3Mesh.Tensors;
 namespace Sd3Mesh.Runtime.Transport;
 
 /// <summary>
-/// One frame of a Fetch stream as the reader gets it: the header, or a chunk whose bytes lie in a buffer rented from
-/// the shared ArrayPool (give it back with <see cref="Release"/> once appended), or the reason the frame is unusable.
-/// </summary>
-public sealed class FetchFrame
-{
-    public TensorHeader? Header { get; init; }
-    public long Offset { get; init; }
-    public int Length { get; init; }
-    private byte[]? _rented;
-
-    /// <summary>A frame that does not parse (kept here: grpc-dotnet would replace an exception with "failed to deserialize").</summary>
-    public string? Malformed { get; init; }
-
-    /// <summary>The chunk's bytes (empty for a header, and once released).</summary>
-    public ReadOnlySpan<byte> Data => _rented is { } buffer ? buffer.AsSpan(0, Length) : default;
-
-    internal FetchFrame(byte[]? rented) => _rented = rented;
-
-    public void Release()
-    {
-        if (Interlocked.Exchange(ref _rented, null) is { } buffer) ArrayPool<byte>.Shared.Return(buffer);
-    }
-}
-
-/// <summary>
 /// sd3mesh.v1.TensorTransport/Fetch with a response marshaller of our own. The generated one parses each chunk into a
 /// new ByteString: a fresh 1 MiB array per chunk, on the large object heap, garbage once copied into the tensor. This
 /// one parses transport.proto's TensorFrame itself (field 1: TensorHeader; field 2: TensorChunk {1: offset, 2: data};

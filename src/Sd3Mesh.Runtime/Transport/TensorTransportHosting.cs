@@ -27,13 +27,10 @@ public static class TensorTransportHosting
         options = (options ?? new TensorTransportOptions()).Validate();
         services.AddGrpc();
         services.AddSingleton(options);
-        services.AddSingleton(_ => new TensorStore(silo, endpoint.ToString(), options.Time)
-        {
-            Lifetime = options.TensorLifetime,
-        });
+        // Replace the store and the one-silo LocalTensorExchange if the host registered them already (so call this after).
+        services.Replace(ServiceDescriptor.Singleton(new TensorStore(silo, endpoint.ToString(), options.Time) { Lifetime = options.TensorLifetime }));
         services.AddSingleton<TransportChannels>();
         services.AddSingleton<GrpcTensorExchange>();
-        // Replaces a one-silo LocalTensorExchange if the host registered one.
         services.Replace(ServiceDescriptor.Singleton<ITensorExchange>(provider => provider.GetRequiredService<GrpcTensorExchange>()));
         services.AddSingleton<TensorTransportService>();
         return services;

@@ -234,6 +234,21 @@ public sealed class TensorTransportTests(TwoTransportSilos silos) : IClassFixtur
     }
 
     [Fact]
+    public void The_transport_replaces_a_one_silo_exchange_and_its_store()
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton(new TensorStore("s0", "http://127.0.0.1:1/"));
+        services.AddSingleton<ITensorExchange>(p => new LocalTensorExchange(p.GetRequiredService<TensorStore>()));
+        services.AddTensorTransport("s0", new Uri("http://127.0.0.1:50051"));
+        using var provider = services.BuildServiceProvider();
+        var exchange = Assert.IsType<GrpcTensorExchange>(provider.GetRequiredService<ITensorExchange>());
+        Assert.Single(services, d => d.ServiceType == typeof(TensorStore));
+        Assert.Equal(("s0", "http://127.0.0.1:50051/"), (exchange.Silo, provider.GetRequiredService<TensorStore>().Endpoint));
+        Assert.Equal("silo s0's transport endpoint 's0:50051' is not an http(s) address (Parameter 'endpoint')",
+            Assert.Throws<ArgumentException>(() => services.AddTensorTransport("s0", new Uri("s0:50051"))).Message);
+    }
+
+    [Fact]
     public void Options_out_of_range_are_refused_naming_the_setting()
     {
         Assert.Equal("ChunkBytes 524288 is outside 1048576..4194304 (1-4 MiB)",

@@ -32,7 +32,7 @@ public static class ClusterSilo
         options.MaxQueuedJobs = config.Jobs.QueueCapacity;
         decorate ??= e => e;
         return new SiloHost(provider => decorate(new ClusterJobExecutor(provider.GetRequiredService<IGrainFactory>(), provider.GetRequiredService<ModelCatalog>())),
-            options, grainMethods: null, configure: builder =>
+            options, configure: builder =>
             {
                 ((IHostApplicationBuilder)builder).UseOrleans(silo => silo.UseSd3MeshSilo(config, spec, sessions));
                 builder.Services.AddSingleton<IClusterView, OrleansClusterView>();

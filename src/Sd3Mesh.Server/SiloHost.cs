@@ -8,7 +8,7 @@ using Sd3Mesh.Server.Cluster;
 using Sd3Mesh.Server.Generation;
 using Sd3Mesh.Server.Grpc;
 using Sd3Mesh.Server.Jobs;
-using Sd3Mesh.Server.Transport;
+using Sd3Mesh.Runtime.Transport;
 
 namespace Sd3Mesh.Server;
 
@@ -31,7 +31,7 @@ public sealed class SiloHostOptions : GrpcServerOptions
 
 /// <summary>
 /// A silo: one .NET Generic Host (<see cref="App"/>, a WebApplication built by <see cref="GrpcHosting"/>) with
-/// the public API (Generation, Cluster), the grain transport, health and reflection, over a job scheduler
+/// the public API (Generation, Cluster), health and reflection, over a job scheduler
 /// that runs one job at a time on the given executor. Everything lives in the host's DI container, so the
 /// grain runtime joins with `UseOrleans` through <c>configure</c>.
 /// Stopping (StopAsync, Ctrl+C, SIGTERM) is graceful and bounded by <see cref="GrpcServerOptions.DrainTimeout"/>:
@@ -43,9 +43,9 @@ public sealed class SiloHost : IAsyncDisposable
     private readonly object _gate = new();
     private Task? _stopped;
 
-    public SiloHost(IJobExecutor executor, SiloHostOptions? options = null, TensorCallRegistry? grainMethods = null,
+    public SiloHost(IJobExecutor executor, SiloHostOptions? options = null,
         IGrainDirectory? grains = null, IDeviceInventory? devices = null, Action<WebApplicationBuilder>? configure = null)
-        : this(_ => executor, options, grainMethods, configure: builder =>
+        : this(_ => executor, options, configure: builder =>
         {
             builder.Services.AddSingleton<IClusterView>(provider => new LocalClusterView(provider.GetRequiredService<SiloInfo>(),
                 devices ?? new CpuDeviceInventory((options ?? new SiloHostOptions()).CpuBudgetBytes), grains ?? new NoGrains()));
@@ -56,8 +56,7 @@ public sealed class SiloHost : IAsyncDisposable
 
     /// <param name="executor">the executor, made from the host's services (the grain runtime's needs its grain factory)</param>
     /// <param name="configure">adds services (Orleans, an <see cref="IClusterView"/>) before the host is built</param>
-    public SiloHost(Func<IServiceProvider, IJobExecutor> executor, SiloHostOptions? options, TensorCallRegistry? grainMethods,
-        Action<WebApplicationBuilder> configure)
+    public SiloHost(Func<IServiceProvider, IJobExecutor> executor, SiloHostOptions? options, Action<WebApplicationBuilder> configure)
     {
         options ??= new SiloHostOptions();
         var builder = GrpcHosting.CreateBuilder(options);
@@ -72,10 +71,8 @@ public sealed class SiloHost : IAsyncDisposable
             InlineImageLimit = options.InlineImageLimit,
             MaxInFlight = options.MaxJobsInFlight,
         });
-        services.AddSingleton(grainMethods ?? new TensorCallRegistry());
         services.AddSingleton<GenerationService>();
         services.AddSingleton<ClusterService>();
-        services.AddSingleton<TransportService>();
         services.AddHostedService<SiloLifecycle>();
         services.AddHealthChecks().AddCheck<SiloHealthCheck>("silo");
         configure?.Invoke(builder);
@@ -86,7 +83,8 @@ public sealed class SiloHost : IAsyncDisposable
             App.MapGrpcService<GenerationService>();
             App.MapGrpcService<ClusterService>();
         }
-        App.MapGrpcService<TransportService>();
+        // A cluster silo pulls tensors from its peers: serve this silo's (the grain runtime registered the transport).
+        if (App.Services.GetRequiredService<IServiceProviderIsService>().IsService(typeof(TensorTransportService))) App.MapTensorTransport();
         App.MapStandardServices();
     }
 

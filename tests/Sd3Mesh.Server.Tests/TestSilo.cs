@@ -26,13 +26,12 @@ public sealed class TestSilo : IAsyncDisposable
     public GrpcChannel Channel { get; }
     public GenerationTestClient Client { get; }
 
-    public static async Task<TestSilo> StartAsync(SiloHostOptions? options = null, ScriptedExecutor? executor = null,
-        Transport.TensorCallRegistry? grainMethods = null)
+    public static async Task<TestSilo> StartAsync(SiloHostOptions? options = null, ScriptedExecutor? executor = null)
     {
         options ??= new SiloHostOptions();
         options.Listen = "127.0.0.1:0";
         executor ??= new ScriptedExecutor();
-        var host = new SiloHost(executor, options, grainMethods);
+        var host = new SiloHost(executor, options);
         await host.StartAsync();
         return new TestSilo(host, executor, GrpcChannels.Create(host.Address));
     }

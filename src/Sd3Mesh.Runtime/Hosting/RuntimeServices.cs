@@ -9,7 +9,7 @@ using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Devices;
 using Sd3Mesh.Runtime.Grains;
 using Sd3Mesh.Runtime.Jobs;
-using Sd3Mesh.Runtime.Tensors;
+using Sd3Mesh.Runtime.Transport;
 
 namespace Sd3Mesh.Runtime.Hosting;
 
@@ -26,8 +26,7 @@ public static class RuntimeServices
     {
         services.AddSingleton(sp => new ModelCatalog(config, ResolveModel, ReportedMemory) { SessionOptions = sessionOptions ?? new OnnxModelOptions() });
         services.AddSingleton(new DeviceMemories(config, ReportedMemory));
-        services.AddSingleton(new TensorStore(silo.Name, silo.GrpcUri.ToString()));
-        services.AddSingleton<ITensorExchange>(sp => new LocalTensorExchange(sp.GetRequiredService<TensorStore>()));
+        services.AddTensorTransport(silo.Name, silo.GrpcUri);
         services.AddSingleton<CoordinatorPipelines>();
         services.AddHostedService<WarmStart>();
         return services;

@@ -35,13 +35,25 @@ public sealed class TensorStore(string silo, string endpoint, TimeProvider? time
         return new TensorRef { Id = id, Silo = Silo, Endpoint = Endpoint, DType = (int)tensor.DType, Shape = tensor.Shape.ToArray() };
     }
 
-    /// <summary>Removes and returns a published tensor (null if unknown or expired).</summary>
-    public Tensor? Take(string id) => _entries.TryRemove(id, out var e) ? e.Tensor : null;
+    /// <summary>Removes and returns a published tensor (null if unknown, taken or expired): its reader is on this silo.</summary>
+    public Tensor? Take(string id) => Find(id) is { } tensor && _entries.TryRemove(id, out _) ? tensor : null;
+
+    /// <summary>
+    /// A published tensor, left in the store (null if unknown, taken or expired): the transport streams it from here
+    /// and <see cref="Remove"/>s it once delivered, so a stream that fails halfway can be fetched again.
+    /// </summary>
+    public Tensor? Find(string id)
+    {
+        Sweep();
+        return _entries.TryGetValue(id, out var e) ? e.Tensor : null;
+    }
+
+    public void Remove(string id) => _entries.TryRemove(id, out _);
 
     private void Sweep()
     {
         var now = _time.GetUtcNow();
         foreach (var (id, e) in _entries)
-            if (e.Expires < now) _entries.TryRemove(id, out _);
+            if (e.Expires <= now) _entries.TryRemove(id, out _);
     }
 }

@@ -28,12 +28,11 @@ public enum ProgressKind
 public sealed record PipelineProgress(PipelineStage Stage, ProgressKind Kind, int Step = 0, int TotalSteps = 0, TimeSpan Elapsed = default)
 {
     /// <summary>
-    /// On step events: reads the latents after this step, [count, C, H/8, W/8] float32 in the transformer's
-    /// normalized space (for previews). Call it only when you want them and only during the callback: on a GPU
-    /// each read copies them off the card, and on the host it returns the loop's own buffer, which the next step
-    /// overwrites (copy what you keep).
+    /// On the step events the job asked latents for (<c>latentsEvery</c>): the latents after this step,
+    /// [count, C, H/8, W/8] float32 in the transformer's normalized space (for previews). On the host this is the
+    /// loop's own buffer, which the next step overwrites: use it during the callback, copy what you keep.
     /// </summary>
-    public Func<Tensor>? ReadLatents { get; init; }
+    public Tensor? Latents { get; init; }
 
     public override string ToString() => Kind switch
     {

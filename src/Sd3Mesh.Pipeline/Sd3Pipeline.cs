@@ -34,8 +34,10 @@ public sealed class Sd3Pipeline
     /// <summary>The prompt-embedding cache shared by this pipeline's jobs (null when disabled).</summary>
     public PromptEmbeddingCache? Cache { get; }
 
+    /// <param name="latentsEvery">step events carry the latents every this many steps (for previews); 0: never. Only
+    /// those steps read them: on a GPU each read is a copy off the card.</param>
     public async Task<GenerationResult> GenerateAsync(GenerationRequest request, Action<PipelineProgress>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, int latentsEvery = 0)
     {
         long started = Stopwatch.GetTimestamp();
         var timings = new StageTimings();
@@ -109,9 +111,11 @@ public sealed class Sd3Pipeline
                 cancellationToken.ThrowIfCancellationRequested();
                 long stepStart = Stopwatch.GetTimestamp();
                 await job.StepAsync(schedule.BeginIndex + k, cancellationToken).ConfigureAwait(false);
-                // Previews read the latents only when they want them: on a GPU that is a copy off the card.
-                progress?.Invoke(new PipelineProgress(PipelineStage.Denoise, ProgressKind.Step, k + 1, schedule.StepCount,
-                    Stopwatch.GetElapsedTime(stepStart)) { ReadLatents = () => job.ReadLatentsAsync(cancellationToken).GetAwaiter().GetResult() });
+                var elapsed = Stopwatch.GetElapsedTime(stepStart);
+                var stepLatents = latentsEvery > 0 && (k + 1) % latentsEvery == 0
+                    ? await job.ReadLatentsAsync(cancellationToken).ConfigureAwait(false)
+                    : null;
+                progress?.Invoke(new PipelineProgress(PipelineStage.Denoise, ProgressKind.Step, k + 1, schedule.StepCount, elapsed) { Latents = stepLatents });
             }
             return await job.ReadLatentsAsync(cancellationToken).ConfigureAwait(false);
         }).ConfigureAwait(false);

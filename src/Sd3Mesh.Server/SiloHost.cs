@@ -8,7 +8,7 @@ using Sd3Mesh.Server.Cluster;
 using Sd3Mesh.Server.Generation;
 using Sd3Mesh.Server.Grpc;
 using Sd3Mesh.Server.Jobs;
-using Sd3Mesh.Server.Transport;
+using Sd3Mesh.Runtime.Transport;
 
 namespace Sd3Mesh.Server;
 
@@ -23,11 +23,15 @@ public sealed class SiloHostOptions : GrpcServerOptions
     public long MaxImageBytes { get; set; } = 1L << 30;
     /// <summary>Memory placement may use on the cpu device; null: all the process may use.</summary>
     public ulong? CpuBudgetBytes { get; set; }
+    /// <summary>Jobs run at once (the grain runtime pipelines them); 1: one after another.</summary>
+    public int MaxJobsInFlight { get; set; } = 1;
+    /// <summary>Serve the public API (Generation, Cluster): the primary silo does, the others serve only the transport.</summary>
+    public bool PublicApi { get; set; } = true;
 }
 
 /// <summary>
 /// A silo: one .NET Generic Host (<see cref="App"/>, a WebApplication built by <see cref="GrpcHosting"/>) with
-/// the public API (Generation, Cluster), the grain transport, health and reflection, over a job scheduler
+/// the public API (Generation, Cluster), health and reflection, over a job scheduler
 /// that runs one job at a time on the given executor. Everything lives in the host's DI container, so the
 /// grain runtime joins with `UseOrleans` through <c>configure</c>.
 /// Stopping (StopAsync, Ctrl+C, SIGTERM) is graceful and bounded by <see cref="GrpcServerOptions.DrainTimeout"/>:
@@ -39,37 +43,54 @@ public sealed class SiloHost : IAsyncDisposable
     private readonly object _gate = new();
     private Task? _stopped;
 
-    public SiloHost(IJobExecutor executor, SiloHostOptions? options = null, TensorCallRegistry? grainMethods = null,
+    public SiloHost(IJobExecutor executor, SiloHostOptions? options = null,
         IGrainDirectory? grains = null, IDeviceInventory? devices = null, Action<WebApplicationBuilder>? configure = null)
+        : this(_ => executor, options, configure: builder =>
+        {
+            builder.Services.AddSingleton<IClusterView>(provider => new LocalClusterView(provider.GetRequiredService<SiloInfo>(),
+                devices ?? new CpuDeviceInventory((options ?? new SiloHostOptions()).CpuBudgetBytes), grains ?? new NoGrains()));
+            configure?.Invoke(builder);
+        })
+    {
+    }
+
+    /// <param name="executor">the executor, made from the host's services (the grain runtime's needs its grain factory)</param>
+    /// <param name="configure">adds services (Orleans, an <see cref="IClusterView"/>) before the host is built</param>
+    public SiloHost(Func<IServiceProvider, IJobExecutor> executor, SiloHostOptions? options, Action<WebApplicationBuilder> configure)
     {
         options ??= new SiloHostOptions();
         var builder = GrpcHosting.CreateBuilder(options);
         var services = builder.Services;
         services.AddSingleton(options);
         services.AddSingleton(new SiloInfo(options.SiloId));
-        services.AddSingleton(executor);
+        services.AddSingleton<IJobExecutor>(executor);
         services.AddSingleton(new JobStore(options.MaxJobs, options.MaxImageBytes));
-        services.AddSingleton(provider => new JobScheduler(executor, provider.GetRequiredService<JobStore>(), options.MaxQueuedJobs,
-            provider.GetRequiredService<ILogger<JobScheduler>>()) { InlineImageLimit = options.InlineImageLimit });
-        services.AddSingleton(grains ?? new NoGrains());
-        services.AddSingleton(devices ?? new CpuDeviceInventory(options.CpuBudgetBytes));
-        services.AddSingleton(grainMethods ?? new TensorCallRegistry());
+        services.AddSingleton(provider => new JobScheduler(provider.GetRequiredService<IJobExecutor>(), provider.GetRequiredService<JobStore>(),
+            options.MaxQueuedJobs, provider.GetRequiredService<ILogger<JobScheduler>>())
+        {
+            InlineImageLimit = options.InlineImageLimit,
+            MaxInFlight = options.MaxJobsInFlight,
+        });
         services.AddSingleton<GenerationService>();
         services.AddSingleton<ClusterService>();
-        services.AddSingleton<TransportService>();
         services.AddHostedService<SiloLifecycle>();
         services.AddHealthChecks().AddCheck<SiloHealthCheck>("silo");
         configure?.Invoke(builder);
 
         App = builder.Build();
-        App.MapGrpcService<GenerationService>();
-        App.MapGrpcService<ClusterService>();
-        App.MapGrpcService<TransportService>();
+        if (options.PublicApi)
+        {
+            App.MapGrpcService<GenerationService>();
+            App.MapGrpcService<ClusterService>();
+        }
+        // A cluster silo pulls tensors from its peers: serve this silo's (the grain runtime registered the transport).
+        if (App.Services.GetRequiredService<IServiceProviderIsService>().IsService(typeof(TensorTransportService))) App.MapTensorTransport();
         App.MapStandardServices();
     }
 
     public WebApplication App { get; }
     public SiloInfo Silo => App.Services.GetRequiredService<SiloInfo>();
+    public IServiceProvider Services => App.Services;
     public JobScheduler Jobs => App.Services.GetRequiredService<JobScheduler>();
     /// <summary>The gRPC endpoint's address (after StartAsync).</summary>
     public Uri Address => App.GrpcAddress();

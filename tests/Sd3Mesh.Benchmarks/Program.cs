@@ -2,8 +2,13 @@ using BenchmarkDotNet.Running;
 
 namespace Sd3Mesh.Benchmarks;
 
-// Runs the suites selected on the command line, e.g. `-- --filter '*OrtRun*'`. See docs/benchmarks.md.
+// `-- transport [...]` runs the tensor transport's harness (TransportThroughput); anything else selects
+// BenchmarkDotNet suites, e.g. `-- --filter '*OrtRun*'`. See docs/benchmarks.md.
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static async Task Main(string[] args)
+    {
+        if (args.FirstOrDefault() == "transport") await TransportThroughput.RunAsync(args[1..]);
+        else BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
 }

@@ -8,6 +8,7 @@ using Sd3Mesh.Pipeline.Vae;
 using Grpc.Core;
 using Sd3Mesh.Protos;
 using Sd3Mesh.Protos.V1;
+using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Server.Cluster;
 using Sd3Mesh.Server.Tests.Grpc;
 using Sd3Mesh.Server.Jobs;
@@ -61,7 +62,6 @@ public sealed class TinyServingFixture : IAsyncLifetime
 {
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "sd3mesh-serve-tests-" + Guid.NewGuid().ToString("N")[..8]);
 
-    public PipelineJobExecutor Executor { get; private set; } = null!;
     public HoldingExecutor Holding { get; private set; } = null!;
     public TestSilo Silo { get; private set; } = null!;
     public OnnxSd3Model Local { get; private set; } = null!;
@@ -69,16 +69,14 @@ public sealed class TinyServingFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         ModelZoo.Create("tiny", DType.Float32, 0, _directory);
-        Executor = JobExecutors.ForModels(_directory, Onnx.Device.Parse("cpu"));
-        Holding = new HoldingExecutor(Executor);
-        Silo = await TestSilo.StartWithAsync(Holding, Executor.Grains);
+        var config = EmbeddedCluster.Config(new ModelSpec(_directory, null), Onnx.Device.Cpu);
+        Silo = await TestSilo.StartAsync(ClusterSilo.Create(config, "local", decorate: e => Holding = new HoldingExecutor(e)));
         Local = OnnxSd3Model.Open(_directory, Onnx.Device.Cpu);
     }
 
     public async Task DisposeAsync()
     {
         await Silo.DisposeAsync();
-        Executor.Dispose();
         Local.Dispose();
         try { Directory.Delete(_directory, recursive: true); } catch (IOException) { }
     }
@@ -94,13 +92,13 @@ public sealed class TinyServingFixture : IAsyncLifetime
         var steps = new List<Tensor>();
         var result = await new Sd3Pipeline(Local.Components).GenerateAsync(request, p =>
         {
-            if (p.ReadLatents is { } read) steps.Add(read().Clone());
-        });
+            if (p.Latents is { } latents) steps.Add(latents.Clone());
+        }, latentsEvery: 1);
         return (result, steps);
     }
 }
 
-/// <summary>`sd3mesh serve`'s executor end to end: the real SD3 pipeline on the tiny models, over gRPC.</summary>
+/// <summary>`sd3mesh serve` end to end: a one-silo cluster running the tiny models on its grains, over gRPC.</summary>
 public class PipelineServingTests(TinyServingFixture tiny) : IClassFixture<TinyServingFixture>
 {
     private TestSilo Silo => tiny.Silo;
@@ -194,19 +192,23 @@ public class PipelineServingTests(TinyServingFixture tiny) : IClassFixture<TinyS
     }
 
     [Fact]
-    public async Task The_cluster_service_reports_the_models_sessions_as_grains()
+    public async Task The_cluster_service_reports_each_grain_on_its_silo_and_device()
     {
         await Silo.GenerateAsync(TinyServingFixture.Request(steps: 2).Wire);
         var grains = (await new Protos.V1.Cluster.ClusterClient(Silo.Channel).ListGrainsAsync(new ListGrainsRequest())).Grains.ToDictionary(g => g.Submodule);
-        Assert.Equal(["text_encoder", "text_encoder_2", "text_encoder_3", "transformer", "vae_decoder", "vae_encoder"], grains.Keys.Order());
-        Assert.All(grains.Values, g => Assert.Equal(("cpu", Silo.Host.Silo.Id), (g.Device, g.SiloId)));
+        Assert.Equal(["text_encoder", "text_encoder_2", "text_encoder_3", "transformer", "vae"], grains.Keys.Order());
+        Assert.All(grains.Values, g => Assert.Equal(("cpu:0", "local"), (g.Device, g.SiloId)));
         var transformer = grains["transformer"];
-        Assert.Equal(GrainState.Active, transformer.State);
+        Assert.Equal(("tiny-fp32-seed0/transformer@cpu:0", GrainState.Active, 1u), (transformer.Key, transformer.State, transformer.Loads));
         Assert.True(transformer.Calls >= 2, $"{transformer.Calls} transformer calls");
-        Assert.True(transformer.MeanLatencyMs > 0);
+        Assert.True(transformer.MeanLatencyMs > 0 && transformer.P95LatencyMs >= transformer.MeanLatencyMs / 10);
+        Assert.True(transformer.WeightBytes > 0);
         Assert.InRange(transformer.LastUsed.ToDateTime(), DateTime.UtcNow.AddMinutes(-1), DateTime.UtcNow);
-        // No job here encodes an init image: that session was never created.
-        Assert.Equal((GrainState.Inactive, 0UL), (grains["vae_encoder"].State, grains["vae_encoder"].Calls));
+        var silo = Assert.Single((await new Protos.V1.Cluster.ClusterClient(Silo.Channel).ListSilosAsync(new ListSilosRequest())).Silos);
+        Assert.Equal(("local", SiloStatus.Active, true, "cpu:0"), (silo.Id, silo.Status, silo.Primary, Assert.Single(silo.Devices)));
+        var device = Assert.Single((await new Protos.V1.Cluster.ClusterClient(Silo.Channel).ListDevicesAsync(new ListDevicesRequest())).Devices);
+        Assert.Equal(("cpu:0", "cpu", "local"), (device.Name, device.Kind, device.SiloId));
+        Assert.True(device.WeightsLoadedBytes >= transformer.WeightBytes);
     }
 
     [Fact]
@@ -233,3 +235,4 @@ public class PipelineServingTests(TinyServingFixture tiny) : IClassFixture<TinyS
         }
     }
 }
+

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Sd3Mesh.Protos.V1;
@@ -25,15 +26,21 @@ public sealed class TestSilo : IAsyncDisposable
     public GrpcChannel Channel { get; }
     public GenerationTestClient Client { get; }
 
-    public static async Task<TestSilo> StartAsync(SiloHostOptions? options = null, ScriptedExecutor? executor = null,
-        Transport.TensorCallRegistry? grainMethods = null)
+    public static async Task<TestSilo> StartAsync(SiloHostOptions? options = null, ScriptedExecutor? executor = null)
     {
         options ??= new SiloHostOptions();
         options.Listen = "127.0.0.1:0";
         executor ??= new ScriptedExecutor();
-        var host = new SiloHost(executor, options, grainMethods);
+        var host = new SiloHost(executor, options);
         await host.StartAsync();
         return new TestSilo(host, executor, GrpcChannels.Create(host.Address));
+    }
+
+    /// <summary>A silo built elsewhere (a cluster silo), started, and a channel to it.</summary>
+    public static async Task<TestSilo> StartAsync(SiloHost host)
+    {
+        await host.StartAsync();
+        return new TestSilo(host, host.Services.GetRequiredService<IJobExecutor>(), GrpcChannels.Create(host.Address));
     }
 
     /// <summary>A silo on any executor (the real pipeline), reporting <paramref name="grains"/>.</summary>

@@ -17,8 +17,8 @@ namespace Sd3Mesh.Cli.Commands;
 /// <summary>
 /// `sd3mesh serve --listen 127.0.0.1:50051 [--http HOST:PORT] [--models DIR] [--device D] [--tls-cert PFX]`:
 /// one silo (a Generic Host, see <see cref="SiloHost"/>) that runs SD3 jobs with the one-process pipeline
-/// (the cached tiny models without --models), serving the public API (Generation, Cluster), the grain
-/// transport, health and reflection until Ctrl+C, SIGINT or SIGTERM; then a graceful stop bounded by
+/// (the cached tiny models without --models), serving the public API (Generation, Cluster), health and
+/// reflection until Ctrl+C, SIGINT or SIGTERM; then a graceful stop bounded by
 /// <see cref="GrpcServerOptions.DrainTimeout"/> (jobs cancelled, open calls drained) and exit 0.
 /// </summary>
 public static class ServeCommand

@@ -4,29 +4,29 @@ using ClusterApi = Sd3Mesh.Protos.V1.Cluster;
 
 namespace Sd3Mesh.Server.Cluster;
 
-/// <summary>sd3mesh.v1.Cluster for a single silo: itself, its devices, its grains.</summary>
-public sealed class ClusterService(SiloInfo silo, IDeviceInventory devices, IGrainDirectory grains) : ClusterApi.ClusterBase
+/// <summary>sd3mesh.v1.Cluster: the silos, devices and grains of the cluster this silo belongs to.</summary>
+public sealed class ClusterService(IClusterView view) : ClusterApi.ClusterBase
 {
-    public override Task<ListSilosResponse> ListSilos(ListSilosRequest request, ServerCallContext context)
+    public override async Task<ListSilosResponse> ListSilos(ListSilosRequest request, ServerCallContext context)
     {
         var response = new ListSilosResponse();
-        response.Silos.Add(silo.ToProto(devices.Devices(silo.Id).Select(d => d.Name)));
-        return Task.FromResult(response);
+        response.Silos.AddRange(await view.SilosAsync(context.CancellationToken).ConfigureAwait(false));
+        return response;
     }
 
-    public override Task<ListDevicesResponse> ListDevices(ListDevicesRequest request, ServerCallContext context)
+    public override async Task<ListDevicesResponse> ListDevices(ListDevicesRequest request, ServerCallContext context)
     {
         var response = new ListDevicesResponse();
-        if (Matches(request.SiloId)) response.Devices.AddRange(devices.Devices(silo.Id));
-        return Task.FromResult(response);
+        response.Devices.AddRange((await view.DevicesAsync(context.CancellationToken).ConfigureAwait(false))
+            .Where(d => request.SiloId.Length == 0 || d.SiloId == request.SiloId));
+        return response;
     }
 
-    public override Task<ListGrainsResponse> ListGrains(ListGrainsRequest request, ServerCallContext context)
+    public override async Task<ListGrainsResponse> ListGrains(ListGrainsRequest request, ServerCallContext context)
     {
         var response = new ListGrainsResponse();
-        if (Matches(request.SiloId)) response.Grains.AddRange(grains.Grains(silo.Id));
-        return Task.FromResult(response);
+        response.Grains.AddRange((await view.GrainsAsync(context.CancellationToken).ConfigureAwait(false))
+            .Where(g => request.SiloId.Length == 0 || g.SiloId == request.SiloId));
+        return response;
     }
-
-    private bool Matches(string siloId) => siloId.Length == 0 || siloId == silo.Id;
 }

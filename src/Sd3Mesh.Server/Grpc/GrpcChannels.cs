@@ -3,7 +3,7 @@ using Grpc.Net.Client;
 
 namespace Sd3Mesh.Server.Grpc;
 
-/// <summary>grpc-dotnet channels with the settings Sd3Mesh's clients use (the CLI, the transport, the tests).</summary>
+/// <summary>grpc-dotnet channels with the settings Sd3Mesh's clients use (the CLI, the tests).</summary>
 public static class GrpcChannels
 {
     /// <summary>

@@ -1,7 +1,6 @@
 using System.Text;
 using Grpc.Core;
 using Sd3Mesh.Onnx;
-using Sd3Mesh.Server.Transport;
 
 namespace Sd3Mesh.Server.Grpc;
 
@@ -9,8 +8,8 @@ namespace Sd3Mesh.Server.Grpc;
 public static class StatusMapping
 {
     /// <summary>
-    /// Maps an exception: RpcException keeps its status; argument errors (and tensor frames that do not add
-    /// up) are INVALID_ARGUMENT, missing things NOT_FOUND, a device this machine cannot use FAILED_PRECONDITION,
+    /// Maps an exception: RpcException keeps its status; argument errors are INVALID_ARGUMENT, missing things
+    /// NOT_FOUND, a device this machine cannot use FAILED_PRECONDITION,
     /// cancellation CANCELLED, timeouts DEADLINE_EXCEEDED, not implemented/supported UNIMPLEMENTED, access
     /// PERMISSION_DENIED, memory RESOURCE_EXHAUSTED. Anything else is a bug on our side: INTERNAL with a
     /// message that names only the exception type (its text may hold internals); <paramref name="unexpected"/>
@@ -22,7 +21,7 @@ public static class StatusMapping
         switch (exception)
         {
             case RpcException rpc: return rpc.Status;
-            case ArgumentException or TensorFrameException: return new Status(StatusCode.InvalidArgument, exception.Message);
+            case ArgumentException: return new Status(StatusCode.InvalidArgument, exception.Message);
             case KeyNotFoundException or FileNotFoundException or DirectoryNotFoundException:
                 return new Status(StatusCode.NotFound, exception.Message);
             case DeviceUnavailableException: return new Status(StatusCode.FailedPrecondition, exception.Message);

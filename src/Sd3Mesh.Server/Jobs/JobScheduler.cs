@@ -9,9 +9,10 @@ using Sd3Mesh.Server.Grpc;
 namespace Sd3Mesh.Server.Jobs;
 
 /// <summary>
-/// Runs jobs one at a time, first come first served: accepts them (with their queue position),
-/// starts the next when the executor is free, turns the executor's progress and outcome into
-/// events, and cancels queued or running jobs on request.
+/// Runs jobs first come first served, up to <see cref="MaxInFlight"/> at once (more than one lets the grain
+/// runtime pipeline jobs: encoders on job k+1 while the transformer denoises job k): accepts them (with their
+/// queue position), starts the next when a slot is free, turns the executor's progress and outcome into events,
+/// and cancels queued or running jobs on request.
 /// </summary>
 public sealed class JobScheduler : IAsyncDisposable
 {
@@ -22,8 +23,10 @@ public sealed class JobScheduler : IAsyncDisposable
     private readonly LinkedList<Job> _waiting = [];
     private readonly SemaphoreSlim _available = new(0);
     private readonly CancellationTokenSource _stopping = new();
+    private readonly HashSet<Job> _running = [];
+    private readonly List<Task> _runs = [];
+    private SemaphoreSlim? _slots;
     private Task? _worker;
-    private Job? _running;
 
     public JobScheduler(IJobExecutor executor, JobStore store, int maxQueuedJobs = 100, ILogger? logger = null)
     {
@@ -34,9 +37,16 @@ public sealed class JobScheduler : IAsyncDisposable
     }
 
     public int MaxQueuedJobs { get; }
+
+    /// <summary>Jobs that run at once (1: strictly one after another).</summary>
+    public int MaxInFlight { get; init; } = 1;
     public JobStore Store => _store;
 
-    public void Start() => _worker ??= Task.Run(RunAsync);
+    public void Start()
+    {
+        _slots ??= new SemaphoreSlim(MaxInFlight);
+        _worker ??= Task.Run(RunAsync);
+    }
 
     /// <summary>Queues a validated job. RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE while stopping.</summary>
     public Job Submit(GenerationSpec spec, GenerateRequest request)
@@ -81,6 +91,7 @@ public sealed class JobScheduler : IAsyncDisposable
             try
             {
                 await _available.WaitAsync(_stopping.Token).ConfigureAwait(false);
+                await _slots!.WaitAsync(_stopping.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -90,20 +101,32 @@ public sealed class JobScheduler : IAsyncDisposable
             lock (_gate)
             {
                 job = _waiting.First?.Value;
-                if (job is null) continue; // cancelled while waiting
+                if (job is null)
+                {
+                    _slots.Release(); // cancelled while waiting
+                    continue;
+                }
                 _waiting.RemoveFirst();
-                _running = job;
+                _running.Add(job);
                 job.MarkRunning();
                 UpdatePositions();
+                _runs.RemoveAll(r => r.IsCompleted);
+                _runs.Add(RunAndReleaseAsync(job));
             }
-            try
-            {
-                await RunJobAsync(job).ConfigureAwait(false);
-            }
-            finally
-            {
-                lock (_gate) _running = null;
-            }
+        }
+    }
+
+    private async Task RunAndReleaseAsync(Job job)
+    {
+        try
+        {
+            await Task.Yield();
+            await RunJobAsync(job).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_gate) _running.Remove(job);
+            _slots!.Release();
         }
     }
 
@@ -148,14 +171,14 @@ public sealed class JobScheduler : IAsyncDisposable
     }
 
     /// <summary>
-    /// 1 while the running job is ahead of the queue. A job that has ended (its last event sent, or cancelled
-    /// while its executor winds down) is ahead of nobody, though the worker may not have let go of it yet.
+    /// The running jobs ahead of the queue. A job that has ended (its last event sent, or cancelled while its
+    /// executor winds down) is ahead of nobody, though its run may not have let go of it yet.
     /// </summary>
-    private int RunningAhead => _running is { IsEnded: false } ? 1 : 0;
+    private int RunningAhead => _running.Count(j => !j.IsEnded);
 
     /// <summary>
     /// Refuses new jobs and cancels the queued and running ones at once (their event streams end now, whatever
-    /// the executor does); completes when the running job's executor has returned.
+    /// the executor does); completes when the running jobs' executor calls have returned.
     /// </summary>
     public async Task StopAsync()
     {
@@ -167,12 +190,15 @@ public sealed class JobScheduler : IAsyncDisposable
                 _stopping.Cancel();
                 ending = _waiting.ToList();
                 _waiting.Clear();
-                if (_running is { } running) ending.Add(running);
+                ending.AddRange(_running);
             }
             else ending = [];
         }
         foreach (var job in ending) job.MarkCancelled("the server is shutting down");
         if (_worker is not null) await _worker.ConfigureAwait(false);
+        Task[] runs;
+        lock (_gate) runs = [.. _runs];
+        await Task.WhenAll(runs).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);

@@ -50,13 +50,13 @@ public sealed class PipelineJobExecutor : IJobExecutor, IDisposable
                     break;
                 case ProgressKind.Step:
                     // The latents are read only for a preview step (on a GPU each read is a copy off the card).
-                    var latents = preview is not null && p.ReadLatents is { } read && p.Step % spec.PreviewInterval == 0 ? read() : null;
+                    var latents = preview is not null ? p.Latents : null;
                     progress.StepCompleted(p.Step, p.TotalSteps, latents is not null
                         ? new JobPreview(JobImage.Png, preview!.RenderPng(latents), (int)latents.Shape[3], (int)latents.Shape[2])
                         : null);
                     break;
             }
-        }, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken, latentsEvery: preview is null ? 0 : spec.PreviewInterval).ConfigureAwait(false);
 
         if (request.OutputType == OutputType.Image)
             return result.Images.Select(i => new JobImage(JobImage.Png, i.ToPng(), request.Width, request.Height, i.Seed)).ToList();

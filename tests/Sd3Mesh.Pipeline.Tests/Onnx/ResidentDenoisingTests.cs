@@ -84,18 +84,18 @@ public sealed class ResidentDenoisingTests(ResidentFixture fixture) : IClassFixt
         var hostSteps = new List<float[]>();
         await new Sd3Pipeline(tiny.Model.Components).GenerateAsync(Request, p =>
         {
-            if (p.ReadLatents is { } read) hostSteps.Add(read().ToArray<float>());
-        });
+            if (p.Latents is { } latents) hostSteps.Add(latents.ToArray<float>());
+        }, latentsEvery: 1);
         var deviceSteps = new List<float[]>();
         int asked = 0;
         await new Sd3Pipeline(device.Components).GenerateAsync(Request, p =>
         {
-            if (p.ReadLatents is { } read && p.Step % 2 == 0)
+            if (p.Latents is { } latents)
             {
                 asked++;
-                deviceSteps.Add(read().ToArray<float>());
+                deviceSteps.Add(latents.ToArray<float>());
             }
-        });
+        }, latentsEvery: 2);
         Assert.Equal(2, asked);
         Assert.Equal(hostSteps[1], deviceSteps[0]); // after step 2
         Assert.Equal(hostSteps[3], deviceSteps[1]); // after step 4

@@ -274,8 +274,8 @@ public class Sd3PipelineTests
         var result = await new Sd3Pipeline(new FakeSd3().Components()).GenerateAsync(Request(), p =>
         {
             events.Add(p);
-            if (p.ReadLatents is { } read) stepLatents.Add(read().ToArray<float>()); // valid only now: copy
-        });
+            if (p.Latents is { } latents) stepLatents.Add(latents.ToArray<float>()); // valid only now: copy
+        }, latentsEvery: 1);
         Assert.Equal(Enum.GetValues<PipelineStage>(), events.Where(e => e.Kind == ProgressKind.StageStarted).Select(e => e.Stage));
         Assert.Equal([1, 2, 3, 4], events.Where(e => e.Kind == ProgressKind.Step).Select(e => e.Step));
         Assert.All(events.Where(e => e.Kind == ProgressKind.Step), e => Assert.Equal(4, e.TotalSteps));
@@ -283,7 +283,7 @@ public class Sd3PipelineTests
         Assert.Equal(4, stepLatents.Count);
         Assert.Equal(result.Latents.ToArray<float>(), stepLatents[^1]);
         Assert.Equal(4, stepLatents.Select(l => string.Join(',', l.Take(8))).Distinct().Count());
-        Assert.All(events.Where(e => e.Kind != ProgressKind.Step), e => Assert.Null(e.ReadLatents));
+        Assert.All(events.Where(e => e.Kind != ProgressKind.Step), e => Assert.Null(e.Latents));
         Assert.Equal(4, result.Timings.Calls("transformer"));
         Assert.Equal(2, result.Timings.Calls("text_encoder"));
         Assert.Equal(1, result.Timings.Calls("vae_decoder"));

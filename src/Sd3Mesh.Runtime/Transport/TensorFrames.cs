@@ -1,6 +1,6 @@
 using Sd3Mesh.Tensors;
 
-namespace Sd3Mesh.Server.Transport;
+namespace Sd3Mesh.Runtime.Transport;
 
 /// <summary>What a receiver learns about a tensor before its bytes: name, dtype, shape, byte count.</summary>
 public readonly record struct TensorFrameHeader(string Name, DType DType, TensorShape Shape, long TotalBytes)
@@ -10,18 +10,30 @@ public readonly record struct TensorFrameHeader(string Name, DType DType, Tensor
     /// <summary>A header from wire values (dtype as its ONNX code); throws TensorFrameException for impossible ones.</summary>
     public static TensorFrameHeader FromWire(string name, int dtype, IReadOnlyList<long> shape, ulong totalBytes)
     {
+        if (totalBytes > long.MaxValue)
+            throw new TensorFrameException($"tensor '{name}': total_bytes {totalBytes} is out of range");
+        var (type, parsed, _) = Parse(name, dtype, shape);
+        return new TensorFrameHeader(name, type, parsed, (long)totalBytes);
+    }
+
+    /// <summary>The header a tensor of this dtype code and shape must arrive with (e.g. what a TensorRef promises).</summary>
+    public static TensorFrameHeader Expected(string name, int dtype, IReadOnlyList<long> shape)
+    {
+        var (type, parsed, bytes) = Parse(name, dtype, shape);
+        return new TensorFrameHeader(name, type, parsed, bytes);
+    }
+
+    private static (DType DType, TensorShape Shape, long Bytes) Parse(string name, int dtype, IReadOnlyList<long> shape)
+    {
         if (!Enum.IsDefined((DType)dtype))
             throw new TensorFrameException($"tensor '{name}': unknown dtype code {dtype} (ONNX TensorProto.DataType)");
         if (shape.Any(d => d < 0))
             throw new TensorFrameException($"tensor '{name}': shape {TensorShape.Format(shape.ToArray())} has a negative dimension");
-        if (totalBytes > long.MaxValue)
-            throw new TensorFrameException($"tensor '{name}': total_bytes {totalBytes} is out of range");
         try
         {
             // Element and byte counts checked here, so that a hostile shape is an error that names this tensor.
             var parsed = new TensorShape(shape.ToArray());
-            _ = checked(parsed.ElementCount * ((DType)dtype).SizeOf());
-            return new TensorFrameHeader(name, (DType)dtype, parsed, (long)totalBytes);
+            return ((DType)dtype, parsed, checked(parsed.ElementCount * ((DType)dtype).SizeOf()));
         }
         catch (Exception e) when (e is OverflowException or ArgumentException) // TensorShape refuses an element count past 2^63 - 1
         {
@@ -36,11 +48,8 @@ public readonly record struct TensorFrameHeader(string Name, DType DType, Tensor
 /// </summary>
 public static class TensorFrames
 {
-    /// <summary>1 MiB: large enough that per-message overhead vanishes, small enough to interleave calls.</summary>
-    public const int DefaultChunkBytes = 1024 * 1024;
-
     /// <summary>(offset, bytes) chunks of at most <paramref name="chunkBytes"/> covering the tensor in order; none for an empty tensor.</summary>
-    public static IEnumerable<(long Offset, ReadOnlyMemory<byte> Data)> Split(Tensor tensor, int chunkBytes = DefaultChunkBytes)
+    public static IEnumerable<(long Offset, ReadOnlyMemory<byte> Data)> Split(Tensor tensor, int chunkBytes)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkBytes, 1);
         ReadOnlyMemory<byte> data = tensor.Data;
@@ -74,7 +83,8 @@ public sealed class TensorAssembler
                 $"tensor '{name}': the header says {header.TotalBytes} bytes, but a {header.DType.Name()} tensor of shape {header.Shape} has {expectedBytes}");
         if (expectedBytes > Array.MaxLength)
             throw new TensorFrameException($"tensor '{name}': {expectedBytes} bytes do not fit in one buffer");
-        _buffer = new byte[expectedBytes];
+        // Not zeroed: every byte is written by a chunk before ToTensor lets the buffer out.
+        _buffer = GC.AllocateUninitializedArray<byte>((int)expectedBytes);
     }
 
     public TensorFrameHeader Header { get; }
@@ -103,5 +113,5 @@ public sealed class TensorAssembler
     }
 }
 
-/// <summary>A tensor frame stream that does not add up (INVALID_ARGUMENT when it ends a call).</summary>
+/// <summary>A tensor frame stream that does not add up.</summary>
 public sealed class TensorFrameException(string message) : Exception(message);

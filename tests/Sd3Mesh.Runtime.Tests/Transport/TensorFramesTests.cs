@@ -1,7 +1,7 @@
-using Sd3Mesh.Server.Transport;
+using Sd3Mesh.Runtime.Transport;
 using Sd3Mesh.Tensors;
 
-namespace Sd3Mesh.Server.Tests.Grpc;
+namespace Sd3Mesh.Runtime.Tests.Transport;
 
 public class TensorFramesTests
 {
@@ -44,7 +44,7 @@ public class TensorFramesTests
         var back = Reassemble(scalar, 3);
         Assert.Equal((0, 42L), (back.Shape.Rank, back.ToArray<long>()[0]));
         var empty = Tensor.Zeros(DType.Float32, new TensorShape(0, 4));
-        Assert.Empty(TensorFrames.Split(empty));
+        Assert.Empty(TensorFrames.Split(empty, 16));
         Assert.Equal(new TensorShape(0, 4), Reassemble(empty, 8).Shape);
     }
 

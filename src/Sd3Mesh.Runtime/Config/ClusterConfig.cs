@@ -1,0 +1,73 @@
+using Sd3Mesh.Onnx;
+using Sd3Mesh.Tensors;
+
+namespace Sd3Mesh.Runtime.Config;
+
+/// <summary>
+/// A validated cluster config (<c>cluster/*.json</c>, read by <see cref="ClusterConfigReader"/>): the silos and
+/// the devices each owns, every SD3 grain's device (several for transformer replicas or CFG-parallel), memory
+/// budgets and the offload policy. Every silo of a cluster reads the same file, so every silo knows the same
+/// submodule -> device -> silo map.
+/// </summary>
+public sealed record ClusterConfig
+{
+    public required string Name { get; init; }
+    public required ModelSpec Model { get; init; }
+    public required IReadOnlyList<SiloSpec> Silos { get; init; }
+    /// <summary>Each placed grain's devices; text_encoder_3 is absent when the cluster runs without T5.</summary>
+    public required IReadOnlyDictionary<PlacedSubmodule, IReadOnlyList<Device>> Placement { get; init; }
+    /// <summary>Memory budget per device, bytes (devices without one: what the device reports).</summary>
+    public IReadOnlyDictionary<Device, long> MemoryBudgets { get; init; } = new Dictionary<Device, long>();
+    /// <summary>Conditional and unconditional passes on the transformer's two devices at once (xDiT's cfg_parallel).</summary>
+    public bool CfgParallel { get; init; }
+    public OffloadSpec Offload { get; init; } = new();
+    public JobLimits Jobs { get; init; } = new();
+
+    public SiloSpec Primary => Silos.Single(s => s.Primary);
+    public SiloSpec Silo(string name) => Silos.FirstOrDefault(s => s.Name == name)
+        ?? throw new ArgumentException($"the cluster config '{Name}' has no silo '{name}' (silos: {string.Join(", ", Silos.Select(s => s.Name))})");
+    public SiloSpec OwnerOf(Device device) => Silos.Single(s => s.Devices.Contains(device));
+    public IEnumerable<Device> AllDevices => Silos.SelectMany(s => s.Devices);
+}
+
+/// <summary>The model every silo loads: a folder, or a preset the silo creates in its cache (seeded weights).</summary>
+public sealed record ModelSpec(string? Path, string? Preset, DType Precision = DType.Float32, ulong Seed = 0)
+{
+    public override string ToString() => Path ?? $"{Preset} {Precision.Name()} seed {Seed}";
+}
+
+/// <summary>One silo process: its name, the devices it owns and where it listens.</summary>
+public sealed record SiloSpec
+{
+    public required string Name { get; init; }
+    public bool Primary { get; init; }
+    /// <summary>The address other silos and clients reach it on (loopback by default).</summary>
+    public string Host { get; init; } = "127.0.0.1";
+    public required int SiloPort { get; init; }
+    public required int GatewayPort { get; init; }
+    /// <summary>Its gRPC endpoint (HTTP/2): the tensor transport, and on the primary the public API.</summary>
+    public required int GrpcPort { get; init; }
+    /// <summary>HTTP/1.1 endpoint for the dashboard and /metrics (primary only; 0: none).</summary>
+    public int WebPort { get; init; }
+    public required IReadOnlyList<Device> Devices { get; init; }
+
+    public Uri GrpcUri => new($"http://{Host}:{GrpcPort}");
+}
+
+/// <summary>
+/// The cluster's form of diffusers' model CPU offload: a submodule's session is released when idle for
+/// <see cref="IdleTimeout"/>, or when its device's budget is needed by another grain, and loaded again on
+/// the next call. <see cref="Warm"/> loads every placed submodule when its silo starts.
+/// </summary>
+public sealed record OffloadSpec
+{
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(10);
+    public bool Warm { get; init; }
+}
+
+/// <summary>How many jobs run at once (pipelining) and how many may wait.</summary>
+public sealed record JobLimits
+{
+    public int MaxInFlight { get; init; } = 2;
+    public int QueueCapacity { get; init; } = 64;
+}

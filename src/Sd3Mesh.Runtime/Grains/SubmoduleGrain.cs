@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using Sd3Mesh.Runtime.Config;
+using Sd3Mesh.Runtime.Devices;
+using Sd3Mesh.Runtime.Catalog;
+using Sd3Mesh.Runtime.Placement;
+using Sd3Mesh.Runtime.Tensors;
+
+namespace Sd3Mesh.Runtime.Grains;
+
+/// <summary>
+/// What every SD3 submodule grain shares: its key (model/submodule@device), its place in the cluster's placement
+/// plan, its sessions (loaded on the first call or at a warm start, released under budget pressure or when the grain
+/// deactivates after the idle timeout), and its call statistics.
+/// </summary>
+public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors) : Grain, ISubmoduleGrain
+    where T : class, IDisposable
+{
+    protected ModelCatalog Catalog { get; } = catalog;
+    protected ITensorExchange Tensors { get; } = tensors;
+    protected PlacedGrain Placed { get; private set; } = null!;
+    protected GrainSessions<T> Sessions { get; private set; } = null!;
+    protected CallStats Stats { get; } = new();
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var key = DeviceKey.Parse(this.GetPrimaryKeyString());
+        Placed = Catalog.Plan.Grains.FirstOrDefault(g => g.Key == key)
+            ?? throw new InvalidOperationException($"{key} is not a grain of the cluster config '{Catalog.Config.Name}' (its grains: " +
+                $"{string.Join(", ", Catalog.Plan.Grains.Select(g => g.Key))})");
+        Sessions = new GrainSessions<T>(key.ToString(), Placed.WeightBytes, memories.For(key.Device), LoadAsync);
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        Sessions.Unload();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Creates the grain's sessions on its device (called under its device's memory budget).</summary>
+    protected abstract Task<T> LoadAsync(CancellationToken cancellationToken);
+
+    /// <summary>Runs <paramref name="body"/> on the loaded sessions, timed into the grain's statistics.</summary>
+    protected async Task<TResult> CallAsync<TResult>(Func<T, Task<TResult>> body, CancellationToken cancellationToken)
+    {
+        long start = Stopwatch.GetTimestamp();
+        try
+        {
+            using var lease = await Sessions.AcquireAsync(cancellationToken);
+            var result = await body(lease.Sessions);
+            Stats.Record(Stopwatch.GetElapsedTime(start));
+            return result;
+        }
+        catch (Exception e)
+        {
+            Stats.Record(Stopwatch.GetElapsedTime(start), e);
+            throw;
+        }
+    }
+
+    public async Task Warm(CancellationToken cancellationToken = default)
+    {
+        using var _ = await Sessions.AcquireAsync(cancellationToken);
+    }
+
+    public Task<GrainReport> Report()
+    {
+        var (calls, mean, p95) = Stats.Snapshot();
+        return Task.FromResult(new GrainReport(Placed.Key.ToString(), Placed.Submodule.Name(), Placed.Key.Device.ToString(), Placed.Silo,
+            Sessions.State, Placed.WeightBytes, calls, mean, p95, Stats.LastError, Stats.LastCall, Sessions.LoadTime.TotalMilliseconds, Sessions.Loads));
+    }
+}
+
+/// <summary>One ONNX Runtime session and the stage that runs it, as a grain's sessions.</summary>
+public sealed class LoadedStage<TStage>(Sd3Mesh.Pipeline.Onnx.OnnxSubmodule submodule, TStage stage) : IDisposable
+{
+    public Sd3Mesh.Pipeline.Onnx.OnnxSubmodule Submodule { get; } = submodule;
+    public TStage Stage { get; } = stage;
+    public void Dispose() => Submodule.Dispose();
+
+    /// <summary>Creates the session now, on its device's queue (so load time is paid and measured at load, not at the first call).</summary>
+    public static async Task<LoadedStage<TStage>> LoadAsync(Sd3Mesh.Pipeline.Onnx.OnnxSubmodule submodule, Func<Sd3Mesh.Pipeline.Onnx.OnnxSubmodule, TStage> stage,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            await submodule.Queue.RunAsync(_ => submodule.Session, cancellationToken);
+            return new LoadedStage<TStage>(submodule, stage(submodule));
+        }
+        catch
+        {
+            submodule.Dispose();
+            throw;
+        }
+    }
+}

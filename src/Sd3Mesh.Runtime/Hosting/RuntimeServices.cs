@@ -1,0 +1,77 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Sd3Mesh.Models;
+using Sd3Mesh.Onnx;
+using Sd3Mesh.Pipeline.Onnx;
+using Sd3Mesh.Runtime.Catalog;
+using Sd3Mesh.Runtime.Config;
+using Sd3Mesh.Runtime.Devices;
+using Sd3Mesh.Runtime.Grains;
+using Sd3Mesh.Runtime.Jobs;
+using Sd3Mesh.Runtime.Transport;
+
+namespace Sd3Mesh.Runtime.Hosting;
+
+/// <summary>What a silo's grains need from its DI container.</summary>
+public static class RuntimeServices
+{
+    /// <summary>
+    /// The silo's model (opened once: a folder, or a preset created in the model cache), device memory budgets, the
+    /// tensor store, the coordinators' pipelines, and, when the config asks for it, a warm start of the grains placed
+    /// here. <paramref name="sessionOptions"/>: TF32, CUDA graphs, residency for every session of this silo.
+    /// </summary>
+    public static IServiceCollection AddSd3MeshRuntime(this IServiceCollection services, ClusterConfig config, SiloSpec silo,
+        OnnxModelOptions? sessionOptions = null)
+    {
+        services.AddSingleton(sp => new ModelCatalog(config, ResolveModel, ReportedMemory) { SessionOptions = sessionOptions ?? new OnnxModelOptions() });
+        services.AddSingleton(new DeviceMemories(config, ReportedMemory));
+        services.AddTensorTransport(silo.Name, silo.GrpcUri);
+        services.AddSingleton<CoordinatorPipelines>();
+        services.AddHostedService<WarmStart>();
+        return services;
+    }
+
+    /// <summary>A preset's seeded folder in the model cache (written once, by whichever silo gets there first), or the configured path.</summary>
+    public static string ResolveModel(ModelSpec model) =>
+        model.Path ?? ModelZoo.EnsureCached(model.Preset!, model.Precision, model.Seed);
+
+    /// <summary>What a device offers when the config sets no budget: a GPU's memory less 10 % for the CUDA context and activations; CPU: no limit.</summary>
+    public static long? ReportedMemory(Device device) =>
+        device.IsCuda && CudaDriver.Query().Devices.FirstOrDefault(d => d.Index == device.Index) is { } gpu
+            ? gpu.TotalMemoryBytes / 10 * 9
+            : null;
+}
+
+/// <summary>Opens the model when the silo starts (failing the start with the reason), and loads this silo's grains when the config says warm.</summary>
+internal sealed class WarmStart(ModelCatalog catalog, SiloSpec silo, IGrainFactory grains, ILogger<WarmStart> logger) : IHostedLifecycleService
+{
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken)
+    {
+        if (!catalog.Config.Offload.Warm) return Task.CompletedTask;
+        var mine = catalog.Plan.Grains.Where(g => g.Silo == silo.Name).ToArray();
+        _ = Task.Run(async () =>
+        {
+            foreach (var g in mine)
+            {
+                try
+                {
+                    await grains.Submodule(g).Warm(cancellationToken);
+                    logger.LogInformation("warm: {Grain} loaded", g.Key);
+                }
+                catch (Exception e)
+                {
+                    logger.LogWarning("warm: {Grain} did not load: {Error}", g.Key, e.Message);
+                }
+            }
+        }, CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

@@ -1,0 +1,41 @@
+using Microsoft.Extensions.DependencyInjection;
+using Sd3Mesh.Pipeline.Onnx;
+using Sd3Mesh.Runtime.Catalog;
+using Sd3Mesh.Runtime.Config;
+using Sd3Mesh.Runtime.Hosting;
+using Sd3Mesh.Server.Cluster;
+using Sd3Mesh.Server.Jobs;
+using Microsoft.Extensions.Hosting;
+using IGrainFactory = Orleans.IGrainFactory;
+
+namespace Sd3Mesh.Server;
+
+/// <summary>
+/// One silo of a cluster config as a process runs it (`sd3mesh silo`, `cluster up`, `serve`, the embedded silo of a
+/// local `generate`): an Orleans silo owning its devices, on the same Generic Host as its gRPC endpoint (the tensor
+/// transport; on the primary also the public API, with jobs run by <see cref="ClusterJobExecutor"/>) and, on the
+/// primary, an HTTP/1.1 endpoint when the config gives it a web port.
+/// </summary>
+public static class ClusterSilo
+{
+    /// <param name="decorate">wraps the executor (tests hold a job at a chosen step with it)</param>
+    public static SiloHost Create(ClusterConfig config, string siloName, SiloHostOptions? options = null, OnnxModelOptions? sessions = null,
+        Func<IJobExecutor, IJobExecutor>? decorate = null)
+    {
+        var spec = config.Silo(siloName);
+        options ??= new SiloHostOptions();
+        options.SiloId = spec.Name;
+        options.Listen = $"{spec.Host}:{spec.GrpcPort}"; // port 0 (an embedded silo in tests): any free port
+        options.HttpListen ??= spec.Primary && spec.WebPort > 0 ? $"{spec.Host}:{spec.WebPort}" : null;
+        options.PublicApi = spec.Primary;
+        options.MaxJobsInFlight = config.Jobs.MaxInFlight;
+        options.MaxQueuedJobs = config.Jobs.QueueCapacity;
+        decorate ??= e => e;
+        return new SiloHost(provider => decorate(new ClusterJobExecutor(provider.GetRequiredService<IGrainFactory>(), provider.GetRequiredService<ModelCatalog>())),
+            options, configure: builder =>
+            {
+                ((IHostApplicationBuilder)builder).UseOrleans(silo => silo.UseSd3MeshSilo(config, spec, sessions));
+                builder.Services.AddSingleton<IClusterView, OrleansClusterView>();
+            });
+    }
+}

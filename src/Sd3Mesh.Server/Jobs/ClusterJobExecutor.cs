@@ -1,0 +1,62 @@
+using Grpc.Core;
+using Sd3Mesh.Pipeline;
+using Sd3Mesh.Runtime.Catalog;
+using Sd3Mesh.Runtime.Config;
+using Sd3Mesh.Runtime.Grains;
+using Sd3Mesh.Runtime.Jobs;
+using Sd3Mesh.Runtime.Stages;
+using IGrainFactory = Orleans.IGrainFactory;
+
+namespace Sd3Mesh.Server.Jobs;
+
+/// <summary>
+/// Runs each job on the grain runtime: a coordinator grain per job, placed on a transformer's device (replicas take
+/// jobs in turn), with an observer on this silo that turns the coordinator's progress into the job's events. The one
+/// code path for a job, whether the cluster is `sd3mesh cluster up`'s processes, `serve`'s single silo, or the
+/// embedded silo of a local `generate`.
+/// </summary>
+public sealed class ClusterJobExecutor(IGrainFactory grains, ModelCatalog catalog) : IJobExecutor
+{
+    private int _next;
+
+    public Sd3ModelConfig Model => catalog.Folder.Model;
+    Sd3ModelConfig? IJobExecutor.Model => Model;
+
+    public async Task<IReadOnlyList<JobImage>> ExecuteAsync(GenerationSpec spec, IJobProgress progress, CancellationToken cancellationToken)
+    {
+        var transformers = catalog.Plan.Replicas(PlacedSubmodule.Transformer);
+        // CFG-parallel jobs use both transformers (the coordinator sits with the conditional one); replicas take turns.
+        var device = catalog.Config.CfgParallel
+            ? transformers[0].Key.Device
+            : transformers[(int)((uint)Interlocked.Increment(ref _next) % (uint)transformers.Count)].Key.Device;
+        string id = Guid.NewGuid().ToString("N");
+        var coordinator = grains.GetGrain<IJobCoordinatorGrain>(new Runtime.Placement.DeviceKey($"job/{id}", device).ToString());
+        // Orleans holds observer objects weakly: this local keeps it alive until the job has ended.
+        var relay = new Observer(progress);
+        var observer = grains.CreateObjectReference<IJobObserver>(relay);
+        try
+        {
+            var outputs = await coordinator.Run(new JobRequest(id, spec.Request, spec.PreviewInterval), observer, cancellationToken).ConfigureAwait(false);
+            return [.. outputs.Select(o => new JobImage(o.MediaType, o.Data, o.Width, o.Height, o.Seed))];
+        }
+        catch (SubmoduleUnavailableException e)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, e.Message));
+        }
+        finally
+        {
+            grains.DeleteObjectReference<IJobObserver>(observer);
+            GC.KeepAlive(relay);
+        }
+    }
+
+    private sealed class Observer(IJobProgress progress) : IJobObserver
+    {
+        public Task OnProgress(JobProgress p)
+        {
+            if (!p.IsStep) progress.StageStarted(p.Stage);
+            else progress.StepCompleted(p.Step, p.TotalSteps, p.PreviewPng is { } png ? new JobPreview(JobImage.Png, png, p.PreviewWidth, p.PreviewHeight) : null);
+            return Task.CompletedTask;
+        }
+    }
+}

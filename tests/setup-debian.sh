@@ -3,8 +3,10 @@
 #   python3-grpcio, python3-protobuf  the reference gRPC implementation for interop tests (/usr/bin/python3)
 #   python3-onnx                      the ONNX checker, an independent reader of the models we write
 #   python3-sentencepiece             the reference SentencePiece (T5 tokenizer) for the tokenizer tests
+#   python3-prometheus-client         Prometheus' own text-format parser, for the /metrics tests
+#   chromium                          the browser the dashboard tests drive (Playwright, no browser download)
 set -euo pipefail
-packages=(python3-grpcio python3-protobuf python3-onnx python3-sentencepiece)
+packages=(python3-grpcio python3-protobuf python3-onnx python3-sentencepiece python3-prometheus-client chromium)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [[ ${#missing[@]} -eq 0 ]] && exit 0

@@ -37,8 +37,24 @@ public sealed class JobFlowTests(GrainClusterFixture fixture) : IClassFixture<Gr
 
         // Progress: every stage in order, every step, previews on steps 2 and 4.
         await WaitFor(() => observer.Events.Count(e => e.IsStep) == 4);
-        Assert.Equal(Enum.GetValues<PipelineStage>(), observer.Events.Where(e => !e.IsStep).Select(e => e.Stage));
+        Assert.Equal(Enum.GetValues<PipelineStage>(), observer.Events.Where(e => !e.IsStep && !e.SpansOnly).Select(e => e.Stage));
         Assert.Equal([2, 4], observer.Events.Where(e => e.PreviewPng is not null).Select(e => e.Step));
+
+        // The timeline: the last event carries only spans; together the events carry every stage on the coordinator's
+        // lane, every stage call on its grain's lane (T5 on s1's device), one span per transformer step.
+        Assert.True(observer.Events[^1].SpansOnly);
+        var spans = observer.Events.SelectMany(e => e.Spans).ToList();
+        Assert.Equal(["check_inputs", "encode_prompt", "prepare_timesteps", "prepare_latents", "denoise", "decode", "postprocess"],
+            spans.Where(s => s.Kind == Tracing.SpanKind.Stage).OrderBy(s => s.StartMicros).Select(s => s.Name));
+        Assert.All(spans.Where(s => s.Kind == Tracing.SpanKind.Stage), s => Assert.Equal(("coordinator@cpu:0", "s0"), (s.Lane, s.Silo)));
+        var steps = spans.Where(s => s.Name == "step").ToList();
+        Assert.Equal([1, 2, 3, 4], steps.Select(s => s.Step).Order());
+        Assert.All(steps, s => Assert.Equal(("transformer@cpu:0", "s0", Tracing.SpanKind.Call), (s.Lane, s.Silo, s.Kind)));
+        Assert.Contains(spans, s => (s.Lane, s.Silo, s.Name) == ("text_encoder_3@cpu:1", "s1", "encode"));
+        Assert.Contains(spans, s => (s.Lane, s.Name) == ("vae@cpu:0", "decode"));
+        var denoise = spans.Single(s => s.Name == "denoise");
+        Assert.All(steps, s => Assert.InRange(s.StartMicros, denoise.StartMicros, denoise.StartMicros + denoise.DurationMicros));
+        Assert.All(spans, s => Assert.True(s.DurationMicros >= 0 && s.Error is null, $"{s}"));
     }
 
     [Fact]

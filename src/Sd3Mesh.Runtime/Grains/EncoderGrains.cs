@@ -3,14 +3,15 @@ using Sd3Mesh.Pipeline.Onnx;
 using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Devices;
 using Sd3Mesh.Runtime.Catalog;
+using Sd3Mesh.Runtime.Metrics;
 using Sd3Mesh.Runtime.Placement;
 using Sd3Mesh.Runtime.Tensors;
 
 namespace Sd3Mesh.Runtime.Grains;
 
 [DevicePlacement]
-public sealed class ClipEncoderGrain(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors)
-    : SubmoduleGrain<LoadedStage<OnnxClipTextEncoder>>(catalog, memories, tensors), IClipEncoderGrain
+public sealed class ClipEncoderGrain(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors, RuntimeMetrics metrics)
+    : SubmoduleGrain<LoadedStage<OnnxClipTextEncoder>>(catalog, memories, tensors, metrics), IClipEncoderGrain
 {
     protected override Task<LoadedStage<OnnxClipTextEncoder>> LoadAsync(CancellationToken cancellationToken)
     {
@@ -29,8 +30,8 @@ public sealed class ClipEncoderGrain(ModelCatalog catalog, DeviceMemories memori
 }
 
 [DevicePlacement]
-public sealed class T5EncoderGrain(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors)
-    : SubmoduleGrain<LoadedStage<OnnxT5TextEncoder>>(catalog, memories, tensors), IT5EncoderGrain
+public sealed class T5EncoderGrain(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors, RuntimeMetrics metrics)
+    : SubmoduleGrain<LoadedStage<OnnxT5TextEncoder>>(catalog, memories, tensors, metrics), IT5EncoderGrain
 {
     protected override Task<LoadedStage<OnnxT5TextEncoder>> LoadAsync(CancellationToken cancellationToken) =>
         LoadedStage<OnnxT5TextEncoder>.LoadAsync(
@@ -59,8 +60,8 @@ public sealed class VaeSessions(LoadedStage<OnnxVaeDecoder> decoder, LoadedStage
 }
 
 [DevicePlacement]
-public sealed class VaeGrain(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors)
-    : SubmoduleGrain<VaeSessions>(catalog, memories, tensors), IVaeGrain
+public sealed class VaeGrain(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors, RuntimeMetrics metrics)
+    : SubmoduleGrain<VaeSessions>(catalog, memories, tensors, metrics), IVaeGrain
 {
     protected override async Task<VaeSessions> LoadAsync(CancellationToken cancellationToken)
     {

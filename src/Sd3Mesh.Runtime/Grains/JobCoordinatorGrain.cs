@@ -1,23 +1,34 @@
 using Sd3Mesh.Pipeline;
+using Sd3Mesh.Runtime.Catalog;
 using Sd3Mesh.Runtime.Jobs;
+using Sd3Mesh.Runtime.Metrics;
 using Sd3Mesh.Runtime.Placement;
+using Sd3Mesh.Runtime.Tracing;
 
 namespace Sd3Mesh.Runtime.Grains;
 
 /// <summary>
 /// Runs one job (key job/ID@DEVICE, placed with the transformer it drives): the SD3 pipeline, read top to bottom in
-/// Sd3Pipeline.cs, over grain stages. Progress goes to the job's observer on the primary silo as it happens; the
-/// outputs come back as the call's result. The activation goes away when the job ends.
+/// Sd3Pipeline.cs, over grain stages. Progress goes to the job's observer on the primary silo as it happens, with the
+/// timeline's spans recorded since the previous event (stages here, stage calls, tensor fetches); at the end, the
+/// spans the other silos recorded for the job follow. The outputs come back as the call's result. The activation goes
+/// away when the job ends.
 /// </summary>
 [DevicePlacement]
-public sealed class JobCoordinatorGrain(CoordinatorPipelines pipelines) : Grain, IJobCoordinatorGrain
+public sealed class JobCoordinatorGrain(CoordinatorPipelines pipelines, JobTraces traces, RuntimeMetrics metrics, ModelCatalog catalog)
+    : Grain, IJobCoordinatorGrain
 {
+    /// <summary>How long the job's end waits for another silo's spans; a silo that does not answer leaves them out.</summary>
+    public static readonly TimeSpan TraceTimeout = TimeSpan.FromSeconds(2);
+
     public async Task<JobOutput[]> Run(JobRequest job, IJobObserver observer, CancellationToken cancellationToken = default)
     {
         var relay = new ProgressRelay(observer);
+        var trace = traces.Open(job.JobId);
         try
         {
             var device = DeviceKey.Parse(this.GetPrimaryKeyString()).Device;
+            string lane = $"coordinator@{device}";
             var pipeline = pipelines.For(device);
             var preview = job.PreviewInterval > 0 ? await pipelines.PreviewAsync(pipeline, cancellationToken) : null;
             var result = await pipeline.GenerateAsync(job.Request, p =>
@@ -25,22 +36,65 @@ public sealed class JobCoordinatorGrain(CoordinatorPipelines pipelines) : Grain,
                 switch (p.Kind)
                 {
                     case ProgressKind.StageStarted:
-                        relay.Post(new JobProgress(p.Stage));
+                        relay.Post(new JobProgress(p.Stage) { Spans = trace.Drain() });
+                        break;
+                    case ProgressKind.StageCompleted:
+                        trace.Add(TraceSpan.EndingNow(lane, traces.Silo, SpanKind.Stage, StageName(p.Stage), p.Elapsed));
                         break;
                     case ProgressKind.Step:
+                        metrics.Step(device, p.Elapsed);
                         byte[]? png = preview is not null && p.Latents is { } latents ? preview.RenderPng(latents) : null;
                         relay.Post(new JobProgress(p.Stage, p.Step, p.TotalSteps, png,
-                            png is null ? 0 : job.Request.Width / 8, png is null ? 0 : job.Request.Height / 8));
+                            png is null ? 0 : job.Request.Width / 8, png is null ? 0 : job.Request.Height / 8) { Spans = trace.Drain() });
                         break;
                 }
             }, cancellationToken, latentsEvery: preview is null ? 0 : job.PreviewInterval);
+            await PostSpansAsync(relay, trace, job.JobId);
             await relay.CompleteAsync();
             return JobOutputs.From(result, job.Request);
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A failed job's timeline shows how far it got.
+            await PostSpansAsync(relay, trace, job.JobId);
+            throw;
+        }
         finally
         {
+            traces.Take(job.JobId);
             relay.CompleteAsync().Ignore();
             DeactivateOnIdle();
         }
     }
+
+    /// <summary>The spans left here and those of the other silos (each asked once, briefly), as one last event.</summary>
+    private async Task PostSpansAsync(ProgressRelay relay, JobTrace trace, string jobId)
+    {
+        var others = catalog.Config.Silos.Where(s => s.Name != traces.Silo && s.Devices.Count > 0).Select(async s =>
+        {
+            try
+            {
+                return await GrainFactory.GetGrain<ISiloTraceGrain>(ISiloTraceGrain.KeyOf(s.Devices[0])).Take(jobId).WaitAsync(TraceTimeout);
+            }
+            catch (Exception)
+            {
+                return []; // its silo is gone or slow: the timeline lacks its transfers, the job goes on
+            }
+        });
+        var remote = await Task.WhenAll(others);
+        TraceSpan[] spans = [.. trace.Drain(), .. remote.SelectMany(r => r)];
+        if (spans.Length > 0) relay.Post(JobProgress.Trace(spans));
+    }
+
+    /// <summary>A stage as the timeline names it: encode_prompt, denoise, decode.</summary>
+    public static string StageName(PipelineStage stage) => stage switch
+    {
+        PipelineStage.CheckInputs => "check_inputs",
+        PipelineStage.EncodePrompt => "encode_prompt",
+        PipelineStage.PrepareTimesteps => "prepare_timesteps",
+        PipelineStage.PrepareLatents => "prepare_latents",
+        PipelineStage.Denoise => "denoise",
+        PipelineStage.Decode => "decode",
+        _ => "postprocess",
+    };
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Devices;
 using Sd3Mesh.Runtime.Catalog;
+using Sd3Mesh.Runtime.Metrics;
 using Sd3Mesh.Runtime.Placement;
 using Sd3Mesh.Runtime.Tensors;
 
@@ -10,16 +11,18 @@ namespace Sd3Mesh.Runtime.Grains;
 /// <summary>
 /// What every SD3 submodule grain shares: its key (model/submodule@device), its place in the cluster's placement
 /// plan, its sessions (loaded on the first call or at a warm start, released under budget pressure or when the grain
-/// deactivates after the idle timeout), and its call statistics.
+/// deactivates after the idle timeout), and its call statistics (its report, and the silo's metrics).
 /// </summary>
-public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors) : Grain, ISubmoduleGrain
+public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors, RuntimeMetrics metrics) : Grain, ISubmoduleGrain
     where T : class, IDisposable
 {
+    private System.Diagnostics.TagList _tags;
+
     protected ModelCatalog Catalog { get; } = catalog;
     protected ITensorExchange Tensors { get; } = tensors;
     protected PlacedGrain Placed { get; private set; } = null!;
     protected GrainSessions<T> Sessions { get; private set; } = null!;
-    protected CallStats Stats { get; } = new();
+    private CallStats Stats { get; } = new();
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -28,6 +31,7 @@ public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories mem
             ?? throw new InvalidOperationException($"{key} is not a grain of the cluster config '{Catalog.Config.Name}' (its grains: " +
                 $"{string.Join(", ", Catalog.Plan.Grains.Select(g => g.Key))})");
         Sessions = new GrainSessions<T>(key.ToString(), Placed.WeightBytes, memories.For(key.Device), LoadAsync);
+        _tags = metrics.GrainTags(Placed.Submodule.Name(), key.Device);
         return Task.CompletedTask;
     }
 
@@ -48,14 +52,21 @@ public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories mem
         {
             using var lease = await Sessions.AcquireAsync(cancellationToken);
             var result = await body(lease.Sessions);
-            Stats.Record(Stopwatch.GetElapsedTime(start));
+            RecordCall(Stopwatch.GetElapsedTime(start));
             return result;
         }
         catch (Exception e)
         {
-            Stats.Record(Stopwatch.GetElapsedTime(start), e);
+            RecordCall(Stopwatch.GetElapsedTime(start), e);
             throw;
         }
+    }
+
+    /// <summary>A call's time (and error) into the grain's report and the silo's metrics.</summary>
+    protected void RecordCall(TimeSpan elapsed, Exception? error = null)
+    {
+        Stats.Record(elapsed, error);
+        metrics.GrainCall(_tags, elapsed, failed: error is not null and not OperationCanceledException);
     }
 
     public async Task Warm(CancellationToken cancellationToken = default)

@@ -7,6 +7,7 @@ using Sd3Mesh.Pipeline.Sampling;
 using Sd3Mesh.Pipeline.Stages;
 using Sd3Mesh.Runtime.Devices;
 using Sd3Mesh.Runtime.Catalog;
+using Sd3Mesh.Runtime.Metrics;
 using Sd3Mesh.Runtime.Placement;
 using Sd3Mesh.Runtime.Tensors;
 using Sd3Mesh.Tensors;
@@ -32,8 +33,8 @@ public sealed class TransformerSessions(OnnxSubmodule submodule, OnnxDenoiser de
 /// expire.
 /// </summary>
 [DevicePlacement]
-public sealed class TransformerGrain(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors)
-    : SubmoduleGrain<TransformerSessions>(catalog, memories, tensors), ITransformerGrain
+public sealed class TransformerGrain(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors, RuntimeMetrics metrics)
+    : SubmoduleGrain<TransformerSessions>(catalog, memories, tensors, metrics), ITransformerGrain
 {
     public static readonly TimeSpan JobLifetime = TimeSpan.FromMinutes(30);
 
@@ -146,11 +147,11 @@ public sealed class TransformerGrain(ModelCatalog catalog, DeviceMemories memori
         try
         {
             await call();
-            Stats.Record(Stopwatch.GetElapsedTime(start));
+            RecordCall(Stopwatch.GetElapsedTime(start));
         }
         catch (Exception e)
         {
-            Stats.Record(Stopwatch.GetElapsedTime(start), e);
+            RecordCall(Stopwatch.GetElapsedTime(start), e);
             throw;
         }
     }

@@ -9,6 +9,8 @@ using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Devices;
 using Sd3Mesh.Runtime.Grains;
 using Sd3Mesh.Runtime.Jobs;
+using Sd3Mesh.Runtime.Metrics;
+using Sd3Mesh.Runtime.Tracing;
 using Sd3Mesh.Runtime.Transport;
 
 namespace Sd3Mesh.Runtime.Hosting;
@@ -26,9 +28,9 @@ public sealed record SiloRuntimeOptions
 public static class RuntimeServices
 {
     /// <summary>
-    /// The silo's model (opened once: a folder, or a preset created in the model cache), device memory budgets, the
-    /// tensor store, the coordinators' pipelines, and, when the config asks for it, a warm start of the grains placed
-    /// here.
+    /// The silo's model (opened once: a folder, or a preset created in the model cache), device memory budgets, its
+    /// metrics and job traces, the tensor store, the coordinators' pipelines, and, when the config asks for it, a warm
+    /// start of the grains placed here.
     /// </summary>
     public static IServiceCollection AddSd3MeshRuntime(this IServiceCollection services, ClusterConfig config, SiloSpec silo,
         SiloRuntimeOptions? options = null)
@@ -36,6 +38,10 @@ public static class RuntimeServices
         options ??= new SiloRuntimeOptions();
         services.AddSingleton(sp => new ModelCatalog(config, ResolveModel, ReportedMemory, options.Folder) { SessionOptions = options.Sessions });
         services.AddSingleton(new DeviceMemories(config, ReportedMemory));
+        services.AddMetrics();
+        services.AddSingleton(sp => new RuntimeMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), silo,
+            sp.GetRequiredService<DeviceMemories>()));
+        services.AddSingleton(new JobTraces(silo.Name));
         services.AddTensorTransport(silo.Name, silo.GrpcUri);
         services.AddSingleton<CoordinatorPipelines>();
         services.AddHostedService<WarmStart>();

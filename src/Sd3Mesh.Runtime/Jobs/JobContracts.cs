@@ -18,7 +18,11 @@ public sealed record JobOutput(
     public const string Png = "image/png", Npy = "application/x-npy";
 }
 
-/// <summary>A stage of the job started, or a denoising step finished (with a small PNG preview every preview interval).</summary>
+/// <summary>
+/// A stage of the job started, or a denoising step finished (with a small PNG preview every preview interval); either
+/// carries the timeline's spans recorded since the last event. At the job's end one more event carries only spans
+/// (<see cref="SpansOnly"/>): the last ones, and those of the other silos.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record JobProgress(
     [property: Id(0)] PipelineStage Stage,
@@ -28,7 +32,12 @@ public sealed record JobProgress(
     [property: Id(4)] int PreviewWidth = 0,
     [property: Id(5)] int PreviewHeight = 0)
 {
+    [Id(6)] public Tracing.TraceSpan[] Spans { get; init; } = [];
+    [Id(7)] public bool SpansOnly { get; init; }
+
     public bool IsStep => Step > 0;
+
+    public static JobProgress Trace(Tracing.TraceSpan[] spans) => new(PipelineStage.Postprocess) { Spans = spans, SpansOnly = true };
 }
 
 /// <summary>

@@ -13,7 +13,7 @@ namespace Sd3Mesh.Runtime.Stages;
 public sealed class GrainClipTextEncoder(IClipEncoderGrain grain, ITensorExchange tensors, StageCalls calls) : IClipTextEncoder
 {
     public Task<ClipTextEncoding> EncodeAsync(Tensor inputIds, int hiddenStateFromEnd, CancellationToken cancellationToken = default) =>
-        calls.RunAsync(grain, async () =>
+        calls.RunAsync(grain, "encode", async () =>
         {
             var refs = await grain.Encode(tensors.Publish(inputIds), hiddenStateFromEnd, cancellationToken).ConfigureAwait(false);
             return new ClipTextEncoding(await tensors.ResolveAsync(refs.Pooled, cancellationToken).ConfigureAwait(false),
@@ -24,21 +24,21 @@ public sealed class GrainClipTextEncoder(IClipEncoderGrain grain, ITensorExchang
 public sealed class GrainT5TextEncoder(IT5EncoderGrain grain, ITensorExchange tensors, StageCalls calls) : IT5TextEncoder
 {
     public Task<Tensor> EncodeAsync(Tensor inputIds, CancellationToken cancellationToken = default) =>
-        calls.RunAsync(grain, async () => await tensors.ResolveAsync(
+        calls.RunAsync(grain, "encode", async () => await tensors.ResolveAsync(
             await grain.Encode(tensors.Publish(inputIds), cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false));
 }
 
 public sealed class GrainVaeDecoder(IVaeGrain grain, ITensorExchange tensors, StageCalls calls) : IVaeDecoder
 {
     public Task<Tensor> DecodeAsync(Tensor latentSample, CancellationToken cancellationToken = default) =>
-        calls.RunAsync(grain, async () => await tensors.ResolveAsync(
+        calls.RunAsync(grain, "decode", async () => await tensors.ResolveAsync(
             await grain.Decode(tensors.Publish(latentSample), cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false));
 }
 
 public sealed class GrainVaeEncoder(IVaeGrain grain, ITensorExchange tensors, StageCalls calls) : IVaeEncoder
 {
     public Task<Tensor> EncodeAsync(Tensor sample, CancellationToken cancellationToken = default) =>
-        calls.RunAsync(grain, async () => await tensors.ResolveAsync(
+        calls.RunAsync(grain, "encode", async () => await tensors.ResolveAsync(
             await grain.Encode(tensors.Publish(sample), cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false));
 }
 
@@ -55,7 +55,7 @@ public sealed class GrainDenoiser(ITransformerGrain grain, ITensorExchange tenso
         var start = new DenoiseStart(tensors.Publish(setup.Latents), tensors.Publish(setup.Positive.Embeds), tensors.Publish(setup.Positive.Pooled),
             setup.Negative is { } n ? tensors.Publish(n.Embeds) : null, setup.Negative is { } m ? tensors.Publish(m.Pooled) : null,
             setup.GuidanceScale, setup.CfgMode, [.. s.Timesteps], [.. s.Sigmas], s.BeginIndex);
-        await calls.RunAsync(grain, () => grain.Begin(job, start, cancellationToken)).ConfigureAwait(false);
+        await calls.RunAsync(grain, "begin", () => grain.Begin(job, start, cancellationToken)).ConfigureAwait(false);
         return new Job(grain, job, tensors, calls, setup.Timings);
     }
 
@@ -65,15 +65,15 @@ public sealed class GrainDenoiser(ITransformerGrain grain, ITensorExchange tenso
         public Task StepAsync(int index, CancellationToken cancellationToken = default) =>
             timings.MeasureAsync(StageNames.Transformer, async () =>
             {
-                await calls.RunAsync(grain, () => grain.Step(id, index, cancellationToken)).ConfigureAwait(false);
+                await calls.RunAsync(grain, "step", () => grain.Step(id, index, cancellationToken), step: index + 1).ConfigureAwait(false);
                 return 0;
             });
 
         public Task<Tensor> ReadLatentsAsync(CancellationToken cancellationToken = default) =>
-            calls.RunAsync(grain, async () => await tensors.ResolveAsync(await grain.ReadLatents(id, cancellationToken).ConfigureAwait(false), cancellationToken)
+            calls.RunAsync(grain, "read_latents", async () => await tensors.ResolveAsync(await grain.ReadLatents(id, cancellationToken).ConfigureAwait(false), cancellationToken)
                 .ConfigureAwait(false));
 
-        public async ValueTask DisposeAsync() => await calls.RunAsync(grain, () => grain.End(id)).ConfigureAwait(false);
+        public async ValueTask DisposeAsync() => await calls.RunAsync(grain, "end", () => grain.End(id)).ConfigureAwait(false);
     }
 }
 
@@ -99,16 +99,16 @@ public sealed class CfgParallelDenoiser(ITransformerGrain conditional, ITransfor
     private sealed class BoundVelocity(ITransformerGrain grain, string job, ITensorExchange tensors, StageCalls calls) : IVelocityModel
     {
         public Task BindAsync(Pipeline.Prompting.PromptEmbeddings side, CancellationToken ct) =>
-            calls.RunAsync(grain, () => grain.Bind(job, tensors.Publish(side.Embeds), tensors.Publish(side.Pooled), ct));
+            calls.RunAsync(grain, "bind", () => grain.Bind(job, tensors.Publish(side.Embeds), tensors.Publish(side.Pooled), ct));
 
         // The embeddings passed here are the ones bound above (the host loop passes each side's own every step).
         public Task<Tensor> PredictAsync(Tensor hiddenStates, Tensor encoderHiddenStates, Tensor pooledProjections, Tensor timestep,
             CancellationToken cancellationToken = default) =>
-            calls.RunAsync(grain, async () => await tensors.ResolveAsync(
+            calls.RunAsync(grain, "predict", async () => await tensors.ResolveAsync(
                 await grain.Predict(job, tensors.Publish(hiddenStates), tensors.Publish(timestep), cancellationToken).ConfigureAwait(false),
                 cancellationToken).ConfigureAwait(false));
 
-        public Task EndAsync() => calls.RunAsync(grain, () => grain.End(job));
+        public Task EndAsync() => calls.RunAsync(grain, "end", () => grain.End(job));
     }
 
     private sealed class Job(IDenoisingJob inner, BoundVelocity cond, BoundVelocity uncond) : IDenoisingJob

@@ -1,7 +1,10 @@
+using System.Diagnostics;
 using Grpc.Core;
 using Sd3Mesh.Protos.V1;
 using Sd3Mesh.Runtime.Config;
+using Sd3Mesh.Runtime.Metrics;
 using Sd3Mesh.Runtime.Tensors;
+using Sd3Mesh.Runtime.Tracing;
 using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Runtime.Transport;
@@ -12,9 +15,11 @@ namespace Sd3Mesh.Runtime.Transport;
 /// owner silo's <see cref="TensorTransportService"/> over gRPC (one cached channel per peer; chunks parsed by
 /// <see cref="FetchFrames"/> into pooled buffers, then copied into the tensor). Every failure of a fetch is an RpcException whose status says what
 /// went wrong (NOT_FOUND, DEADLINE_EXCEEDED, UNAVAILABLE, RESOURCE_EXHAUSTED, DATA_LOSS) and whose message names the
-/// tensor, its size and its silo; cancellation is an OperationCanceledException.
+/// tensor, its size and its silo; cancellation is an OperationCanceledException. A completed fetch is counted in the
+/// silo's metrics (bytes from which silo) and, inside a job's calls, is a span on the job's timeline.
 /// </summary>
-public sealed class GrpcTensorExchange(TensorStore store, TransportChannels channels, TensorTransportOptions options) : ITensorExchange
+public sealed class GrpcTensorExchange(TensorStore store, TransportChannels channels, TensorTransportOptions options,
+    RuntimeMetrics? metrics = null, JobTraces? traces = null) : ITensorExchange
 {
     public string Silo => store.Silo;
 
@@ -40,10 +45,13 @@ public sealed class GrpcTensorExchange(TensorStore store, TransportChannels chan
         var what = $"fetching {reference} ({ByteSize.Format(expected.TotalBytes)}) from silo {reference.Silo} at {endpoint}";
         var request = new FetchRequest { TensorId = reference.Id, MaxBytes = (ulong)options.MaxTensorBytes };
         var callOptions = new CallOptions(deadline: DateTime.UtcNow + options.FetchTimeout, cancellationToken: cancellationToken);
+        long start = Stopwatch.GetTimestamp();
         try
         {
             using var call = channels.For(endpoint).CreateCallInvoker().AsyncServerStreamingCall(FetchFrames.Method, null, callOptions, request);
-            return await FetchFrames.AssembleAsync(call.ResponseStream, expected, cancellationToken).ConfigureAwait(false);
+            var tensor = await FetchFrames.AssembleAsync(call.ResponseStream, expected, cancellationToken).ConfigureAwait(false);
+            Fetched(reference, expected.TotalBytes, Stopwatch.GetElapsedTime(start));
+            return tensor;
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
         {
@@ -58,6 +66,16 @@ public sealed class GrpcTensorExchange(TensorStore store, TransportChannels chan
         {
             throw new RpcException(new Status(StatusCode.DataLoss, $"{what}: {e.Message}"));
         }
+    }
+
+    private void Fetched(TensorRef reference, long bytes, TimeSpan elapsed)
+    {
+        metrics?.Transfer(reference.Silo, bytes, elapsed);
+        traces?.Record(TraceSpan.EndingNow($"transfers to {Silo}", Silo, SpanKind.Transfer, "fetch", elapsed) with
+        {
+            Bytes = bytes,
+            Detail = $"{((Sd3Mesh.Tensors.DType)reference.DType).Name()} {reference.TensorShape} ({ByteSize.Format(bytes)}) from {reference.Silo}",
+        });
     }
 
     private static string Size(long bytes) => $"{ByteSize.Format(bytes)} ({bytes} bytes)";

@@ -51,6 +51,8 @@ public sealed class HoldingExecutor(IJobExecutor inner) : IJobExecutor
             owner.Held.TrySetResult();
             owner._resume.Wait(TimeSpan.FromSeconds(30)); // the pipeline calls back on its worker thread
         }
+
+        public void SpansRecorded(IReadOnlyList<Runtime.Tracing.TraceSpan> spans) => progress.SpansRecorded(spans);
     }
 }
 

@@ -54,6 +54,8 @@ public sealed class ClusterJobExecutor(IGrainFactory grains, ModelCatalog catalo
     {
         public Task OnProgress(JobProgress p)
         {
+            if (p.Spans.Length > 0) progress.SpansRecorded(p.Spans);
+            if (p.SpansOnly) return Task.CompletedTask;
             if (!p.IsStep) progress.StageStarted(p.Stage);
             else progress.StepCompleted(p.Step, p.TotalSteps, p.PreviewPng is { } png ? new JobPreview(JobImage.Png, png, p.PreviewWidth, p.PreviewHeight) : null);
             return Task.CompletedTask;

@@ -26,6 +26,9 @@ public interface IJobProgress
 
     /// <summary>Denoising step <paramref name="step"/> (1-based) of <paramref name="totalSteps"/> is done.</summary>
     void StepCompleted(int step, int totalSteps, JobPreview? preview = null);
+
+    /// <summary>Spans of the job's timeline (the grain runtime's stage calls, stages, transfers between silos).</summary>
+    void SpansRecorded(IReadOnlyList<Runtime.Tracing.TraceSpan> spans);
 }
 
 /// <summary>

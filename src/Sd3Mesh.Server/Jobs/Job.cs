@@ -14,9 +14,11 @@ public sealed record StoredImage(string Id, int Index, JobImage Image)
 public sealed class Job
 {
     private readonly object _gate = new();
+    private readonly JobMetrics? _metrics;
 
-    internal Job(string id, long sequence, GenerationSpec spec, GenerateRequest request)
+    internal Job(string id, long sequence, GenerationSpec spec, GenerateRequest request, JobMetrics? metrics = null)
     {
+        _metrics = metrics;
         Id = id;
         Sequence = sequence;
         Spec = spec;
@@ -44,6 +46,13 @@ public sealed class Job
     public int Step { get; private set; }
     public int TotalSteps { get; private set; }
     public IReadOnlyList<StoredImage> Images { get; private set; } = [];
+    /// <summary>When denoising began and the last step ended (the dashboard's ETA).</summary>
+    public DateTime? DenoiseStartedAt { get; private set; }
+    public DateTime? LastStepAt { get; private set; }
+    /// <summary>The newest step preview and its step (null: none yet, or dropped from the store).</summary>
+    public (int Step, Preview Preview)? LatestPreview { get; private set; }
+    /// <summary>The spans of the job's calls, stages and transfers (see <see cref="JobTimeline"/>).</summary>
+    public JobTimeline Timeline { get; } = new();
     public Failed? Error { get; private set; }
     /// <summary>True once the image and preview bytes were dropped to keep the store within its budget.</summary>
     public bool ImagesEvicted { get; private set; }
@@ -58,7 +67,7 @@ public sealed class Job
     /// </summary>
     public long StoredBytes
     {
-        get { lock (_gate) return Images.Sum(i => (long)i.Image.Data.Length) + _previewBytes; }
+        get { lock (_gate) return Images.Sum(i => (long)i.Image.Data.Length) + _previewBytes + Timeline.ApproximateBytes; }
     }
 
     internal void SetQueuePosition(int position)
@@ -75,6 +84,7 @@ public sealed class Job
     {
         lock (_gate)
         {
+            _metrics?.Changed(State, JobState.Running, null);
             State = JobState.Running;
             StartedAt = DateTime.UtcNow;
             QueuePosition = 0;
@@ -86,6 +96,7 @@ public sealed class Job
         lock (_gate)
         {
             Stage = stage;
+            if (stage == Stage.Denoise) DenoiseStartedAt = DateTime.UtcNow;
             Events.Append(new JobEvent { StageStarted = new StageStarted { Stage = stage } });
         }
     }
@@ -96,8 +107,13 @@ public sealed class Job
         {
             Step = step;
             TotalSteps = totalSteps;
-            if (Events.Append(new JobEvent { Step = new StepProgress { Step = (uint)step, TotalSteps = (uint)totalSteps, Preview = preview } }) is not null)
-                _previewBytes += preview?.Data.Length ?? 0;
+            LastStepAt = DateTime.UtcNow;
+            if (Events.Append(new JobEvent { Step = new StepProgress { Step = (uint)step, TotalSteps = (uint)totalSteps, Preview = preview } }) is not null
+                && preview is not null)
+            {
+                _previewBytes += preview.Data.Length;
+                LatestPreview = (step, preview);
+            }
         }
     }
 
@@ -135,13 +151,21 @@ public sealed class Job
         }
     }
 
-    /// <summary>Drops the image bytes, and the same bytes and the previews from the event log.</summary>
+    /// <summary>Spans of the job's timeline arrived (with its progress, or at its end).</summary>
+    internal void AddSpans(IReadOnlyList<Runtime.Tracing.TraceSpan> spans)
+    {
+        if (spans.Count > 0 && !ImagesEvicted) Timeline.Add(spans);
+    }
+
+    /// <summary>Drops the image bytes, the same bytes and the previews from the event log, and the timeline.</summary>
     internal void EvictImages()
     {
         lock (_gate)
         {
             Images = Images.Select(i => i with { Image = i.Image with { Data = [] } }).ToList();
             Events.DropPayloads();
+            Timeline.Clear();
+            LatestPreview = null;
             _previewBytes = 0;
             ImagesEvicted = true;
         }
@@ -149,8 +173,9 @@ public sealed class Job
 
     private void End(JobState state)
     {
-        State = state;
         FinishedAt = DateTime.UtcNow;
+        _metrics?.Changed(State, state, StartedAt is { } started ? FinishedAt - started : null);
+        State = state;
     }
 
     /// <summary>The wire form (image bytes left out: GetImage serves them).</summary>

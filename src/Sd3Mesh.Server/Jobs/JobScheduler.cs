@@ -219,5 +219,7 @@ public sealed class JobScheduler : IAsyncDisposable
                 Height = (uint)preview.Height,
                 Data = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(preview.Data), // handed over, not copied
             });
+
+        public void SpansRecorded(IReadOnlyList<Runtime.Tracing.TraceSpan> spans) => job.AddSpans(spans);
     }
 }

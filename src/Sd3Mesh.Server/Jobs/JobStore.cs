@@ -6,7 +6,7 @@ namespace Sd3Mesh.Server.Jobs;
 /// the oldest ended jobs lose those bytes (GetImage then answers NOT_FOUND; their events no longer carry
 /// them). Queued and running jobs are never dropped.
 /// </summary>
-public sealed class JobStore(int maxJobs = 1000, long maxImageBytes = 1L << 30)
+public sealed class JobStore(int maxJobs = 1000, long maxImageBytes = 1L << 30, JobMetrics? metrics = null)
 {
     private readonly object _gate = new();
     private readonly Dictionary<string, Job> _jobs = new(StringComparer.Ordinal);
@@ -23,7 +23,8 @@ public sealed class JobStore(int maxJobs = 1000, long maxImageBytes = 1L << 30)
             string id;
             do id = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
             while (_jobs.ContainsKey(id));
-            var job = new Job(id, ++_sequence, spec, request);
+            var job = new Job(id, ++_sequence, spec, request, metrics);
+            metrics?.Changed(Protos.V1.JobState.Unspecified, Protos.V1.JobState.Queued, null);
             _jobs.Add(id, job);
             _order.AddLast(job);
             Trim();

@@ -69,6 +69,13 @@ public sealed class JobFlowTests(GrainClusterFixture fixture) : IClassFixture<Gr
         Assert.Equal(("s0", "cpu:0", SessionState.Active), (transformer.Silo, transformer.Device, transformer.State));
         Assert.True(t5.Calls >= 2); // prompt and negative prompt
         Assert.True(transformer.Calls >= 4 + 2); // begin, 4 steps, read, ...
+
+        // Each device's report grain answers for the grains on it, from its silo's GrainReports (no call to the grains).
+        var onCpu1 = await fixture.Client.GetGrain<IDeviceReportGrain>(IDeviceReportGrain.KeyOf(Onnx.Device.Parse("cpu:1"))).Grains();
+        var t5Again = Assert.Single(onCpu1);
+        Assert.Equal((t5.Key, "s1", t5.Calls, SessionState.Active, false), (t5Again.Key, t5Again.Silo, t5Again.Calls, t5Again.State, t5Again.Deactivated));
+        var onCpu0 = await fixture.Client.GetGrain<IDeviceReportGrain>(IDeviceReportGrain.KeyOf(Onnx.Device.Parse("cpu:0"))).Grains();
+        Assert.Equal(["text_encoder", "text_encoder_2", "transformer", "vae"], onCpu0.Select(r => r.Submodule));
     }
 
     private static async Task WaitFor(Func<bool> condition)

@@ -23,12 +23,18 @@ public interface IDeviceReportGrain : IGrainWithStringKey
     [Orleans.Concurrency.AlwaysInterleave]
     Task<DeviceReport> Report();
 
+    /// <summary>The reports of the submodule grains on the device, without calling them (see <see cref="GrainReports"/>).</summary>
+    [Orleans.Concurrency.AlwaysInterleave]
+    Task<GrainReport[]> Grains();
+
     public static string KeyOf(Device device) => new DeviceKey("devices", device).ToString();
 }
 
 [DevicePlacement]
-public sealed class DeviceReportGrain(DeviceMemories memories, Config.SiloSpec silo) : Grain, IDeviceReportGrain
+public sealed class DeviceReportGrain(DeviceMemories memories, Config.SiloSpec silo, GrainReports grains) : Grain, IDeviceReportGrain
 {
+    public Task<GrainReport[]> Grains() => Task.FromResult(grains.On(DeviceKey.Parse(this.GetPrimaryKeyString()).Device));
+
     public Task<DeviceReport> Report()
     {
         var device = DeviceKey.Parse(this.GetPrimaryKeyString()).Device;

@@ -10,8 +10,9 @@ using Sd3Mesh.Runtime.Tensors;
 namespace Sd3Mesh.Runtime.Grains;
 
 [DevicePlacement]
-public sealed class ClipEncoderGrain(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors, RuntimeMetrics metrics)
-    : SubmoduleGrain<LoadedStage<OnnxClipTextEncoder>>(catalog, memories, tensors, metrics), IClipEncoderGrain
+public sealed class ClipEncoderGrain(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors, RuntimeMetrics metrics,
+    GrainReports reports)
+    : SubmoduleGrain<LoadedStage<OnnxClipTextEncoder>>(catalog, memories, tensors, metrics, reports), IClipEncoderGrain
 {
     protected override Task<LoadedStage<OnnxClipTextEncoder>> LoadAsync(CancellationToken cancellationToken)
     {
@@ -30,8 +31,9 @@ public sealed class ClipEncoderGrain(ModelCatalog catalog, DeviceMemories memori
 }
 
 [DevicePlacement]
-public sealed class T5EncoderGrain(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors, RuntimeMetrics metrics)
-    : SubmoduleGrain<LoadedStage<OnnxT5TextEncoder>>(catalog, memories, tensors, metrics), IT5EncoderGrain
+public sealed class T5EncoderGrain(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors, RuntimeMetrics metrics,
+    GrainReports reports)
+    : SubmoduleGrain<LoadedStage<OnnxT5TextEncoder>>(catalog, memories, tensors, metrics, reports), IT5EncoderGrain
 {
     protected override Task<LoadedStage<OnnxT5TextEncoder>> LoadAsync(CancellationToken cancellationToken) =>
         LoadedStage<OnnxT5TextEncoder>.LoadAsync(
@@ -60,8 +62,9 @@ public sealed class VaeSessions(LoadedStage<OnnxVaeDecoder> decoder, LoadedStage
 }
 
 [DevicePlacement]
-public sealed class VaeGrain(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors, RuntimeMetrics metrics)
-    : SubmoduleGrain<VaeSessions>(catalog, memories, tensors, metrics), IVaeGrain
+public sealed class VaeGrain(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors, RuntimeMetrics metrics,
+    GrainReports reports)
+    : SubmoduleGrain<VaeSessions>(catalog, memories, tensors, metrics, reports), IVaeGrain
 {
     protected override async Task<VaeSessions> LoadAsync(CancellationToken cancellationToken)
     {

@@ -22,7 +22,11 @@ public sealed record GrainReport(
     [property: Id(9)] string? LastError,
     [property: Id(10)] DateTime? LastCall,
     [property: Id(11)] double LoadMs,
-    [property: Id(12)] int Loads);
+    [property: Id(12)] int Loads)
+{
+    /// <summary>The grain was deactivated (idle timeout): this is its last report, its sessions released.</summary>
+    [Id(13)] public bool Deactivated { get; init; }
+}
 
 public interface ISubmoduleGrain : IGrainWithStringKey
 {

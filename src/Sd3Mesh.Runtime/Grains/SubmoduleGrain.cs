@@ -11,9 +11,11 @@ namespace Sd3Mesh.Runtime.Grains;
 /// <summary>
 /// What every SD3 submodule grain shares: its key (model/submodule@device), its place in the cluster's placement
 /// plan, its sessions (loaded on the first call or at a warm start, released under budget pressure or when the grain
-/// deactivates after the idle timeout), and its call statistics (its report, and the silo's metrics).
+/// deactivates after the idle timeout), and its call statistics (its report, also kept in the silo's
+/// <see cref="GrainReports"/>, and the silo's metrics).
 /// </summary>
-public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors, RuntimeMetrics metrics) : Grain, ISubmoduleGrain
+public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors, RuntimeMetrics metrics,
+    GrainReports reports) : Grain, ISubmoduleGrain
     where T : class, IDisposable
 {
     private System.Diagnostics.TagList _tags;
@@ -32,12 +34,14 @@ public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories mem
                 $"{string.Join(", ", Catalog.Plan.Grains.Select(g => g.Key))})");
         Sessions = new GrainSessions<T>(key.ToString(), Placed.WeightBytes, memories.For(key.Device), LoadAsync);
         _tags = metrics.GrainTags(Placed.Submodule.Name(), key.Device);
+        reports.Activated(key.ToString(), Snapshot);
         return Task.CompletedTask;
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         Sessions.Unload();
+        reports.Deactivated(Placed.Key.ToString(), Snapshot());
         return Task.CompletedTask;
     }
 
@@ -74,11 +78,14 @@ public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories mem
         using var _ = await Sessions.AcquireAsync(cancellationToken);
     }
 
-    public Task<GrainReport> Report()
+    public Task<GrainReport> Report() => Task.FromResult(Snapshot());
+
+    /// <summary>The report now (thread-safe: the silo's <see cref="GrainReports"/> reads it from outside the grain).</summary>
+    private GrainReport Snapshot()
     {
         var (calls, mean, p95) = Stats.Snapshot();
-        return Task.FromResult(new GrainReport(Placed.Key.ToString(), Placed.Submodule.Name(), Placed.Key.Device.ToString(), Placed.Silo,
-            Sessions.State, Placed.WeightBytes, calls, mean, p95, Stats.LastError, Stats.LastCall, Sessions.LoadTime.TotalMilliseconds, Sessions.Loads));
+        return new GrainReport(Placed.Key.ToString(), Placed.Submodule.Name(), Placed.Key.Device.ToString(), Placed.Silo,
+            Sessions.State, Placed.WeightBytes, calls, mean, p95, Stats.LastError, Stats.LastCall, Sessions.LoadTime.TotalMilliseconds, Sessions.Loads);
     }
 }
 

@@ -33,8 +33,9 @@ public sealed class TransformerSessions(OnnxSubmodule submodule, OnnxDenoiser de
 /// expire.
 /// </summary>
 [DevicePlacement]
-public sealed class TransformerGrain(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors, RuntimeMetrics metrics)
-    : SubmoduleGrain<TransformerSessions>(catalog, memories, tensors, metrics), ITransformerGrain
+public sealed class TransformerGrain(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors, RuntimeMetrics metrics,
+    GrainReports reports)
+    : SubmoduleGrain<TransformerSessions>(catalog, memories, tensors, metrics, reports), ITransformerGrain
 {
     public static readonly TimeSpan JobLifetime = TimeSpan.FromMinutes(30);
 

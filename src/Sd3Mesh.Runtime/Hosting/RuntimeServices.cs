@@ -29,7 +29,7 @@ public static class RuntimeServices
 {
     /// <summary>
     /// The silo's model (opened once: a folder, or a preset created in the model cache), device memory budgets, its
-    /// metrics and job traces, the tensor store, the coordinators' pipelines, and, when the config asks for it, a warm
+    /// metrics, job traces and grain reports, the tensor store, the coordinators' pipelines, and, when the config asks for it, a warm
     /// start of the grains placed here.
     /// </summary>
     public static IServiceCollection AddSd3MeshRuntime(this IServiceCollection services, ClusterConfig config, SiloSpec silo,
@@ -42,6 +42,7 @@ public static class RuntimeServices
         services.AddSingleton(sp => new RuntimeMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), silo,
             sp.GetRequiredService<DeviceMemories>()));
         services.AddSingleton(new JobTraces(silo.Name));
+        services.AddSingleton<GrainReports>();
         services.AddTensorTransport(silo.Name, silo.GrpcUri);
         services.AddSingleton<CoordinatorPipelines>();
         services.AddHostedService<WarmStart>();

@@ -71,18 +71,41 @@ public sealed class OrleansClusterView(IClusterMembershipService membership, ISi
         return reports;
     }
 
+    /// <summary>
+    /// Every placed grain with its report, asked of its device's report grain (one call per device, none to the grains
+    /// themselves: polling them would keep idle grains from being collected). A grain never activated is inactive.
+    /// </summary>
     public async Task<IReadOnlyList<Grain>> GrainsAsync(CancellationToken cancellationToken)
     {
-        return await Task.WhenAll(catalog.Plan.Grains.Select(async g =>
+        var byDevice = await Task.WhenAll(Config.AllDevices.Select(async device =>
+        {
+            try
+            {
+                var reports = await grains.GetGrain<IDeviceReportGrain>(IDeviceReportGrain.KeyOf(device)).Grains().WaitAsync(Timeout, cancellationToken);
+                return (Device: device, Reports: reports, Error: (string?)null);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                return (Device: device, Reports: Array.Empty<GrainReport>(), Error: $"silo {Config.OwnerOf(device).Name} does not answer ({e.GetType().Name})");
+            }
+        }));
+        var reports = byDevice.SelectMany(d => d.Reports).ToDictionary(r => r.Key, StringComparer.Ordinal);
+        var unanswered = byDevice.Where(d => d.Error is not null).ToDictionary(d => d.Device, d => d.Error!);
+        return [.. catalog.Plan.Grains.Select(g =>
         {
             var grain = new Grain
             {
                 Key = g.Key.ToString(), Submodule = g.Submodule.Name(), SiloId = g.Silo, Device = g.Key.Device.ToString(), WeightBytes = (ulong)g.WeightBytes,
             };
-            try
+            if (unanswered.TryGetValue(g.Key.Device, out var error))
             {
-                var r = await grains.Submodule(g).Report().WaitAsync(Timeout, cancellationToken);
-                grain.State = r.State switch
+                grain.State = GrainState.Unavailable;
+                grain.LastError = error;
+            }
+            else if (!reports.TryGetValue(grain.Key, out var r)) grain.State = GrainState.Inactive;
+            else
+            {
+                grain.State = r.Deactivated ? GrainState.Inactive : r.State switch
                 {
                     SessionState.Active => GrainState.Active,
                     SessionState.Loading => GrainState.Loading,
@@ -97,13 +120,8 @@ public sealed class OrleansClusterView(IClusterMembershipService membership, ISi
                 grain.LoadMs = r.LoadMs;
                 if (r.LastCall is { } last) grain.LastUsed = Timestamp.FromDateTime(DateTime.SpecifyKind(last, DateTimeKind.Utc));
             }
-            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-            {
-                grain.State = GrainState.Unavailable;
-                grain.LastError = $"silo {g.Silo} does not answer ({e.GetType().Name})";
-            }
             return grain;
-        }));
+        })];
     }
 
     private static SiloStatus Status(OrleansStatus status) => status switch

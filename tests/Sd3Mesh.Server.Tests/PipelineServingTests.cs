@@ -42,6 +42,8 @@ public sealed class HoldingExecutor(IJobExecutor inner) : IJobExecutor
 
     private sealed class Holding(HoldingExecutor owner, IJobProgress progress) : IJobProgress
     {
+        public string JobId => progress.JobId;
+
         public void StageStarted(PipelineStage stage) => progress.StageStarted(stage);
 
         public void StepCompleted(int step, int totalSteps, JobPreview? preview = null)

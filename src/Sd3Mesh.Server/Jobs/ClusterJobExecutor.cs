@@ -29,7 +29,8 @@ public sealed class ClusterJobExecutor(IGrainFactory grains, ModelCatalog catalo
         var device = catalog.Config.CfgParallel
             ? transformers[0].Key.Device
             : transformers[(int)((uint)Interlocked.Increment(ref _next) % (uint)transformers.Count)].Key.Device;
-        string id = Guid.NewGuid().ToString("N");
+        // Keyed by the job's id (job/ID@DEVICE): the dashboard finds a job's coordinator among the activations.
+        string id = progress.JobId;
         var coordinator = grains.GetGrain<IJobCoordinatorGrain>(new Runtime.Placement.DeviceKey($"job/{id}", device).ToString());
         // Orleans holds observer objects weakly: this local keeps it alive until the job has ended.
         var relay = new Observer(progress);

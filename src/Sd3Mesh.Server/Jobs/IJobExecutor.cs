@@ -22,6 +22,9 @@ public interface IJobExecutor
 /// </summary>
 public interface IJobProgress
 {
+    /// <summary>The job's id in the job service (the coordinator grain and the timeline name the job by it).</summary>
+    string JobId { get; }
+
     void StageStarted(PipelineStage stage);
 
     /// <summary>Denoising step <paramref name="step"/> (1-based) of <paramref name="totalSteps"/> is done.</summary>

@@ -206,6 +206,8 @@ public sealed class JobScheduler : IAsyncDisposable
     /// <summary>The executor's progress, recorded on the job (and so sent to its watchers).</summary>
     private sealed class Progress(Job job) : IJobProgress
     {
+        public string JobId => job.Id;
+
         public void StageStarted(PipelineStage stage)
         {
             foreach (var apiStage in JobStages.OnStart(stage)) job.StageStarted(apiStage);

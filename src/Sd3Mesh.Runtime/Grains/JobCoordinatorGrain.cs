@@ -30,7 +30,15 @@ public sealed class JobCoordinatorGrain(CoordinatorPipelines pipelines, JobTrace
             var device = DeviceKey.Parse(this.GetPrimaryKeyString()).Device;
             string lane = $"coordinator@{device}";
             var pipeline = pipelines.For(device);
-            var preview = job.PreviewInterval > 0 ? await pipelines.PreviewAsync(pipeline, cancellationToken) : null;
+            Pipeline.Vae.LatentPreview? preview = null;
+            if (job.PreviewInterval > 0)
+            {
+                // The preview's map is fitted once per silo, by the first job that asks (VAE decodes of its own).
+                long fitting = System.Diagnostics.Stopwatch.GetTimestamp();
+                bool fitted = pipelines.PreviewFitted;
+                preview = await pipelines.PreviewAsync(pipeline, cancellationToken);
+                if (!fitted) trace.Add(TraceSpan.EndingNow(lane, traces.Silo, SpanKind.Stage, "fit_preview", System.Diagnostics.Stopwatch.GetElapsedTime(fitting)));
+            }
             var result = await pipeline.GenerateAsync(job.Request, p =>
             {
                 switch (p.Kind)

@@ -29,8 +29,8 @@ public static class RuntimeServices
 {
     /// <summary>
     /// The silo's model (opened once: a folder, or a preset created in the model cache), device memory budgets, its
-    /// metrics, job traces and grain reports, the tensor store, the coordinators' pipelines, and, when the config asks for it, a warm
-    /// start of the grains placed here.
+    /// metrics, job traces and grain reports, the tensor store, the coordinators' pipelines, and, when the config asks
+    /// for it, a warm start of the grains placed here.
     /// </summary>
     public static IServiceCollection AddSd3MeshRuntime(this IServiceCollection services, ClusterConfig config, SiloSpec silo,
         SiloRuntimeOptions? options = null)
@@ -60,14 +60,19 @@ public static class RuntimeServices
             : null;
 }
 
-/// <summary>Opens the model when the silo starts (failing the start with the reason), and loads this silo's grains when the config says warm.</summary>
-internal sealed class WarmStart(ModelCatalog catalog, SiloSpec silo, IGrainFactory grains, ILogger<WarmStart> logger) : IHostedLifecycleService
+/// <summary>
+/// Opens the model when the silo starts (failing the start with the reason), and loads this silo's grains when the config
+/// says warm. Taking the silo's metrics makes its instruments exist from the start (device memory before the first call).
+/// </summary>
+internal sealed class WarmStart(ModelCatalog catalog, SiloSpec silo, IGrainFactory grains, RuntimeMetrics metrics, ILogger<WarmStart> logger)
+    : IHostedLifecycleService
 {
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public Task StartedAsync(CancellationToken cancellationToken)
     {
+        _ = metrics; // resolved with this service, at start (see the summary)
         if (!catalog.Config.Offload.Warm) return Task.CompletedTask;
         var mine = catalog.Plan.Grains.Where(g => g.Silo == silo.Name).ToArray();
         _ = Task.Run(async () =>

@@ -25,6 +25,9 @@ public sealed class CoordinatorPipelines(ModelCatalog catalog, ITensorExchange t
     public Sd3Pipeline For(Device transformerDevice) =>
         _pipelines.GetOrAdd(transformerDevice, d => new Lazy<Sd3Pipeline>(() => new Sd3Pipeline(Components(d)))).Value;
 
+    /// <summary>The preview's map has been fitted (or is being fitted) on this silo.</summary>
+    public bool PreviewFitted => _preview is not null;
+
     public Task<LatentPreview> PreviewAsync(Sd3Pipeline pipeline, CancellationToken cancellationToken) =>
         _preview ??= LatentPreview.FitAsync(pipeline.Components.VaeDecoder, catalog.Folder.Model, cancellationToken: cancellationToken);
 

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Sd3Mesh.Protos.V1;
 using Sd3Mesh.Server.Cluster;
+using Sd3Mesh.Server.Dashboard;
 using Sd3Mesh.Server.Generation;
 using Sd3Mesh.Server.Grpc;
 using Sd3Mesh.Server.Jobs;
@@ -32,7 +33,8 @@ public sealed class SiloHostOptions : GrpcServerOptions
 /// <summary>
 /// A silo: one .NET Generic Host (<see cref="App"/>, a WebApplication built by <see cref="GrpcHosting"/>) with
 /// the public API (Generation, Cluster), health and reflection, over a job scheduler
-/// that runs one job at a time on the given executor. Everything lives in the host's DI container, so the
+/// that runs one job at a time on the given executor; on its HTTP/1.1 endpoint, if it has one, /metrics and (serving
+/// the public API) the dashboard. Everything lives in the host's DI container, so the
 /// grain runtime joins with `UseOrleans` through <c>configure</c>.
 /// Stopping (StopAsync, Ctrl+C, SIGTERM) is graceful and bounded by <see cref="GrpcServerOptions.DrainTimeout"/>:
 /// health turns NOT_SERVING, new jobs are refused, queued and running jobs are cancelled (their streams end
@@ -56,7 +58,9 @@ public sealed class SiloHost : IAsyncDisposable
 
     /// <param name="executor">the executor, made from the host's services (the grain runtime's needs its grain factory)</param>
     /// <param name="configure">adds services (Orleans, an <see cref="IClusterView"/>) before the host is built</param>
-    public SiloHost(Func<IServiceProvider, IJobExecutor> executor, SiloHostOptions? options, Action<WebApplicationBuilder> configure)
+    /// <param name="map">maps more endpoints once the host is built (the Orleans dashboard)</param>
+    public SiloHost(Func<IServiceProvider, IJobExecutor> executor, SiloHostOptions? options, Action<WebApplicationBuilder> configure,
+        Action<WebApplication>? map = null)
     {
         options ??= new SiloHostOptions();
         var builder = GrpcHosting.CreateBuilder(options);
@@ -64,7 +68,8 @@ public sealed class SiloHost : IAsyncDisposable
         services.AddSingleton(options);
         services.AddSingleton(new SiloInfo(options.SiloId));
         services.AddSingleton<IJobExecutor>(executor);
-        services.AddSingleton(new JobStore(options.MaxJobs, options.MaxImageBytes));
+        services.AddSd3MeshObservability(options.SiloId);
+        services.AddSingleton(provider => new JobStore(options.MaxJobs, options.MaxImageBytes, provider.GetRequiredService<JobMetrics>()));
         services.AddSingleton(provider => new JobScheduler(provider.GetRequiredService<IJobExecutor>(), provider.GetRequiredService<JobStore>(),
             options.MaxQueuedJobs, provider.GetRequiredService<ILogger<JobScheduler>>())
         {
@@ -86,6 +91,11 @@ public sealed class SiloHost : IAsyncDisposable
         // A cluster silo pulls tensors from its peers: serve this silo's (the grain runtime registered the transport).
         if (App.Services.GetRequiredService<IServiceProviderIsService>().IsService(typeof(TensorTransportService))) App.MapTensorTransport();
         App.MapStandardServices();
+        if (options.HttpListen is not null)
+        {
+            App.MapSd3MeshObservability(dashboard: options.PublicApi);
+            map?.Invoke(App);
+        }
     }
 
     public WebApplication App { get; }
@@ -96,6 +106,8 @@ public sealed class SiloHost : IAsyncDisposable
     public Uri Address => App.GrpcAddress();
     /// <summary>The HTTP/1.1 endpoint's address (after StartAsync); null without one.</summary>
     public Uri? HttpAddress => App.HttpAddress();
+    /// <summary>The dashboard's address (after StartAsync): the HTTP/1.1 endpoint of a silo serving the public API; else null.</summary>
+    public Uri? DashboardAddress => Services.GetRequiredService<SiloHostOptions>().PublicApi ? HttpAddress : null;
 
     public Task StartAsync(CancellationToken cancellationToken = default) => App.StartAsync(cancellationToken);
 

@@ -18,7 +18,7 @@ namespace Sd3Mesh.Server.Cluster;
 /// placed grain's report. A silo that does not answer within <see cref="Timeout"/> shows as such, not as an error.
 /// </summary>
 public sealed class OrleansClusterView(IClusterMembershipService membership, ISiloMetadataCache metadata, ModelCatalog catalog,
-    IGrainFactory grains) : IClusterView
+    IGrainFactory grains, SiloInfo self) : IClusterView
 {
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(3);
 
@@ -34,7 +34,9 @@ public sealed class OrleansClusterView(IClusterMembershipService membership, ISi
             .ToDictionary(g => g.Key, g => g.OrderByDescending(x => x.Member.SiloAddress.Generation).First());
         var silos = Config.Silos.Select(spec =>
         {
-            var silo = new Silo { Id = spec.Name, Address = spec.GrpcUri.ToString().TrimEnd('/'), Primary = spec.Primary, Version = SiloInfo.Version };
+            // This silo's address as bound (`serve --listen`, or port 0 picked by the system), the others' as configured.
+            string address = spec.Name == self.Id && self.Address.Length > 0 ? self.Address : spec.GrpcUri.ToString().TrimEnd('/');
+            var silo = new Silo { Id = spec.Name, Address = address, Primary = spec.Primary, Version = SiloInfo.Version };
             silo.Devices.AddRange(spec.Devices.Select(d => d.ToString()));
             if (members.TryGetValue(spec.Name, out var m))
             {

@@ -60,6 +60,12 @@ public sealed class JobEventLog(string jobId)
         }
     }
 
+    /// <summary>The newest event (null: none yet).</summary>
+    public JobEvent? Last
+    {
+        get { lock (_gate) return _events.Count > 0 ? _events[^1] : null; }
+    }
+
     public IReadOnlyList<JobEvent> Snapshot()
     {
         lock (_gate) return _events.ToList();

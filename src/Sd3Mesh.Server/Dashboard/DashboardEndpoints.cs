@@ -1,0 +1,83 @@
+using System.Reflection;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Sd3Mesh.Server.Jobs;
+
+namespace Sd3Mesh.Server.Dashboard;
+
+/// <summary>
+/// The dashboard on the primary's HTTP/1.1 endpoint: the page at / (plain HTML, CSS and JS embedded in this assembly:
+/// nothing is fetched from elsewhere) and the JSON endpoints behind it (docs/dashboard.md). Errors answer with
+/// {"error": "..."} naming what was not found or not allowed.
+/// </summary>
+public static class DashboardEndpoints
+{
+    public static IEndpointRouteBuilder MapSd3MeshDashboard(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/", () => Asset("index.html", "text/html; charset=utf-8"));
+        app.MapGet("/dashboard.js", () => Asset("dashboard.js", "text/javascript; charset=utf-8"));
+        app.MapGet("/dashboard.css", () => Asset("dashboard.css", "text/css; charset=utf-8"));
+        app.MapGet("/favicon.svg", () => Asset("favicon.svg", "image/svg+xml"));
+
+        app.MapGet("/api/cluster", async (ClusterPictures cluster, CancellationToken ct) =>
+            TypedResults.Json(await cluster.BuildAsync(ct), DashboardJson.Options));
+        app.MapGet("/api/jobs", (JobStore store) => TypedResults.Json(new JobsPicture(DateTime.UtcNow, JobViews.List(store)), DashboardJson.Options));
+        app.MapGet("/api/jobs/{id}", (string id, JobStore store) =>
+            store.Find(id) is { } job ? TypedResults.Json(JobViews.Of(job), DashboardJson.Options) : NoJob(id));
+        app.MapPost("/api/jobs/{id}/cancel", Cancel);
+        app.MapGet("/api/jobs/{id}/preview.png", (string id, JobStore store) => store.Find(id) switch
+        {
+            null => NoJob(id),
+            { LatestPreview: { } p } => Results.Bytes(p.Preview.Data.ToByteArray(), p.Preview.MediaType),
+            _ => Error(StatusCodes.Status404NotFound, $"job '{id}' has no preview (it asked for none, has not reached a preview step, or its previews were dropped)"),
+        });
+        app.MapGet("/api/jobs/{id}/timeline", (string id, JobStore store) =>
+            store.Find(id) is { } job ? TypedResults.Json(Timelines.Of(job), DashboardJson.Options) : NoJob(id));
+        app.MapGet("/api/jobs/{id}/trace.json", (string id, JobStore store) =>
+            store.Find(id) is { } job
+                ? Results.File(Timelines.ChromeTrace(job), "application/json", $"sd3mesh-job-{job.Id}.trace.json")
+                : NoJob(id));
+        app.MapGet("/api/images/{id}", (string id, JobStore store) =>
+        {
+            try
+            {
+                var image = store.GetImage(id);
+                string extension = image.Image.MediaType == JobImage.Png ? "png" : "npy";
+                return Results.File(image.Image.Data, image.Image.MediaType, $"{image.Id}.{extension}");
+            }
+            catch (Exception e) when (e is KeyNotFoundException or ArgumentException)
+            {
+                return Error(StatusCodes.Status404NotFound, e.Message);
+            }
+        });
+        app.MapGet("/api/events", (DashboardFeed feed, CancellationToken ct) => TypedResults.ServerSentEvents(feed.SubscribeAsync(ct)));
+        return app;
+    }
+
+    /// <summary>
+    /// Cancels a queued or running job. Only a request with Content-Type application/json is taken: a page of another
+    /// site cannot send one without the browser asking this server first (CORS), which it does not allow.
+    /// </summary>
+    private static IResult Cancel(string id, HttpRequest request, JobScheduler scheduler)
+    {
+        if (!(request.ContentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) ?? false))
+            return Error(StatusCodes.Status415UnsupportedMediaType, $"cancel: Content-Type must be application/json (got '{request.ContentType}')");
+        if (scheduler.Store.Find(id) is not { } job) return NoJob(id);
+        bool cancelled = scheduler.Cancel(id, "cancelled from the dashboard");
+        return TypedResults.Json(new { cancelled, state = JobMetrics.Name(job.State) }, DashboardJson.Options);
+    }
+
+    private static IResult NoJob(string id) => Error(StatusCodes.Status404NotFound, $"no job '{id}' (unknown, or dropped from the history)");
+
+    private static IResult Error(int status, string message) => TypedResults.Json(new { error = message }, DashboardJson.Options, statusCode: status);
+
+    private static IResult Asset(string name, string contentType)
+    {
+        using var stream = typeof(DashboardEndpoints).Assembly.GetManifestResourceStream($"dashboard/{name}")
+            ?? throw new InvalidOperationException($"the dashboard asset '{name}' is not embedded in {typeof(DashboardEndpoints).Assembly.GetName().Name}");
+        using var bytes = new MemoryStream();
+        stream.CopyTo(bytes);
+        return Results.Bytes(bytes.ToArray(), contentType);
+    }
+}

@@ -44,10 +44,12 @@ public class ServeCommandTests(TinyModelFolder folder) : IClassFixture<TinyModel
         var (console, _) = CapturedConsole.Create();
         Assert.Equal(0, await GenerateRunner.RunAsync(console, values, () => GenerateCommand.Load(console, values.Models, Onnx.Device.Cpu)));
 
-        int port = FreePort();
+        int port = FreePort(), webPort;
+        do webPort = FreePort(); while (webPort == port);
         var (serveConsole, serveOutput) = CapturedConsole.Create();
         using var stop = new CancellationTokenSource();
-        var serve = ServeCommand.RunAsync(serveConsole, new ServeCommand.Settings($"127.0.0.1:{port}", new DirectoryInfo(folder.Model)), stop.Token);
+        var serve = ServeCommand.RunAsync(serveConsole, new ServeCommand.Settings($"127.0.0.1:{port}", new DirectoryInfo(folder.Model),
+            HttpListen: $"127.0.0.1:{webPort}"), stop.Token);
         await WaitUntilListeningAsync(port, serve);
 
         // The same options give the same request either way; previews asked for on the wire do not reach the
@@ -64,8 +66,17 @@ public class ServeCommandTests(TinyModelFolder folder) : IClassFixture<TinyModel
         Assert.Equal(0, await RemoteGenerate.RunAsync(remoteConsole, img2img with { Models = null, Out = remoteDir.FullName }, $"http://127.0.0.1:{port}",
             CancellationToken.None));
 
+        // The dashboard's JSON lists both jobs, newest first.
+        using (var http = new HttpClient())
+        {
+            using var jobs = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{webPort}/api/jobs"));
+            Assert.Equal([("succeeded", 6), ("succeeded", 4)], jobs.RootElement.GetProperty("jobs").EnumerateArray()
+                .Select(j => (j.GetProperty("state").GetString(), j.GetProperty("steps").GetInt32())));
+        }
+
         stop.Cancel();
         Assert.Equal(0, await serve.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains($"dashboard at http://127.0.0.1:{webPort}/ (Orleans dashboard at /orleans/, Prometheus metrics at /metrics)", serveOutput.ToString());
         Assert.Contains($"sd3mesh serving tiny-fp32-seed0 on cpu at http://127.0.0.1:{port}/", serveOutput.ToString());
         Assert.Contains("stopping: cancelling jobs, draining calls", serveOutput.ToString());
         Assert.Contains("stopped", serveOutput.ToString());

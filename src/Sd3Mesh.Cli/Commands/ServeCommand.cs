@@ -18,15 +18,17 @@ using Spectre.Console;
 namespace Sd3Mesh.Cli.Commands;
 
 /// <summary>
-/// `sd3mesh serve --listen 127.0.0.1:50051 [--http HOST:PORT] [--models DIR] [--device D] [--tls-cert PFX]`:
-/// one silo (a Generic Host, see <see cref="SiloHost"/>) that runs SD3 jobs with the one-process pipeline
+/// `sd3mesh serve --listen 127.0.0.1:50051 [--http HOST:PORT|none] [--models DIR] [--device D] [--tls-cert PFX]`:
+/// one silo (a Generic Host, see <see cref="SiloHost"/>) of a one-silo cluster that runs SD3 jobs on its grains
 /// (the cached tiny models without --models), serving the public API (Generation, Cluster), health and
-/// reflection until Ctrl+C, SIGINT or SIGTERM; then a graceful stop bounded by
+/// reflection, and on its web endpoint (127.0.0.1:8080 by default) the dashboard, /metrics and the Orleans dashboard,
+/// until Ctrl+C, SIGINT or SIGTERM; then a graceful stop bounded by
 /// <see cref="GrpcServerOptions.DrainTimeout"/> (jobs cancelled, open calls drained) and exit 0.
 /// </summary>
 public static class ServeCommand
 {
     public const string DefaultListen = "127.0.0.1:50051";
+    public const string DefaultHttp = "127.0.0.1:8080";
 
     public sealed record Settings(string Listen, DirectoryInfo? Models = null, Device? Device = null, FileInfo? TlsCert = null,
         string? TlsPassword = null, string? HttpListen = null);
@@ -34,7 +36,12 @@ public static class ServeCommand
     public static Command Create()
     {
         var listen = new Option<string>("--listen") { Description = "HOST:PORT of the gRPC endpoint (0.0.0.0:PORT for every interface)", DefaultValueFactory = _ => DefaultListen };
-        var http = new Option<string?>("--http") { Description = "HOST:PORT of an HTTP/1.1 endpoint for pages (today GET /healthz); default: none" };
+        var http = new Option<string>("--http")
+        {
+            Description = "HOST:PORT of the web endpoint (HTTP/1.1): the dashboard at /, /metrics, the Orleans dashboard at /orleans, /healthz; " +
+                          "'none' for no web endpoint (0.0.0.0:PORT for every interface)",
+            DefaultValueFactory = _ => DefaultHttp,
+        };
         var models = new Option<DirectoryInfo?>("--models") { Description = "SD3 ONNX model folder (optimum layout). Default: tiny random-weight models, created once in ~/.cache/sd3mesh/models" };
         var device = CliOptions.Device("--device", $"Where the submodules run: {Device.AcceptedForms} (default cpu)");
         var tlsCert = new Option<FileInfo?>("--tls-cert") { Description = "Serve TLS with this PKCS#12 (.pfx) certificate and key" };
@@ -42,7 +49,7 @@ public static class ServeCommand
         var command = new Command("serve", "Run an sd3mesh server that generates SD3 images (gRPC: Generation, Cluster, Health, Reflection)");
         foreach (var option in new Option[] { listen, http, models, device, tlsCert, tlsPassword }) command.Options.Add(option);
         command.SetAction((parse, ct) => RunAsync(AnsiConsole.Console, new Settings(parse.GetValue(listen)!, parse.GetValue(models),
-            parse.GetValue(device), parse.GetValue(tlsCert), parse.GetValue(tlsPassword), parse.GetValue(http)), ct));
+            parse.GetValue(device), parse.GetValue(tlsCert), parse.GetValue(tlsPassword), WebEndpoint(parse.GetValue(http))), ct));
         return command;
     }
 
@@ -91,18 +98,22 @@ public static class ServeCommand
         }
         catch (IOException e)
         {
-            console.MarkupLine($"[red]cannot listen on {Markup.Escape(settings.Listen)}{(settings.HttpListen is null ? "" : " and " + Markup.Escape(settings.HttpListen))}: {Markup.Escape(e.Message)}[/]");
+            console.MarkupLine($"[red]cannot listen on {Markup.Escape(settings.Listen)}{(settings.HttpListen is null ? "" : " and " + Markup.Escape(settings.HttpListen) + " (--http: another address, or none)")}: {Markup.Escape(e.Message)}[/]");
             return ExitCodes.Failed;
         }
         console.MarkupLine(Markup.Escape($"sd3mesh serving {folder.Name} on {DeviceNames.Of(device)} at {host.Address} " +
                                          $"(silo {host.Silo.Id}, a one-silo cluster); Ctrl+C stops"));
-        if (host.HttpAddress is { } pages) console.MarkupLine(Markup.Escape($"pages at {pages} (GET /healthz)"));
+        if (host.DashboardAddress is { } dashboard)
+            console.MarkupLine(Markup.Escape($"dashboard at {dashboard} (Orleans dashboard at {ClusterSilo.OrleansDashboardPath}/, Prometheus metrics at /metrics)"));
         host.App.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() =>
             console.MarkupLine(Markup.Escape($"stopping: cancelling jobs, draining calls (at most {options.DrainTimeout.TotalSeconds:F0} s)")));
         await host.WaitForShutdownAsync(cancellationToken);
         console.MarkupLine("stopped");
         return ExitCodes.Ok;
     }
+
+    /// <summary>--http's value: null for 'none' (no web endpoint).</summary>
+    public static string? WebEndpoint(string? http) => http is null || http.Equals("none", StringComparison.OrdinalIgnoreCase) ? null : http;
 
     /// <summary>Every option checked before anything is loaded; the TLS certificate when there is one.</summary>
     private static X509Certificate2? CheckOptions(Settings settings)

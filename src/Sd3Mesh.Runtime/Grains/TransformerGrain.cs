@@ -133,26 +133,26 @@ public sealed class TransformerGrain(ModelCatalog catalog, DeviceMemories memori
         ? held
         : throw new InvalidOperationException($"{Placed.Key} holds no job {job} (never begun, ended, or expired after {JobLifetime})");
 
-    private async Task Timed(Func<Task> call)
+    private Task Timed(Func<Task> call) => Timed(async () =>
+    {
+        await call();
+        return 0;
+    });
+
+    private async Task<TResult> Timed<TResult>(Func<Task<TResult>> call)
     {
         long start = Stopwatch.GetTimestamp();
         try
         {
-            await call();
+            var result = await call();
             Stats.Record(Stopwatch.GetElapsedTime(start));
+            return result;
         }
         catch (Exception e)
         {
             Stats.Record(Stopwatch.GetElapsedTime(start), e);
             throw;
         }
-    }
-
-    private async Task<TResult> Timed<TResult>(Func<Task<TResult>> call)
-    {
-        TResult result = default!;
-        await Timed(async () => result = await call());
-        return result;
     }
 
     /// <summary>Ends jobs nobody stepped for <see cref="JobLifetime"/> (their coordinator died), releasing their sessions.</summary>

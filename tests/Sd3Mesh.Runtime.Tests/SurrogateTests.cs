@@ -1,8 +1,10 @@
 using System.Collections;
 using System.Reflection;
+using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
 using Orleans.Serialization.Cloning;
+using Sd3Mesh.Onnx;
 using Sd3Mesh.Pipeline;
 using Sd3Mesh.Pipeline.Imaging;
 using Sd3Mesh.Tensors;
@@ -35,6 +37,31 @@ public sealed class SurrogateTests
             Assert.True(Same(p.GetValue(request), p.GetValue(copied)), $"{p.Name}: {Show(p.GetValue(copied))} after copying, {Show(p.GetValue(request))} before");
         }
         Assert.True(Settable.Length >= 22, $"only {Settable.Length} settable properties found");
+    }
+
+    /// <summary>
+    /// The exceptions a stage grain can end with reach the caller on another silo as themselves, with what their
+    /// handlers read: an RpcException's status code and detail, a DeviceUnavailableException's device, a
+    /// GenerationRequestException's errors per field (the server's status mapping turns each into its gRPC status).
+    /// </summary>
+    [Fact]
+    public void Stage_exceptions_keep_their_type_and_what_handlers_read_through_orleans_serialization_and_copying()
+    {
+        using var services = new ServiceCollection().AddSerializer().BuildServiceProvider();
+        var serializer = services.GetRequiredService<Serializer>();
+        var copier = services.GetRequiredService<DeepCopier>();
+        T[] Both<T>(T e) where T : Exception => [Assert.IsType<T>(serializer.Deserialize<Exception>(serializer.SerializeToArray<Exception>(e))), copier.Copy(e)];
+
+        foreach (var rpc in Both(new RpcException(new Status(StatusCode.DeadlineExceeded, "tensor 's1/7' not received within 30s"))))
+            Assert.Equal((StatusCode.DeadlineExceeded, "tensor 's1/7' not received within 30s"), (rpc.StatusCode, rpc.Status.Detail));
+        foreach (var device in Both(new DeviceUnavailableException(Device.Parse("cuda:3"), "no CUDA device 3 (2 found)")))
+            Assert.Equal(("cuda:3", "no CUDA device 3 (2 found)"), (device.Device.ToString(), device.Message));
+        ValidationError[] errors = [new("width", "must be a multiple of 16, got 100"), new("steps", "must be 1..1000, got 0")];
+        foreach (var request in Both(new GenerationRequestException(errors)))
+        {
+            Assert.Equal(errors, request.Errors);
+            Assert.Equal("invalid generation request: " + string.Join("; ", errors), request.Message);
+        }
     }
 
     private static GenerationRequest EveryPropertySet()

@@ -81,17 +81,19 @@ public static class TestClusters
         return NpyFile.Read(output.Data).ToFloatArray();
     }
 
-    public static async Task WaitForAsync(Func<Task<bool>> condition, TimeSpan limit, string what)
+    public static async Task WaitForAsync(Func<Task<bool>> condition, TimeSpan limit, Func<string> what)
     {
         var deadline = DateTime.UtcNow + limit;
         while (!await condition())
         {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"{what}: not within {limit}");
+            if (DateTime.UtcNow > deadline) Assert.Fail($"{what()}: not within {limit}");
             await Task.Delay(100);
         }
     }
 
-    public static Task WaitForAsync(Func<bool> condition, TimeSpan limit, string what) => WaitForAsync(() => Task.FromResult(condition()), limit, what);
+    public static Task WaitForAsync(Func<Task<bool>> condition, TimeSpan limit, string what) => WaitForAsync(condition, limit, () => what);
+
+    public static Task WaitForAsync(Func<bool> condition, TimeSpan limit, string what) => WaitForAsync(() => Task.FromResult(condition()), limit, () => what);
 }
 
 /// <summary>An in-process cluster (<see cref="TestClusters.DeployAsync"/>) and its silos' transport hosts.</summary>

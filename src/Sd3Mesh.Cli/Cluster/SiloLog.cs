@@ -19,10 +19,12 @@ internal static class SiloLog
         Console.SetOut(writer);
         Console.SetError(writer);
         writer.WriteLine($"---- silo {silo}, pid {Environment.ProcessId}, {DateTime.Now:yyyy-MM-dd HH:mm:ss} ----");
-        return AnsiConsole.Create(new AnsiConsoleSettings
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
             Out = new AnsiConsoleOutput(writer), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No,
         });
+        console.Profile.Width = 400; // a log's lines are not wrapped at an assumed 80 columns
+        return console;
     }
 
     /// <summary>The last <paramref name="count"/> lines of a log, each cut to <paramref name="length"/> characters (a stack trace is one long line).</summary>

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.DependencyInjection;
-using Sd3Mesh.Pipeline.Onnx;
 using Sd3Mesh.Runtime.Catalog;
 using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Hosting;
@@ -18,14 +17,16 @@ namespace Sd3Mesh.Server;
 /// </summary>
 public static class ClusterSilo
 {
+    /// <param name="runtime">how sessions are made; the model when the caller opened it already</param>
+    /// <param name="listen">where the gRPC endpoint listens instead of the config's host:grpc_port (`serve --listen 0.0.0.0:PORT`)</param>
     /// <param name="decorate">wraps the executor (tests hold a job at a chosen step with it)</param>
-    public static SiloHost Create(ClusterConfig config, string siloName, SiloHostOptions? options = null, OnnxModelOptions? sessions = null,
-        Func<IJobExecutor, IJobExecutor>? decorate = null)
+    public static SiloHost Create(ClusterConfig config, string siloName, SiloHostOptions? options = null, SiloRuntimeOptions? runtime = null,
+        string? listen = null, Func<IJobExecutor, IJobExecutor>? decorate = null)
     {
         var spec = config.Silo(siloName);
         options ??= new SiloHostOptions();
         options.SiloId = spec.Name;
-        options.Listen = $"{spec.Host}:{spec.GrpcPort}"; // port 0 (an embedded silo in tests): any free port
+        options.Listen = listen ?? $"{spec.Host}:{spec.GrpcPort}"; // port 0 (an embedded silo): any free port
         options.HttpListen ??= spec.Primary && spec.WebPort > 0 ? $"{spec.Host}:{spec.WebPort}" : null;
         options.PublicApi = spec.Primary;
         options.MaxJobsInFlight = config.Jobs.MaxInFlight;
@@ -34,7 +35,7 @@ public static class ClusterSilo
         return new SiloHost(provider => decorate(new ClusterJobExecutor(provider.GetRequiredService<IGrainFactory>(), provider.GetRequiredService<ModelCatalog>())),
             options, configure: builder =>
             {
-                ((IHostApplicationBuilder)builder).UseOrleans(silo => silo.UseSd3MeshSilo(config, spec, sessions));
+                ((IHostApplicationBuilder)builder).UseOrleans(silo => silo.UseSd3MeshSilo(config, spec, runtime));
                 builder.Services.AddSingleton<IClusterView, OrleansClusterView>();
             });
     }

@@ -33,6 +33,7 @@ public static class BenchPipelineCommand
         public string? ComparePlacement { get; init; }
         public bool Tf32 { get; init; }
         public bool CudaGraph { get; init; }
+        public bool SharedArena { get; init; }
         public DenoiseResidency Residency { get; init; } = DenoiseResidency.Auto;
         /// <summary>Folder for ONNX Runtime's profiles; a summary per op type is printed.</summary>
         public string? Profile { get; init; }
@@ -59,6 +60,7 @@ public static class BenchPipelineCommand
         var threads = new Option<int>("--threads") { Description = "Intra-op threads per CPU session (0: ONNX Runtime's default)", DefaultValueFactory = _ => 0 };
         var tf32 = new Option<bool>("--tf32") { Description = "Allow TF32 for float32 MatMul/Conv on CUDA (default: exact float32)" };
         var cudaGraph = new Option<bool>("--cuda-graph") { Description = "Capture the transformer step into CUDA graphs and replay them" };
+        var sharedArena = new Option<bool>("--shared-arena") { Description = "CUDA: the sessions on a GPU share one memory arena" };
         var residency = new Option<DenoiseResidency>("--residency")
         {
             Description = "Where denoising keeps latents and embeddings: auto (the GPU on CUDA), device, host",
@@ -68,7 +70,7 @@ public static class BenchPipelineCommand
 
         var command = new Command("pipeline", "End-to-end SD3 job time per stage and the pipeline's overhead outside ONNX Runtime");
         foreach (var o in new Option[] { models, preset, precision, device, placement, compare, width, height, steps, guidance, cfg, runs, warmup, noT5,
-                     decodeOnly, tiling, threads, tf32, cudaGraph, residency, profile })
+                     decodeOnly, tiling, threads, tf32, cudaGraph, sharedArena, residency, profile })
             command.Options.Add(o);
         command.SetAction((parse, ct) => RunAsync(AnsiConsole.Console, new Settings(parse.GetValue(models)?.FullName, parse.GetValue(preset)!,
             parse.GetValue(precision)!, parse.GetValue(device)!, parse.GetValue(width), parse.GetValue(height), parse.GetValue(steps),
@@ -79,6 +81,7 @@ public static class BenchPipelineCommand
             ComparePlacement = parse.GetValue(compare),
             Tf32 = parse.GetValue(tf32),
             CudaGraph = parse.GetValue(cudaGraph),
+            SharedArena = parse.GetValue(sharedArena),
             Residency = parse.GetValue(residency),
             Profile = parse.GetValue(profile)?.FullName,
         }, ct));
@@ -113,6 +116,7 @@ public static class BenchPipelineCommand
             IntraOpThreads = s.Threads,
             Tf32 = s.Tf32,
             CudaGraph = s.CudaGraph,
+            SharedArena = s.SharedArena,
             Residency = s.Residency,
             ProfileDirectory = s.Profile,
         };
@@ -123,7 +127,7 @@ public static class BenchPipelineCommand
                                          $"guidance {s.Guidance.ToString(c)} ({s.Cfg.ToString().ToLowerInvariant()}), {s.Warmup} warm-up + {s.Runs} timed runs, " +
                                          $"{Environment.ProcessorCount} CPU cores, ONNX Runtime {OrtRuntime.Version}, denoising on the " +
                                          $"{(model.ResidentDenoising ? "device" : "host")}, float32 math {(s.Tf32 ? "TF32 on CUDA" : "exact (transformer and VAE fed float16: TF32 allowed)")}" +
-                                         $"{(s.CudaGraph ? ", CUDA graph" : "")}, {DateTime.UtcNow:yyyy-MM-dd}"));
+                                         $"{(s.CudaGraph ? ", CUDA graph" : "")}{(s.SharedArena ? ", shared arena" : "")}, {DateTime.UtcNow:yyyy-MM-dd}"));
         int rc = s.DecodeOnly ? await DecodeOnlyAsync(console, model, s, ct) : await FullAsync(console, model, second, compare, s, ct);
         if (s.Profile is not null) PrintProfiles(console, model);
         return rc;

@@ -3,6 +3,7 @@ using Sd3Mesh.Models;
 using Sd3Mesh.Models.Repository;
 using Sd3Mesh.Onnx;
 using Sd3Mesh.Pipeline.Onnx;
+using Sd3Mesh.Server;
 using Sd3Mesh.Server.Jobs;
 using Sd3Mesh.Tensors;
 using Spectre.Console;
@@ -38,15 +39,19 @@ public static class GenerateCommand
         return command;
     }
 
-    /// <summary>Opens <paramref name="models"/>, or the cached tiny models (created on first use).</summary>
+    /// <summary>
+    /// Opens <paramref name="models"/> (or the cached tiny models, created on first use) in a one-silo cluster in this
+    /// process: the job runs on its grains, as on a server.
+    /// </summary>
     public static LoadedModel Load(IAnsiConsole console, string? models, Device device)
     {
         var directory = models ?? EnsureDefaultModels(console, DefaultPreset, DType.Float32, DefaultWeightSeed);
-        var model = OnnxSd3Model.Open(directory, device);
-        string description = $"{model.Components.ModelName} on {Server.Cluster.DeviceNames.Of(device)}";
-        if (model.Repository.Manifest is { Source: "random" })
+        CudaSupport.EnsureUsable(device);
+        var silo = EmbeddedSilo.StartAsync(directory, device).GetAwaiter().GetResult();
+        string description = $"{silo.Folder.Name} on {Server.Cluster.DeviceNames.Of(device)} (one-silo cluster in this process)";
+        if (silo.Folder.Repository.Manifest is { Source: "random" })
             description += " (random weights: the images are noise)";
-        return new LoadedModel(model.Components, description, model, model.Clock);
+        return new LoadedModel(silo.Pipeline.Components, description, silo);
     }
 
     /// <summary>

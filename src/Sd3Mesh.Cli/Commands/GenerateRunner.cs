@@ -49,6 +49,11 @@ public static class GenerateRunner
         {
             model = load();
         }
+        catch (DeviceUnavailableException e)
+        {
+            console.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
+            return ExitCodes.Usage;
+        }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
         {
             console.MarkupLine($"[red]error:[/] cannot load the models: {Markup.Escape(e.Message)}");
@@ -193,7 +198,8 @@ public static class GenerateRunner
     /// <summary>
     /// Time per pipeline stage, with its submodules indented under it: wall time and calls, and with local
     /// sessions the part inside ONNX Runtime's Run and the one-off session creation; then the pipeline's
-    /// own overhead (total minus Run and session creation).
+    /// own overhead (total minus Run and session creation). Without a clock (the submodules are grains), the
+    /// overhead is the time outside the submodule calls (tokenizing, guidance, PNG, and the job's own bookkeeping).
     /// </summary>
     public static Table Summary(GenerationResult result, OrtRunClock? clock = null)
     {
@@ -221,6 +227,13 @@ public static class GenerateRunner
         {
             var overhead = result.Total - clock.TotalRun - clock.TotalLoad;
             Row("outside ORT", overhead, 0);
+        }
+        else
+        {
+            // The three encoders run at once: their share is the encode stage's wall time, less tokenizing.
+            var calls = result.Timings["stage:" + PipelineStage.EncodePrompt] - result.Timings["tokenize"]
+                        + result.Timings[StageNames.Transformer] + result.Timings[StageNames.VaeDecoder] + result.Timings[StageNames.VaeEncoder];
+            Row("outside submodule calls", result.Total - calls, 0);
         }
         table.AddRow(["total", Ms(result.Total), "", "100.0%", .. clock is null ? Array.Empty<string>() : [Ms(clock?.TotalRun ?? TimeSpan.Zero), Ms(clock?.TotalLoad ?? TimeSpan.Zero)]]);
         return table;

@@ -1,3 +1,6 @@
+using Sd3Mesh.Runtime.Hosting;
+using Sd3Mesh.Runtime.Config;
+using Sd3Mesh.Pipeline.Onnx;
 using System.CommandLine;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -57,48 +60,48 @@ public static class ServeCommand
             return ExitCodes.Usage;
         }
 
-        PipelineJobExecutor executor;
+        Sd3ModelFolder folder;
         try
         {
             var directory = settings.Models?.FullName
                 ?? GenerateCommand.EnsureDefaultModels(console, JobExecutors.DefaultPreset, DType.Float32, JobExecutors.DefaultWeightSeed);
-            executor = JobExecutors.ForModels(directory, device);
+            CudaSupport.EnsureUsable(device);
+            folder = Sd3ModelFolder.Open(directory);
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or DeviceUnavailableException)
         {
             console.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
             return ExitCodes.Usage;
         }
 
-        using (executor)
+        // One silo of a one-silo cluster: the same grains and coordinator as `cluster up`, every submodule on --device.
+        var config = EmbeddedCluster.Config(new ModelSpec(folder.Repository.Directory, null), device);
+        var options = new SiloHostOptions
         {
-            var options = new SiloHostOptions
-            {
-                Listen = settings.Listen,
-                HttpListen = settings.HttpListen,
-                Certificate = certificate,
-                Logging = logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning),
-            };
-            await using var host = new SiloHost(executor, options, grains: executor.Grains,
-                devices: new ModelDeviceInventory(new CpuDeviceInventory(options.CpuBudgetBytes), device));
-            try
-            {
-                await host.StartAsync(cancellationToken);
-            }
-            catch (IOException e)
-            {
-                console.MarkupLine($"[red]cannot listen on {Markup.Escape(settings.Listen)}{(settings.HttpListen is null ? "" : " and " + Markup.Escape(settings.HttpListen))}: {Markup.Escape(e.Message)}[/]");
-                return ExitCodes.Failed;
-            }
-            console.MarkupLine(Markup.Escape($"sd3mesh serving {executor.Pipeline.Components.ModelName} on {DeviceNames.Of(device)} at {host.Address} " +
-                                             $"(silo {host.Silo.Id}); Ctrl+C stops"));
-            if (host.HttpAddress is { } pages) console.MarkupLine(Markup.Escape($"pages at {pages} (GET /healthz)"));
-            host.App.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() =>
-                console.MarkupLine(Markup.Escape($"stopping: cancelling jobs, draining calls (at most {options.DrainTimeout.TotalSeconds:F0} s)")));
-            await host.WaitForShutdownAsync(cancellationToken);
-            console.MarkupLine("stopped");
-            return ExitCodes.Ok;
+            HttpListen = settings.HttpListen,
+            Certificate = certificate,
+            // Orleans notes at start that a silo would rather have server GC: the CLI keeps the workstation GC on purpose.
+            Logging = logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning).AddFilter("Orleans.Runtime.Silo", LogLevel.Error),
+        };
+        await using var host = ClusterSilo.Create(config, config.Primary.Name, options, new SiloRuntimeOptions { Folder = folder },
+            listen: settings.Listen);
+        try
+        {
+            await host.StartAsync(cancellationToken);
         }
+        catch (IOException e)
+        {
+            console.MarkupLine($"[red]cannot listen on {Markup.Escape(settings.Listen)}{(settings.HttpListen is null ? "" : " and " + Markup.Escape(settings.HttpListen))}: {Markup.Escape(e.Message)}[/]");
+            return ExitCodes.Failed;
+        }
+        console.MarkupLine(Markup.Escape($"sd3mesh serving {folder.Name} on {DeviceNames.Of(device)} at {host.Address} " +
+                                         $"(silo {host.Silo.Id}, a one-silo cluster); Ctrl+C stops"));
+        if (host.HttpAddress is { } pages) console.MarkupLine(Markup.Escape($"pages at {pages} (GET /healthz)"));
+        host.App.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() =>
+            console.MarkupLine(Markup.Escape($"stopping: cancelling jobs, draining calls (at most {options.DrainTimeout.TotalSeconds:F0} s)")));
+        await host.WaitForShutdownAsync(cancellationToken);
+        console.MarkupLine("stopped");
+        return ExitCodes.Ok;
     }
 
     /// <summary>Every option checked before anything is loaded; the TLS certificate when there is one.</summary>

@@ -12,10 +12,11 @@ namespace Sd3Mesh.Runtime.Catalog;
 /// </summary>
 public sealed class ModelCatalog
 {
-    public ModelCatalog(ClusterConfig config, Func<ModelSpec, string> resolveFolder, Func<Onnx.Device, long?> deviceMemory)
+    /// <param name="folder">the model opened already (a CLI that checked it before starting the silo); null: open the config's</param>
+    public ModelCatalog(ClusterConfig config, Func<ModelSpec, string> resolveFolder, Func<Onnx.Device, long?> deviceMemory, Sd3ModelFolder? folder = null)
     {
         Config = config;
-        Folder = Sd3ModelFolder.Open(resolveFolder(config.Model));
+        Folder = folder ?? Sd3ModelFolder.Open(resolveFolder(config.Model));
         ModelId = Folder.Name;
         Plan = PlacementPlan.Create(config, ModelId,
             s => Folder.Repository.Has(s) ? Folder.Repository[s].ModelBytes : null,

@@ -28,7 +28,8 @@ public sealed class TransformerSessions(OnnxSubmodule submodule, OnnxDenoiser de
 
 /// <summary>
 /// The MMDiT transformer on its device. Each job it denoises holds its sessions (a lease) from Begin to End, so the
-/// device's budget never takes them away mid-job; jobs a coordinator abandoned expire after <see cref="JobLifetime"/>.
+/// device's budget never takes them away mid-job; jobs a coordinator abandoned (no call for <see cref="JobLifetime"/>)
+/// expire.
 /// </summary>
 [DevicePlacement]
 public sealed class TransformerGrain(ModelCatalog catalog, DeviceMemories memories, ITensorExchange tensors)
@@ -36,10 +37,12 @@ public sealed class TransformerGrain(ModelCatalog catalog, DeviceMemories memori
 {
     public static readonly TimeSpan JobLifetime = TimeSpan.FromMinutes(30);
 
-    private sealed record Held(GrainSessions<TransformerSessions>.Lease Lease, DateTime Started)
+    private sealed record Held(GrainSessions<TransformerSessions>.Lease Lease)
     {
         public IDenoisingJob? Job { get; init; }
         public PromptEmbeddings? Bound { get; init; }
+        /// <summary>The job's last call (its coordinator is alive while it calls).</summary>
+        public DateTime Touched { get; set; } = DateTime.UtcNow;
     }
 
     private readonly Dictionary<string, Held> _jobs = new(StringComparer.Ordinal);
@@ -76,7 +79,7 @@ public sealed class TransformerGrain(ModelCatalog catalog, DeviceMemories memori
                         : null,
                     start.GuidanceScale, start.CfgMode, new FlowMatchSchedule(start.Timesteps, start.Sigmas, start.BeginIndex), new StageTimings());
                 var denoising = await lease.Sessions.Denoiser.BeginAsync(setup, cancellationToken);
-                _jobs[job] = new Held(lease, DateTime.UtcNow) { Job = denoising };
+                _jobs[job] = new Held(lease) { Job = denoising };
                 return 0;
             }
             catch
@@ -112,7 +115,7 @@ public sealed class TransformerGrain(ModelCatalog catalog, DeviceMemories memori
             Expire();
             var conditioning = new PromptEmbeddings(await Tensors.ResolveAsync(embeds, cancellationToken), await Tensors.ResolveAsync(pooled, cancellationToken));
             if (_jobs.TryGetValue(job, out var held)) _jobs[job] = held with { Bound = conditioning };
-            else _jobs[job] = new Held(await Sessions.AcquireAsync(cancellationToken), DateTime.UtcNow) { Bound = conditioning };
+            else _jobs[job] = new Held(await Sessions.AcquireAsync(cancellationToken)) { Bound = conditioning };
             return 0;
         }, cancellationToken);
 
@@ -129,24 +132,21 @@ public sealed class TransformerGrain(ModelCatalog catalog, DeviceMemories memori
     private IDenoisingJob Denoising(string job) =>
         HeldJob(job).Job ?? throw new InvalidOperationException($"{Placed.Key}: job {job} was bound for CFG-parallel passes, not begun");
 
-    private Held HeldJob(string job) => _jobs.TryGetValue(job, out var held)
-        ? held
-        : throw new InvalidOperationException($"{Placed.Key} holds no job {job} (never begun, ended, or expired after {JobLifetime})");
-
-    private Task Timed(Func<Task> call) => Timed(async () =>
+    private Held HeldJob(string job)
     {
-        await call();
-        return 0;
-    });
+        if (!_jobs.TryGetValue(job, out var held))
+            throw new InvalidOperationException($"{Placed.Key} holds no job {job} (never begun, ended, or expired after {JobLifetime} without a call)");
+        held.Touched = DateTime.UtcNow;
+        return held;
+    }
 
-    private async Task<TResult> Timed<TResult>(Func<Task<TResult>> call)
+    private async Task Timed(Func<Task> call)
     {
         long start = Stopwatch.GetTimestamp();
         try
         {
-            var result = await call();
+            await call();
             Stats.Record(Stopwatch.GetElapsedTime(start));
-            return result;
         }
         catch (Exception e)
         {
@@ -155,10 +155,18 @@ public sealed class TransformerGrain(ModelCatalog catalog, DeviceMemories memori
         }
     }
 
-    /// <summary>Ends jobs nobody stepped for <see cref="JobLifetime"/> (their coordinator died), releasing their sessions.</summary>
+    private async Task<TResult> Timed<TResult>(Func<Task<TResult>> call)
+    {
+        TResult result = default!;
+        // A statement lambda: `async () => result = await call()` is a Func<Task<TResult>>, and would call this overload again.
+        await Timed(async () => { result = await call(); });
+        return result;
+    }
+
+    /// <summary>Ends jobs nobody called for <see cref="JobLifetime"/> (their coordinator died), releasing their sessions.</summary>
     private void Expire()
     {
-        foreach (var (job, held) in _jobs.Where(j => DateTime.UtcNow - j.Value.Started > JobLifetime).ToArray())
+        foreach (var (job, held) in _jobs.Where(j => DateTime.UtcNow - j.Value.Touched > JobLifetime).ToArray())
         {
             _jobs.Remove(job);
             if (held.Job is { } denoising) _ = denoising.DisposeAsync().AsTask();

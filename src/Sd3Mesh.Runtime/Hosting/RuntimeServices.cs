@@ -14,18 +14,28 @@ using Sd3Mesh.Runtime.Transport;
 
 namespace Sd3Mesh.Runtime.Hosting;
 
+/// <summary>How a silo's sessions are made, and its model when the caller opened it already.</summary>
+public sealed record SiloRuntimeOptions
+{
+    /// <summary>TF32, CUDA graphs, residency, threads for every session of the silo.</summary>
+    public OnnxModelOptions Sessions { get; init; } = new();
+    /// <summary>The config's model, opened (null: the silo opens it at start).</summary>
+    public Sd3ModelFolder? Folder { get; init; }
+}
+
 /// <summary>What a silo's grains need from its DI container.</summary>
 public static class RuntimeServices
 {
     /// <summary>
     /// The silo's model (opened once: a folder, or a preset created in the model cache), device memory budgets, the
     /// tensor store, the coordinators' pipelines, and, when the config asks for it, a warm start of the grains placed
-    /// here. <paramref name="sessionOptions"/>: TF32, CUDA graphs, residency for every session of this silo.
+    /// here.
     /// </summary>
     public static IServiceCollection AddSd3MeshRuntime(this IServiceCollection services, ClusterConfig config, SiloSpec silo,
-        OnnxModelOptions? sessionOptions = null)
+        SiloRuntimeOptions? options = null)
     {
-        services.AddSingleton(sp => new ModelCatalog(config, ResolveModel, ReportedMemory) { SessionOptions = sessionOptions ?? new OnnxModelOptions() });
+        options ??= new SiloRuntimeOptions();
+        services.AddSingleton(sp => new ModelCatalog(config, ResolveModel, ReportedMemory, options.Folder) { SessionOptions = options.Sessions });
         services.AddSingleton(new DeviceMemories(config, ReportedMemory));
         services.AddTensorTransport(silo.Name, silo.GrpcUri);
         services.AddSingleton<CoordinatorPipelines>();

@@ -3,7 +3,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Runtime.MembershipService.SiloMetadata;
-using Sd3Mesh.Pipeline.Onnx;
 using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Placement;
 
@@ -18,7 +17,7 @@ public static class SiloConfiguration
     /// Endpoints and membership (localhost clustering: the primary silo keeps the membership table), then the grains
     /// (<see cref="AddSd3MeshGrains"/>).
     /// </summary>
-    public static ISiloBuilder UseSd3MeshSilo(this ISiloBuilder silo, ClusterConfig config, SiloSpec spec, OnnxModelOptions? sessionOptions = null)
+    public static ISiloBuilder UseSd3MeshSilo(this ISiloBuilder silo, ClusterConfig config, SiloSpec spec, SiloRuntimeOptions? options = null)
     {
         var primary = config.Primary;
         silo.UseLocalhostClustering(spec.SiloPort, spec.GatewayPort,
@@ -33,7 +32,7 @@ public static class SiloConfiguration
             o.NumVotesForDeathDeclaration = 1;
             o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(10);
         });
-        return silo.AddSd3MeshGrains(config, spec, sessionOptions);
+        return silo.AddSd3MeshGrains(config, spec, options);
     }
 
     /// <summary>
@@ -42,7 +41,7 @@ public static class SiloConfiguration
     /// deactivated after the config's idle timeout (their sessions released), and grain calls allowed to take as long
     /// as an ONNX Runtime run on a CPU can.
     /// </summary>
-    public static ISiloBuilder AddSd3MeshGrains(this ISiloBuilder silo, ClusterConfig config, SiloSpec spec, OnnxModelOptions? sessionOptions = null)
+    public static ISiloBuilder AddSd3MeshGrains(this ISiloBuilder silo, ClusterConfig config, SiloSpec spec, SiloRuntimeOptions? options = null)
     {
         silo.Configure<SiloOptions>(o => o.SiloName = spec.Name);
         silo.UseSiloMetadata(SiloDevices.Metadata(spec.Name, spec.Devices, spec.GrpcUri));
@@ -55,7 +54,7 @@ public static class SiloConfiguration
         silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = CallTimeout);
         silo.Services.AddSingleton(config);
         silo.Services.AddSingleton(spec);
-        silo.Services.AddSd3MeshRuntime(config, spec, sessionOptions);
+        silo.Services.AddSd3MeshRuntime(config, spec, options);
         return silo;
     }
 

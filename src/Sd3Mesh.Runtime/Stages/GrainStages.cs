@@ -56,13 +56,18 @@ public sealed class GrainDenoiser(ITransformerGrain grain, ITensorExchange tenso
             setup.Negative is { } n ? tensors.Publish(n.Embeds) : null, setup.Negative is { } m ? tensors.Publish(m.Pooled) : null,
             setup.GuidanceScale, setup.CfgMode, [.. s.Timesteps], [.. s.Sigmas], s.BeginIndex);
         await calls.RunAsync(grain, () => grain.Begin(job, start, cancellationToken)).ConfigureAwait(false);
-        return new Job(grain, job, tensors, calls);
+        return new Job(grain, job, tensors, calls, setup.Timings);
     }
 
-    private sealed class Job(ITransformerGrain grain, string id, ITensorExchange tensors, StageCalls calls) : IDenoisingJob
+    private sealed class Job(ITransformerGrain grain, string id, ITensorExchange tensors, StageCalls calls, Pipeline.StageTimings timings) : IDenoisingJob
     {
+        // A step is the transformer's call, guidance and the Euler update, all in the grain: timed as the transformer's.
         public Task StepAsync(int index, CancellationToken cancellationToken = default) =>
-            calls.RunAsync(grain, () => grain.Step(id, index, cancellationToken));
+            timings.MeasureAsync(StageNames.Transformer, async () =>
+            {
+                await calls.RunAsync(grain, () => grain.Step(id, index, cancellationToken)).ConfigureAwait(false);
+                return 0;
+            });
 
         public Task<Tensor> ReadLatentsAsync(CancellationToken cancellationToken = default) =>
             calls.RunAsync(grain, async () => await tensors.ResolveAsync(await grain.ReadLatents(id, cancellationToken).ConfigureAwait(false), cancellationToken)

@@ -55,25 +55,3 @@ public static class DeviceNames
 {
     public static string Of(Onnx.Device device) => device.IsCpu && device.Index == 0 ? "cpu" : device.ToString();
 }
-
-/// <summary>
-/// Another inventory plus the device the model's sessions run on when it lists no such device (a GPU):
-/// its memory is not reported yet (0) until ONNX Runtime's device information is wired in.
-/// </summary>
-public sealed class ModelDeviceInventory(IDeviceInventory inner, Onnx.Device device) : IDeviceInventory
-{
-    public IReadOnlyList<Device> Devices(string siloId)
-    {
-        var devices = inner.Devices(siloId).ToList();
-        string name = DeviceNames.Of(device);
-        if (devices.Any(d => d.Name == name)) return devices;
-        devices.Add(new Device
-        {
-            Name = name,
-            Kind = device.Kind.ToString().ToLowerInvariant(),
-            SiloId = siloId,
-            Description = $"ONNX Runtime {device.Kind} execution provider, device {device.Index}",
-        });
-        return devices;
-    }
-}

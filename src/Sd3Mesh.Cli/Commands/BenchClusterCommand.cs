@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Microsoft.Extensions.DependencyInjection;
 using Sd3Mesh.Onnx;
 using Sd3Mesh.Pipeline;
 using Sd3Mesh.Pipeline.Onnx;
@@ -140,45 +139,19 @@ public static class BenchClusterCommand
             tasks.AddRange(layouts.Select(l => ($"throughput: 1 warm-up + {s.Jobs} queued jobs, {l.Name}", 1 + s.Jobs)));
         }
 
-        var overhead = new List<ClusterBench.OverheadRun>();
+        List<ClusterBench.OverheadRun> overhead = [];
         var throughput = new List<ClusterBench.ThroughputRun>();
         await ConsoleProgress.RunAsync(console, tasks, async (i, step) =>
         {
             if (plan.Overhead && i == 0)
             {
-                await using var silo = await EmbeddedSilo.StartAsync(folder, EmbeddedCluster.Config(model, plan.Device), plan.Sessions, ct);
-                using var local = OnnxSd3Model.Open(plan.Directory, plan.Device, plan.Sessions);
-                var pipeline = new Sd3Pipeline(local.Components, new Sd3PipelineOptions { CacheEntries = 0 });
-                var executor = silo.Host.Services.GetRequiredService<IJobExecutor>();
-                for (int run = 0; run < s.Warmup + s.Runs; run++)
-                {
-                    var spec = Job("run", run).Spec;
-                    // In turns, each path first every other run: both see the same machine load and warmth.
-                    ClusterBench.JobTiming a, b;
-                    if (run % 2 == 0)
-                    {
-                        a = await ClusterBench.LocalAsync(pipeline, spec, ct);
-                        b = await ClusterBench.ClusterAsync(executor, spec, ct);
-                    }
-                    else
-                    {
-                        b = await ClusterBench.ClusterAsync(executor, spec, ct);
-                        a = await ClusterBench.LocalAsync(pipeline, spec, ct);
-                    }
-                    step();
-                    step();
-                    if (run >= s.Warmup) overhead.Add(new ClusterBench.OverheadRun(run - s.Warmup + 1, a, b));
-                }
+                overhead = await ClusterBench.OverheadAsync(folder, EmbeddedCluster.Config(model, plan.Device), plan.Sessions,
+                    run => Job("run", run).Spec, s.Warmup, s.Runs, step, ct);
                 return;
             }
             var (name, elsewhere) = layouts[plan.Overhead ? i - 1 : i];
             var config = EmbeddedCluster.Config(model, plan.Device, maxJobsInFlight: s.InFlight, elsewhere: elsewhere);
-            await using var layout = await EmbeddedSilo.StartAsync(folder, config, plan.Sessions, ct);
-            await ClusterBench.RunQueuedAsync(layout.Host.Jobs, [Job($"{name} warm-up", 0)], step, ct);
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            await ClusterBench.RunQueuedAsync(layout.Host.Jobs, Enumerable.Range(1, s.Jobs).Select(j => Job(name, j)), step, ct);
-            throughput.Add(new ClusterBench.ThroughputRun(name, Describe(config), s.Jobs, s.InFlight,
-                System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds));
+            throughput.Add(await ClusterBench.ThroughputAsync(folder, config, plan.Sessions, name, Describe(config), j => Job(name, j), s.Jobs, step, ct));
         });
 
         if (overhead.Count > 0) OverheadTable(console, overhead, plan.Device);

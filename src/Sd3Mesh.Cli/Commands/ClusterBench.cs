@@ -1,7 +1,12 @@
 using System.Diagnostics;
 using System.Text.Json.Serialization;
+using Microsoft.Extensions.DependencyInjection;
+using Sd3Mesh.Onnx;
 using Sd3Mesh.Pipeline;
+using Sd3Mesh.Pipeline.Onnx;
 using Sd3Mesh.Protos.V1;
+using Sd3Mesh.Runtime.Config;
+using Sd3Mesh.Server;
 using Sd3Mesh.Server.Jobs;
 
 namespace Sd3Mesh.Cli.Commands;
@@ -28,6 +33,54 @@ internal static class ClusterBench
     public sealed record ThroughputRun(string Layout, string Placement, int Jobs, int InFlight, double WallSeconds)
     {
         public double JobsPerMinute => Jobs / (WallSeconds / 60);
+    }
+
+    /// <summary>
+    /// The same jobs (<paramref name="job"/>(run)) through the one-process pipeline and through the one silo of
+    /// <paramref name="config"/>, on the same device with the same session options, in turns (each path first every
+    /// other run, so both see the same machine load and warmth); the first <paramref name="warmup"/> runs untimed.
+    /// </summary>
+    public static async Task<List<OverheadRun>> OverheadAsync(Sd3ModelFolder folder, ClusterConfig config, OnnxModelOptions sessions,
+        Func<int, GenerationSpec> job, int warmup, int runs, Action step, CancellationToken ct)
+    {
+        await using var silo = await EmbeddedSilo.StartAsync(folder, config, sessions, ct);
+        using var local = OnnxSd3Model.Open(folder.Repository.Directory, silo.Device, sessions);
+        var pipeline = new Sd3Pipeline(local.Components, new Sd3PipelineOptions { CacheEntries = 0 });
+        var executor = silo.Host.Services.GetRequiredService<IJobExecutor>();
+        var timed = new List<OverheadRun>();
+        for (int run = 0; run < warmup + runs; run++)
+        {
+            var spec = job(run);
+            JobTiming a, b;
+            if (run % 2 == 0)
+            {
+                a = await LocalAsync(pipeline, spec, ct);
+                b = await ClusterAsync(executor, spec, ct);
+            }
+            else
+            {
+                b = await ClusterAsync(executor, spec, ct);
+                a = await LocalAsync(pipeline, spec, ct);
+            }
+            step();
+            step();
+            if (run >= warmup) timed.Add(new OverheadRun(run - warmup + 1, a, b));
+        }
+        return timed;
+    }
+
+    /// <summary>
+    /// One warm-up job (every grain loads its sessions), then <paramref name="jobs"/> jobs queued at once on the silo
+    /// of <paramref name="config"/>, which runs its jobs.max_in_flight at a time: the wall time until the last ended.
+    /// </summary>
+    public static async Task<ThroughputRun> ThroughputAsync(Sd3ModelFolder folder, ClusterConfig config, OnnxModelOptions sessions, string layout,
+        string placement, Func<int, (GenerationSpec, GenerateRequest)> job, int jobs, Action step, CancellationToken ct)
+    {
+        await using var silo = await EmbeddedSilo.StartAsync(folder, config, sessions, ct);
+        await RunQueuedAsync(silo.Host.Jobs, [job(0)], step, ct);
+        long start = Stopwatch.GetTimestamp();
+        await RunQueuedAsync(silo.Host.Jobs, Enumerable.Range(1, jobs).Select(job), step, ct);
+        return new ThroughputRun(layout, placement, jobs, config.Jobs.MaxInFlight, Stopwatch.GetElapsedTime(start).TotalSeconds);
     }
 
     /// <summary>The job through the one-process pipeline, timed by its own progress events.</summary>
@@ -59,7 +112,7 @@ internal static class ClusterBench
     }
 
     /// <summary>Queues every job at once on <paramref name="scheduler"/> and waits until each has ended (a failed one throws).</summary>
-    public static async Task RunQueuedAsync(JobScheduler scheduler, IEnumerable<(GenerationSpec Spec, GenerateRequest Request)> jobs, Action ended,
+    private static async Task RunQueuedAsync(JobScheduler scheduler, IEnumerable<(GenerationSpec Spec, GenerateRequest Request)> jobs, Action ended,
         CancellationToken ct)
     {
         var queued = jobs.Select(j => scheduler.Submit(j.Spec, j.Request)).ToList();

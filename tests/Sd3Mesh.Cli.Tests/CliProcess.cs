@@ -37,7 +37,8 @@ public sealed class CliProcess : IDisposable
     public string Output { get { lock (_output) return _output.ToString(); } }
 
     /// <param name="cacheHome">XDG_CACHE_HOME for the process (where default models are cached); null: the test's own</param>
-    public static CliProcess Start(IEnumerable<string> args, string? cacheHome = null)
+    /// <param name="environment">more environment variables (e.g. a log level for a category)</param>
+    public static CliProcess Start(IEnumerable<string> args, string? cacheHome = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -48,6 +49,7 @@ public sealed class CliProcess : IDisposable
         info.Environment["NO_COLOR"] = "1";
         info.Environment["no_proxy"] = "127.0.0.1,localhost";
         if (cacheHome is not null) info.Environment["XDG_CACHE_HOME"] = cacheHome;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
         return new CliProcess(Process.Start(info) ?? throw new InvalidOperationException("dotnet did not start"));
     }
 

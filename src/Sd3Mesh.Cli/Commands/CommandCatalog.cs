@@ -12,6 +12,9 @@ internal static class CommandCatalog
         yield return ServeCommand.Create();
         yield return GenerateCommand.Create();
         yield return JobsCommand.Create();
+        yield return ClusterCommand.Create();
+        yield return SiloCommand.Create();
+        yield return PlacementCommand.Create();
         yield return ModelsCommand.Create();
     }
 }

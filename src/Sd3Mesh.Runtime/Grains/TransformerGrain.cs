@@ -160,7 +160,8 @@ public sealed class TransformerGrain(ModelCatalog catalog, DeviceMemories memori
     private async Task<TResult> Timed<TResult>(Func<Task<TResult>> call)
     {
         TResult result = default!;
-        await Timed(async () => result = await call());
+        // A statement lambda: `async () => result = await call()` is a Func<Task<TResult>>, and would call this overload again.
+        await Timed(async () => { result = await call(); });
         return result;
     }
 

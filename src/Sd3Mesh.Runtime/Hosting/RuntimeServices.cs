@@ -10,6 +10,7 @@ using Sd3Mesh.Runtime.Devices;
 using Sd3Mesh.Runtime.Grains;
 using Sd3Mesh.Runtime.Jobs;
 using Sd3Mesh.Runtime.Metrics;
+using Sd3Mesh.Runtime.Placement;
 using Sd3Mesh.Runtime.Tracing;
 using Sd3Mesh.Runtime.Transport;
 
@@ -67,6 +68,9 @@ public static class RuntimeServices
 internal sealed class WarmStart(ModelCatalog catalog, SiloSpec silo, IGrainFactory grains, RuntimeMetrics metrics, ILogger<WarmStart> logger)
     : IHostedLifecycleService
 {
+    /// <summary>How long a warm start retries a grain its silo cannot place yet.</summary>
+    public static readonly TimeSpan PlacementWait = TimeSpan.FromSeconds(30);
+
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -79,14 +83,24 @@ internal sealed class WarmStart(ModelCatalog catalog, SiloSpec silo, IGrainFacto
         {
             foreach (var g in mine)
             {
-                try
+                for (var deadline = DateTime.UtcNow + PlacementWait; ; await Task.Delay(250, CancellationToken.None))
                 {
-                    await grains.Submodule(g).Warm(cancellationToken);
-                    logger.LogInformation("warm: {Grain} loaded", g.Key);
-                }
-                catch (Exception e)
-                {
-                    logger.LogWarning("warm: {Grain} did not load: {Error}", g.Key, e.Message);
+                    try
+                    {
+                        await grains.Submodule(g).Warm(cancellationToken);
+                        logger.LogInformation("warm: {Grain} loaded", g.Key);
+                        break;
+                    }
+                    // Just started, the silo may not see its own devices advertised yet (Orleans' silo metadata
+                    // cache fills as membership converges): its grains cannot be placed for a moment.
+                    catch (DevicePlacementException) when (DateTime.UtcNow < deadline)
+                    {
+                    }
+                    catch (Exception e)
+                    {
+                        logger.LogWarning("warm: {Grain} did not load: {Error}", g.Key, e.Message);
+                        break;
+                    }
                 }
             }
         }, CancellationToken.None);

@@ -6,6 +6,7 @@ using Sd3Mesh.Runtime.Grains;
 using Sd3Mesh.Runtime.Jobs;
 using Sd3Mesh.Runtime.Stages;
 using IGrainFactory = Orleans.IGrainFactory;
+using OrleansMessageRejectionException = Orleans.Runtime.OrleansMessageRejectionException;
 
 namespace Sd3Mesh.Server.Jobs;
 
@@ -37,17 +38,51 @@ public sealed class ClusterJobExecutor(IGrainFactory grains, ModelCatalog catalo
         var observer = grains.CreateObjectReference<IJobObserver>(relay);
         try
         {
-            var outputs = await coordinator.Run(new JobRequest(id, spec.Request, spec.PreviewInterval), observer, cancellationToken).ConfigureAwait(false);
+            var outputs = await RunAsync(coordinator, new JobRequest(id, spec.Request, spec.PreviewInterval), observer, cancellationToken).ConfigureAwait(false);
             return [.. outputs.Select(o => new JobImage(o.MediaType, o.Data, o.Width, o.Height, o.Seed))];
         }
         catch (SubmoduleUnavailableException e)
         {
             throw new RpcException(new Status(StatusCode.Unavailable, e.Message));
         }
+        catch (SubmoduleLoadException e)
+        {
+            // Not transient: the model or the device needs fixing before a retry can work.
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message));
+        }
+        catch (OrleansMessageRejectionException e)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"the job could not reach its coordinator grain: {e.Message.Split('\n')[0]}"));
+        }
         finally
         {
             grains.DeleteObjectReference<IJobObserver>(observer);
             GC.KeepAlive(relay);
+        }
+    }
+
+    /// <summary>How long a job's first message waits for membership to settle after a silo died (declared dead within seconds).</summary>
+    public static readonly TimeSpan RejectedRetryTime = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// The coordinator's Run, sent again while Orleans refuses to deliver it: right after a silo dies, and until
+    /// membership declares it dead, a new grain's directory entry may live on that silo and every message to the grain is
+    /// rejected unsent. Once the dead silo is out of the ring the job runs, and a stage that needs that silo fails it
+    /// with UNAVAILABLE naming the silo (<see cref="SubmoduleUnavailableException"/>).
+    /// </summary>
+    private static async Task<JobOutput[]> RunAsync(IJobCoordinatorGrain coordinator, JobRequest job, IJobObserver observer, CancellationToken cancellationToken)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return await coordinator.Run(job, observer, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OrleansMessageRejectionException) when (clock.Elapsed < RejectedRetryTime && !cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Reflection;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -72,12 +71,15 @@ public static class DashboardEndpoints
 
     private static IResult Error(int status, string message) => TypedResults.Json(new { error = message }, DashboardJson.Options, statusCode: status);
 
-    private static IResult Asset(string name, string contentType)
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> Assets = new(StringComparer.Ordinal);
+
+    /// <summary>An embedded file of the page, read from the assembly once.</summary>
+    private static IResult Asset(string name, string contentType) => Results.Bytes(Assets.GetOrAdd(name, static name =>
     {
         using var stream = typeof(DashboardEndpoints).Assembly.GetManifestResourceStream($"dashboard/{name}")
             ?? throw new InvalidOperationException($"the dashboard asset '{name}' is not embedded in {typeof(DashboardEndpoints).Assembly.GetName().Name}");
         using var bytes = new MemoryStream();
         stream.CopyTo(bytes);
-        return Results.Bytes(bytes.ToArray(), contentType);
-    }
+        return bytes.ToArray();
+    }), contentType);
 }

@@ -18,7 +18,7 @@ internal static class LocalPorts
         {
             var address = IPAddress.Parse(silo.Host);
             (string Field, int Port)[] ports = [("silo_port", silo.SiloPort), ("gateway_port", silo.GatewayPort), ("grpc_port", silo.GrpcPort),
-                ("web_port", silo.Primary ? silo.WebPort : 0)];
+                ("web_port", silo.WebPort)];
             foreach (var (field, port) in ports.Where(p => p.Port > 0))
             {
                 try

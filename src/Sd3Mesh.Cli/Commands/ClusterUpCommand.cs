@@ -6,6 +6,7 @@ using Sd3Mesh.Runtime.Catalog;
 using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Hosting;
 using Sd3Mesh.Runtime.Placement;
+using Sd3Mesh.Server;
 using Spectre.Console;
 
 namespace Sd3Mesh.Cli.Commands;
@@ -94,7 +95,8 @@ public static class ClusterUpCommand
 
             var primary = config.Primary;
             console.MarkupLine(Markup.Escape($"API: {primary.GrpcUri}"));
-            if (primary.WebPort > 0) console.MarkupLine(Markup.Escape($"web: http://{primary.Host}:{primary.WebPort}/ (GET /healthz)"));
+            if (primary.WebUri is { } dashboard)
+                console.MarkupLine(Markup.Escape($"dashboard: {dashboard} (Orleans dashboard at {ClusterSilo.OrleansDashboardPath}/, Prometheus metrics at /metrics)"));
             console.MarkupLine(Markup.Escape($"e.g. ./sd3mesh generate \"a lighthouse at dusk\" --server {primary.GrpcUri}; " +
                                              $"./sd3mesh placement --server {primary.GrpcUri}. Ctrl+C stops the cluster"));
             return await SuperviseAsync(console, silos, cancellationToken);

@@ -108,7 +108,10 @@ public static class SiloCommand
                                          $"devices {string.Join(", ", spec.Devices)}; gRPC {host.Address}; {Endpoints(spec)}"));
         console.MarkupLine(Markup.Escape($"model {catalog.ModelId}; grains here: {(mine.Count == 0 ? "none" : string.Join(", ", mine))}"));
         foreach (var warning in catalog.Plan.Warnings) console.MarkupLine($"[yellow]{Markup.Escape(warning)}[/]");
-        if (host.HttpAddress is { } pages) console.MarkupLine(Markup.Escape($"pages at {pages} (GET /healthz)"));
+        if (host.DashboardAddress is { } dashboard)
+            console.MarkupLine(Markup.Escape($"dashboard at {dashboard} (Orleans dashboard at {ClusterSilo.OrleansDashboardPath}/, Prometheus metrics at /metrics)"));
+        else if (host.HttpAddress is { } web)
+            console.MarkupLine(Markup.Escape($"web at {web} (Prometheus metrics at /metrics, Orleans dashboard at {ClusterSilo.OrleansDashboardPath}/)"));
         console.MarkupLine(settings.ParentPid is { } parentPid ? $"stops with process {parentPid}, or on Ctrl+C" : "Ctrl+C stops");
 
         var lifetime = host.App.Services.GetRequiredService<IHostApplicationLifetime>();
@@ -153,5 +156,5 @@ public static class SiloCommand
 
     private static string Endpoints(SiloSpec spec) =>
         $"silo port {spec.Host}:{spec.SiloPort}, gateway {spec.Host}:{spec.GatewayPort}, gRPC {spec.Host}:{spec.GrpcPort}" +
-        (spec.Primary && spec.WebPort > 0 ? $", web {spec.Host}:{spec.WebPort}" : "");
+        (spec.WebPort > 0 ? $", web {spec.Host}:{spec.WebPort}" : "");
 }

@@ -47,11 +47,16 @@ public sealed record SiloSpec
     public required int GatewayPort { get; init; }
     /// <summary>Its gRPC endpoint (HTTP/2): the tensor transport, and on the primary the public API.</summary>
     public required int GrpcPort { get; init; }
-    /// <summary>HTTP/1.1 endpoint for the dashboard and /metrics (primary only; 0: none).</summary>
+    /// <summary>
+    /// Its web endpoint (HTTP/1.1; 0: none): /metrics, the Orleans dashboard and /healthz on any silo, and on the
+    /// primary the dashboard.
+    /// </summary>
     public int WebPort { get; init; }
     public required IReadOnlyList<Device> Devices { get; init; }
 
     public Uri GrpcUri => new($"http://{Host}:{GrpcPort}");
+    /// <summary>Its web endpoint's URL (on the primary: the dashboard's); null without a web port.</summary>
+    public Uri? WebUri => WebPort > 0 ? new($"http://{Host}:{WebPort}/") : null;
 }
 
 /// <summary>

@@ -83,6 +83,18 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
         Assert.Equal(("silo1", "cpu:1", GrainState.Active), (t5.SiloId, t5.Device, t5.State));
         Assert.True(t5.Calls >= 2, $"{t5.Calls} T5 calls");
         Assert.True(ulong.Parse(rows["text_encoder_3"][4]) >= 2);
+
+        // The dashboard on the primary's web_port (cluster up prints its URL) draws T5 in cpu:1's box, activated on
+        // silo1's process, from that process's reports.
+        int web = Cluster.Port("silo0", "web_port");
+        await Cluster.Process.WaitForOutputAsync($"dashboard: http://127.0.0.1:{web}/", TimeSpan.FromSeconds(10));
+        using var http = new HttpClient();
+        using var picture = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{web}/api/cluster"));
+        var box = picture.RootElement.GetProperty("devices").EnumerateArray().Single(d => d.GetProperty("name").GetString() == "cpu:1");
+        var grain = Assert.Single(box.GetProperty("grains").EnumerateArray().ToList());
+        Assert.Equal(("silo1", "text_encoder_3", "active", "silo1", t5.Calls),
+            (box.GetProperty("silo").GetString(), grain.GetProperty("name").GetString(), grain.GetProperty("state").GetString(),
+             grain.GetProperty("activatedOn").GetString(), grain.GetProperty("calls").GetUInt64()));
     }
 
     [Fact, Order(3)]

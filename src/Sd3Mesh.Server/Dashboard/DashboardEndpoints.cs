@@ -14,7 +14,13 @@ public static class DashboardEndpoints
 {
     public static IEndpointRouteBuilder MapSd3MeshDashboard(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/", () => Asset("index.html", "text/html; charset=utf-8"));
+        app.MapGet("/", (HttpResponse response) =>
+        {
+            // The page loads only its own files and this server's JSON, images and events.
+            response.Headers.ContentSecurityPolicy = "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; " +
+                                                     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+            return Asset("index.html", "text/html; charset=utf-8");
+        });
         app.MapGet("/dashboard.js", () => Asset("dashboard.js", "text/javascript; charset=utf-8"));
         app.MapGet("/dashboard.css", () => Asset("dashboard.css", "text/css; charset=utf-8"));
         app.MapGet("/favicon.svg", () => Asset("favicon.svg", "image/svg+xml"));

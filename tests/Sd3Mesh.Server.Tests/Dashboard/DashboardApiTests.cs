@@ -63,6 +63,8 @@ public sealed class DashboardApiTests
         using var __ = http;
         var page = await http.GetAsync("/");
         Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        // The browser is told so too: a request to any other origin would be blocked (and the browser tests fail on it).
+        Assert.StartsWith("default-src 'self'", Assert.Single(page.Headers.GetValues("Content-Security-Policy")));
         string html = await page.Content.ReadAsStringAsync();
         Assert.Contains("<script src=\"/dashboard.js\"", html);
         foreach (var asset in new[] { "/", "/dashboard.js", "/dashboard.css", "/favicon.svg" })

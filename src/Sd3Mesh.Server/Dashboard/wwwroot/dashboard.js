@@ -86,8 +86,10 @@ function renderCluster(c) {
 function renderDevice(d) {
   const limit = d.budgetBytes || d.totalBytes;
   const share = limit ? Math.min(100, 100 * d.weightsLoadedBytes / limit) : 0;
+  const fill = el("div", { class: "fill" });
+  fill.style.width = `${share.toFixed(1)}%`; // through the style object: the page's CSP allows no inline style attribute
   const memory = el("div", { class: "memory" },
-    el("div", { class: "bar", title: "weights loaded / budget" }, el("div", { class: "fill", style: `width:${share.toFixed(1)}%` })),
+    el("div", { class: "bar", title: "weights loaded / budget" }, fill),
     el("span", { text: `weights ${bytes(d.weightsLoadedBytes)}${d.budgetBytes ? " of a budget of " + bytes(d.budgetBytes) : " (no budget set)"}` +
       (d.totalBytes ? ` · memory ${d.usedBytes ? bytes(d.usedBytes) + " used of " : ""}${bytes(d.totalBytes)}` : "") +
       (d.evictions ? ` · ${d.evictions} evictions` : "") }));

@@ -8,6 +8,8 @@ using Sd3Mesh.Server.Cluster;
 using Sd3Mesh.Server.Generation;
 using Sd3Mesh.Server.Grpc;
 using Sd3Mesh.Server.Jobs;
+using Sd3Mesh.Server.Jobs.Storage;
+using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Transport;
 
 namespace Sd3Mesh.Server;
@@ -27,6 +29,8 @@ public sealed class SiloHostOptions : GrpcServerOptions
     public int MaxJobsInFlight { get; set; } = 1;
     /// <summary>Serve the public API (Generation, Cluster): the primary silo does, the others serve only the transport.</summary>
     public bool PublicApi { get; set; } = true;
+    /// <summary>Where jobs are kept (SQLite or PostgreSQL, and the data folder); null: in memory only.</summary>
+    public StoreSpec? Store { get; set; }
 }
 
 /// <summary>
@@ -36,11 +40,14 @@ public sealed class SiloHostOptions : GrpcServerOptions
 /// grain runtime joins with `UseOrleans` through <c>configure</c>.
 /// Stopping (StopAsync, Ctrl+C, SIGTERM) is graceful and bounded by <see cref="GrpcServerOptions.DrainTimeout"/>:
 /// health turns NOT_SERVING, new jobs are refused, queued and running jobs are cancelled (their streams end
-/// with a cancelled event), then in-flight calls drain.
+/// with a cancelled event) except submitted jobs in a durable store, which the next start goes on with, then
+/// in-flight calls drain. A durable store (<see cref="SiloHostOptions.Store"/>) is opened, and claimed, as the
+/// host is made: a store in use or out of reach fails here (<see cref="JobStoreException"/>).
 /// </summary>
 public sealed class SiloHost : IAsyncDisposable
 {
     private readonly object _gate = new();
+    private readonly IJobDatabase? _database;
     private Task? _stopped;
 
     public SiloHost(IJobExecutor executor, SiloHostOptions? options = null,
@@ -59,25 +66,35 @@ public sealed class SiloHost : IAsyncDisposable
     public SiloHost(Func<IServiceProvider, IJobExecutor> executor, SiloHostOptions? options, Action<WebApplicationBuilder> configure)
     {
         options ??= new SiloHostOptions();
-        var builder = GrpcHosting.CreateBuilder(options);
-        var services = builder.Services;
-        services.AddSingleton(options);
-        services.AddSingleton(new SiloInfo(options.SiloId));
-        services.AddSingleton<IJobExecutor>(executor);
-        services.AddSingleton(new JobStore(options.MaxJobs, options.MaxImageBytes));
-        services.AddSingleton(provider => new JobScheduler(provider.GetRequiredService<IJobExecutor>(), provider.GetRequiredService<JobStore>(),
-            options.MaxQueuedJobs, provider.GetRequiredService<ILogger<JobScheduler>>())
+        // Opened first: a store in use or out of reach stops the host before anything starts.
+        ImageFiles? files = null;
+        if (options.Store is { } store) (_database, files) = JobStores.Open(store);
+        try
         {
-            InlineImageLimit = options.InlineImageLimit,
-            MaxInFlight = options.MaxJobsInFlight,
-        });
-        services.AddSingleton<GenerationService>();
-        services.AddSingleton<ClusterService>();
-        services.AddHostedService<SiloLifecycle>();
-        services.AddHealthChecks().AddCheck<SiloHealthCheck>("silo");
-        configure?.Invoke(builder);
-
-        App = builder.Build();
+            var builder = GrpcHosting.CreateBuilder(options);
+            var services = builder.Services;
+            services.AddSingleton(options);
+            services.AddSingleton(new SiloInfo(options.SiloId));
+            services.AddSingleton<IJobExecutor>(executor);
+            services.AddSingleton(provider => new JobStore(options.MaxJobs, options.MaxImageBytes, Journal(provider, options, files)));
+            services.AddSingleton(provider => new JobScheduler(provider.GetRequiredService<IJobExecutor>(), provider.GetRequiredService<JobStore>(),
+                options.MaxQueuedJobs, provider.GetRequiredService<ILogger<JobScheduler>>())
+            {
+                InlineImageLimit = options.InlineImageLimit,
+                MaxInFlight = options.MaxJobsInFlight,
+            });
+            services.AddSingleton<GenerationService>();
+            services.AddSingleton<ClusterService>();
+            services.AddHostedService<SiloLifecycle>();
+            services.AddHealthChecks().AddCheck<SiloHealthCheck>("silo");
+            configure?.Invoke(builder);
+            App = builder.Build();
+        }
+        catch
+        {
+            _database?.Dispose();
+            throw;
+        }
         if (options.PublicApi)
         {
             App.MapGrpcService<GenerationService>();
@@ -87,6 +104,13 @@ public sealed class SiloHost : IAsyncDisposable
         if (App.Services.GetRequiredService<IServiceProviderIsService>().IsService(typeof(TensorTransportService))) App.MapTensorTransport();
         App.MapStandardServices();
     }
+
+    /// <summary>The durable side of the job store, when there is one.</summary>
+    private JobJournal? Journal(IServiceProvider provider, SiloHostOptions options, ImageFiles? files) =>
+        _database is null ? null
+            // Requests stored by the last run are validated again, against the model served now, when they run again.
+            : new JobJournal(_database, files!, options.Store!.CheckpointEvery,
+                request => GenerateRequests.ToSpec(request, provider.GetRequiredService<IJobExecutor>().Model), provider.GetRequiredService<ILogger<JobJournal>>());
 
     public WebApplication App { get; }
     public SiloInfo Silo => App.Services.GetRequiredService<SiloInfo>();
@@ -118,8 +142,15 @@ public sealed class SiloHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await StopAsync().ConfigureAwait(false);
-        await App.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            await StopAsync().ConfigureAwait(false);
+            await App.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _database?.Dispose(); // after the jobs have stopped: releases the store's claim
+        }
     }
 }
 

@@ -93,7 +93,7 @@ public sealed class TinyServingFixture : IAsyncLifetime
         var result = await new Sd3Pipeline(Local.Components).GenerateAsync(request, p =>
         {
             if (p.Latents is { } latents) steps.Add(latents.Clone());
-        }, latentsEvery: 1);
+        }, latentsAt: _ => true);
         return (result, steps);
     }
 }

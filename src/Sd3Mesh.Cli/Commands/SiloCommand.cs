@@ -10,6 +10,7 @@ using Sd3Mesh.Runtime.Catalog;
 using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Placement;
 using Sd3Mesh.Server;
+using Sd3Mesh.Server.Jobs.Storage;
 using Spectre.Console;
 
 namespace Sd3Mesh.Cli.Commands;
@@ -82,7 +83,15 @@ public static class SiloCommand
             return ExitCodes.Usage;
         }
 
-        var host = ClusterSilo.Create(config, spec.Name, new SiloHostOptions { Logging = logging => Logging(logging, settings.Log is not null) });
+        SiloHost host;
+        try
+        {
+            host = ClusterSilo.Create(config, spec.Name, new SiloHostOptions { Logging = logging => Logging(logging, settings.Log is not null) });
+        }
+        catch (JobStoreException e)
+        {
+            return StartFailed(console, spec, e);
+        }
         try
         {
             await host.StartAsync(cancellationToken);
@@ -108,6 +117,8 @@ public static class SiloCommand
                                          $"devices {string.Join(", ", spec.Devices)}; gRPC {host.Address}; {Endpoints(spec)}"));
         console.MarkupLine(Markup.Escape($"model {catalog.ModelId}; grains here: {(mine.Count == 0 ? "none" : string.Join(", ", mine))}"));
         foreach (var warning in catalog.Plan.Warnings) console.MarkupLine($"[yellow]{Markup.Escape(warning)}[/]");
+        if (host.Jobs.Store.Journal is { } journal && config.Store is { } store)
+            console.MarkupLine(Markup.Escape($"jobs kept in {journal.Description}, results in {store.DataFolder}"));
         if (host.HttpAddress is { } pages) console.MarkupLine(Markup.Escape($"pages at {pages} (GET /healthz)"));
         console.MarkupLine(settings.ParentPid is { } parentPid ? $"stops with process {parentPid}, or on Ctrl+C" : "Ctrl+C stops");
 
@@ -131,6 +142,7 @@ public static class SiloCommand
                 (ExitCodes.Usage, e.Message),
             // Kestrel's endpoint (IOException), Orleans' silo or gateway port (AddressInUseException).
             IOException or AddressInUseException => (ExitCodes.Failed, $"cannot listen on {Endpoints(spec)}: {e.Message}"),
+            JobStoreException => (ExitCodes.Failed, $"job store: {e.Message}"),
             _ => (ExitCodes.Failed, $"{e.Message} ({e.GetType().Name})"),
         };
         console.MarkupLine($"[red]{Markup.Escape($"silo {spec.Name} cannot start: {what}")}[/]");

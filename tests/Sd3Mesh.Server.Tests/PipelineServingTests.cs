@@ -44,9 +44,9 @@ public sealed class HoldingExecutor(IJobExecutor inner) : IJobExecutor
     {
         public void StageStarted(PipelineStage stage) => progress.StageStarted(stage);
 
-        public void StepCompleted(int step, int totalSteps, JobPreview? preview = null)
+        public void StepCompleted(int step, int totalSteps, JobPreview? preview = null, Tensors.Tensor? checkpoint = null)
         {
-            progress.StepCompleted(step, totalSteps, preview);
+            progress.StepCompleted(step, totalSteps, preview, checkpoint);
             if (step != owner.HoldAfterStep) return;
             owner.Held.TrySetResult();
             owner._resume.Wait(TimeSpan.FromSeconds(30)); // the pipeline calls back on its worker thread

@@ -116,11 +116,11 @@ public static class ServeCommand
             console.MarkupLine($"[red]cannot listen on {Markup.Escape(settings.Listen)}{(settings.HttpListen is null ? "" : " and " + Markup.Escape(settings.HttpListen))}: {Markup.Escape(e.Message)}[/]");
             return ExitCodes.Failed;
         }
-        console.MarkupLine(Markup.Escape($"sd3mesh serving {folder.Name} on {DeviceNames.Of(device)} at {host.Address} " +
-                                         $"(silo {host.Silo.Id}, a one-silo cluster); Ctrl+C stops"));
         if (host.Jobs.Store.Journal is { } journal)
             console.MarkupLine(Markup.Escape($"jobs kept in {journal.Description}, results in {config.Store.DataFolder}" +
                                              $" ({host.Jobs.Store.Count} from earlier runs)"));
+        console.MarkupLine(Markup.Escape($"sd3mesh serving {folder.Name} on {DeviceNames.Of(device)} at {host.Address} " +
+                                         $"(silo {host.Silo.Id}, a one-silo cluster); Ctrl+C stops"));
         if (host.HttpAddress is { } pages) console.MarkupLine(Markup.Escape($"pages at {pages} (GET /healthz)"));
         host.App.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() =>
             console.MarkupLine(Markup.Escape($"stopping: cancelling jobs of open Generate calls, keeping submitted jobs for the next start, " +

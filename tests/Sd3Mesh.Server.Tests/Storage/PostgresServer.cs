@@ -25,7 +25,8 @@ public sealed class PostgresServer : IAsyncLifetime
             : "";
         if (_bin.Length == 0)
             throw new InvalidOperationException("the PostgreSQL tests need Debian's server (package postgresql): run tests/setup-debian.sh");
-        _root = Path.Combine(Path.GetTempPath(), "sd3mesh-pg-" + Guid.NewGuid().ToString("N")[..8]);
+        // Under /tmp, which every user can reach (TMPDIR may be a folder the postgres user cannot).
+        _root = Path.Combine(Directory.Exists("/tmp") ? "/tmp" : Path.GetTempPath(), "sd3mesh-pg-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(_root);
         // The server's user writes its data folder and socket here.
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_root, (UnixFileMode)0b111_111_111);

@@ -41,14 +41,13 @@ public sealed class SiloHostOptions : GrpcServerOptions
 /// Stopping (StopAsync, Ctrl+C, SIGTERM) is graceful and bounded by <see cref="GrpcServerOptions.DrainTimeout"/>:
 /// health turns NOT_SERVING, new jobs are refused, queued and running jobs are cancelled (their streams end
 /// with a cancelled event) except submitted jobs in a durable store, which the next start goes on with, then
-/// in-flight calls drain. A durable store (<see cref="SiloHostOptions.Store"/>) is opened, and claimed, as the
-/// host is made: a store in use or out of reach fails here (<see cref="JobStoreException"/>).
+/// in-flight calls drain.
 /// </summary>
 public sealed class SiloHost : IAsyncDisposable
 {
     private readonly object _gate = new();
-    private readonly IJobDatabase? _database;
     private Task? _stopped;
+    private bool _started;
 
     public SiloHost(IJobExecutor executor, SiloHostOptions? options = null,
         IGrainDirectory? grains = null, IDeviceInventory? devices = null, Action<WebApplicationBuilder>? configure = null)
@@ -66,35 +65,31 @@ public sealed class SiloHost : IAsyncDisposable
     public SiloHost(Func<IServiceProvider, IJobExecutor> executor, SiloHostOptions? options, Action<WebApplicationBuilder> configure)
     {
         options ??= new SiloHostOptions();
-        // Opened first: a store in use or out of reach stops the host before anything starts.
-        ImageFiles? files = null;
-        if (options.Store is { } store) (_database, files) = JobStores.Open(store);
-        try
+        var builder = GrpcHosting.CreateBuilder(options);
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(new SiloInfo(options.SiloId));
+        services.AddSingleton<IJobExecutor>(executor);
+        // A durable store is opened, and claimed for this process, as the host starts (before anything runs): one in
+        // use or out of reach fails the start (JobStoreException). Requests it kept are validated again, against the
+        // model served now, when they run again.
+        if (options.Store is { } store)
+            services.AddSingleton(provider => JobStores.Open(store,
+                request => GenerateRequests.ToSpec(request, provider.GetRequiredService<IJobExecutor>().Model), provider.GetRequiredService<ILogger<JobJournal>>()));
+        services.AddSingleton(provider => new JobStore(options.MaxJobs, options.MaxImageBytes, provider.GetService<JobJournal>()));
+        services.AddSingleton(provider => new JobScheduler(provider.GetRequiredService<IJobExecutor>(), provider.GetRequiredService<JobStore>(),
+            options.MaxQueuedJobs, provider.GetRequiredService<ILogger<JobScheduler>>())
         {
-            var builder = GrpcHosting.CreateBuilder(options);
-            var services = builder.Services;
-            services.AddSingleton(options);
-            services.AddSingleton(new SiloInfo(options.SiloId));
-            services.AddSingleton<IJobExecutor>(executor);
-            services.AddSingleton(provider => new JobStore(options.MaxJobs, options.MaxImageBytes, Journal(provider, options, files)));
-            services.AddSingleton(provider => new JobScheduler(provider.GetRequiredService<IJobExecutor>(), provider.GetRequiredService<JobStore>(),
-                options.MaxQueuedJobs, provider.GetRequiredService<ILogger<JobScheduler>>())
-            {
-                InlineImageLimit = options.InlineImageLimit,
-                MaxInFlight = options.MaxJobsInFlight,
-            });
-            services.AddSingleton<GenerationService>();
-            services.AddSingleton<ClusterService>();
-            services.AddHostedService<SiloLifecycle>();
-            services.AddHealthChecks().AddCheck<SiloHealthCheck>("silo");
-            configure?.Invoke(builder);
-            App = builder.Build();
-        }
-        catch
-        {
-            _database?.Dispose();
-            throw;
-        }
+            InlineImageLimit = options.InlineImageLimit,
+            MaxInFlight = options.MaxJobsInFlight,
+        });
+        services.AddSingleton<GenerationService>();
+        services.AddSingleton<ClusterService>();
+        services.AddHostedService<SiloLifecycle>();
+        services.AddHealthChecks().AddCheck<SiloHealthCheck>("silo");
+        configure?.Invoke(builder);
+
+        App = builder.Build();
         if (options.PublicApi)
         {
             App.MapGrpcService<GenerationService>();
@@ -105,13 +100,6 @@ public sealed class SiloHost : IAsyncDisposable
         App.MapStandardServices();
     }
 
-    /// <summary>The durable side of the job store, when there is one.</summary>
-    private JobJournal? Journal(IServiceProvider provider, SiloHostOptions options, ImageFiles? files) =>
-        _database is null ? null
-            // Requests stored by the last run are validated again, against the model served now, when they run again.
-            : new JobJournal(_database, files!, options.Store!.CheckpointEvery,
-                request => GenerateRequests.ToSpec(request, provider.GetRequiredService<IJobExecutor>().Model), provider.GetRequiredService<ILogger<JobJournal>>());
-
     public WebApplication App { get; }
     public SiloInfo Silo => App.Services.GetRequiredService<SiloInfo>();
     public IServiceProvider Services => App.Services;
@@ -121,7 +109,13 @@ public sealed class SiloHost : IAsyncDisposable
     /// <summary>The HTTP/1.1 endpoint's address (after StartAsync); null without one.</summary>
     public Uri? HttpAddress => App.HttpAddress();
 
-    public Task StartAsync(CancellationToken cancellationToken = default) => App.StartAsync(cancellationToken);
+    /// <summary>Starts the host; the job store first, so that a store in use or out of reach fails before anything runs.</summary>
+    public Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        App.Services.GetRequiredService<JobStore>();
+        lock (_gate) _started = true;
+        return App.StartAsync(cancellationToken);
+    }
 
     /// <summary>Waits until the host is asked to stop (SIGINT, SIGTERM, StopApplication) or <paramref name="stop"/> fires, then stops it gracefully.</summary>
     public async Task WaitForShutdownAsync(CancellationToken stop = default)
@@ -137,20 +131,13 @@ public sealed class SiloHost : IAsyncDisposable
     /// <summary>Stops gracefully (see the class summary), once: later calls wait for the same stop.</summary>
     public Task StopAsync()
     {
-        lock (_gate) return _stopped ??= App.StopAsync();
+        lock (_gate) return _stopped ??= _started ? App.StopAsync() : Task.CompletedTask; // a host never started has nothing to stop
     }
 
     public async ValueTask DisposeAsync()
     {
-        try
-        {
-            await StopAsync().ConfigureAwait(false);
-            await App.DisposeAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            _database?.Dispose(); // after the jobs have stopped: releases the store's claim
-        }
+        await StopAsync().ConfigureAwait(false);
+        await App.DisposeAsync().ConfigureAwait(false);
     }
 }
 

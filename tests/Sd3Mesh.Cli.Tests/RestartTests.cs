@@ -49,6 +49,11 @@ public sealed class RestartTests(TinyModels models) : IClassFixture<TinyModels>,
         using (var first = await ServeAsync(port))
         using (var channel = GrpcChannels.Create($"http://127.0.0.1:{port}"))
         {
+            // The folder is this server's: a second one is refused before it serves anything.
+            var (code, output) = await CliProcess.RunAsync(["serve", "--listen", $"127.0.0.1:{FreePort()}", "--models", models.Folder, "--data", _data]);
+            Assert.True(code == 1, output);
+            Assert.Contains($"job store: the data folder {_data} is in use by another sd3mesh server (jobs.lock is locked): give each server a data folder of its own", output);
+
             var client = new GenerationTestClient(channel);
             finishedId = (await client.SubmitAsync(finished.Wire)).JobId;
             Assert.Equal(E.Finished, (await ReadAsync(client.Api.Watch(new WatchRequest { JobId = finishedId }), _ => false))[^1].EventCase);

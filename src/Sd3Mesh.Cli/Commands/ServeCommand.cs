@@ -96,20 +96,16 @@ public static class ServeCommand
             // Orleans notes at start that a silo would rather have server GC: the CLI keeps the workstation GC on purpose.
             Logging = logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning).AddFilter("Orleans.Runtime.Silo", LogLevel.Error),
         };
-        SiloHost created;
+        await using var host = ClusterSilo.Create(config, config.Primary.Name, options, new SiloRuntimeOptions { Folder = folder },
+            listen: settings.Listen);
         try
         {
-            created = ClusterSilo.Create(config, config.Primary.Name, options, new SiloRuntimeOptions { Folder = folder }, listen: settings.Listen);
+            await host.StartAsync(cancellationToken);
         }
         catch (JobStoreException e)
         {
             console.MarkupLine($"[red]{Markup.Escape($"job store: {e.Message}")}[/]");
             return ExitCodes.Failed;
-        }
-        await using var host = created;
-        try
-        {
-            await host.StartAsync(cancellationToken);
         }
         catch (IOException e)
         {

@@ -83,15 +83,7 @@ public static class SiloCommand
             return ExitCodes.Usage;
         }
 
-        SiloHost host;
-        try
-        {
-            host = ClusterSilo.Create(config, spec.Name, new SiloHostOptions { Logging = logging => Logging(logging, settings.Log is not null) });
-        }
-        catch (JobStoreException e)
-        {
-            return StartFailed(console, spec, e);
-        }
+        var host = ClusterSilo.Create(config, spec.Name, new SiloHostOptions { Logging = logging => Logging(logging, settings.Log is not null) });
         try
         {
             await host.StartAsync(cancellationToken);

@@ -15,10 +15,10 @@ namespace Sd3Mesh.Server.Jobs;
 /// <see cref="CheckpointEvery"/> steps, and the jobs read back at start (<see cref="JobStore.Restore"/>). A failed write
 /// is logged and the job goes on: the database may then lag behind what clients saw, never the other way round.
 /// </summary>
-/// <param name="database">an open database (its opener disposes it)</param>
+/// <param name="database">an open, claimed database: the journal owns it (disposing it lets the claim go)</param>
 /// <param name="toSpec">maps a stored request (seeds resolved, init image included) to a job again, validated against the serving model</param>
 public sealed class JobJournal(IJobDatabase database, ImageFiles images, int checkpointEvery, Func<GenerateRequest, GenerationSpec> toSpec,
-    ILogger logger)
+    ILogger logger) : IDisposable
 {
     /// <summary>Denoising steps between two checkpoints (0: none; a resumed job starts over).</summary>
     public int CheckpointEvery { get; } = checkpointEvery;
@@ -122,4 +122,6 @@ public sealed class JobJournal(IJobDatabase database, ImageFiles images, int che
         foreach (var image in stored.Finished.Images) image.Data = ByteString.Empty;
         return stored;
     }
+
+    public void Dispose() => database.Dispose();
 }

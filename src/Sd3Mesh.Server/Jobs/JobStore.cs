@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Google.Protobuf;
 using Grpc.Core;
 using Sd3Mesh.Protos.V1;
@@ -31,7 +30,7 @@ public sealed class JobStore(int maxJobs = 1000, long maxImageBytes = 1L << 30, 
         lock (_gate)
         {
             string id;
-            do id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+            do id = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
             while (_jobs.ContainsKey(id));
             if (Journal is { } journal) spec = spec with { CheckpointInterval = journal.CheckpointEvery };
             var job = new Job(id, _sequence + 1, spec, request, detached, Journal is null ? null : Journal.Record);
@@ -63,7 +62,7 @@ public sealed class JobStore(int maxJobs = 1000, long maxImageBytes = 1L << 30, 
         }
     }
 
-    private static byte[] Hash(GenerateRequest request) => SHA256.HashData(request.ToByteArray());
+    private static byte[] Hash(GenerateRequest request) => System.Security.Cryptography.SHA256.HashData(request.ToByteArray());
 
     /// <summary>
     /// Reads back the jobs the journal kept (at start, before any job is submitted): all are listed again, and the
@@ -110,7 +109,7 @@ public sealed class JobStore(int maxJobs = 1000, long maxImageBytes = 1L << 30, 
     }
 
     /// <summary>Newest first, optionally only jobs in <paramref name="states"/>, starting below sequence <paramref name="before"/>.</summary>
-    public IReadOnlyList<Job> List(long before, int limit, IReadOnlySet<JobState>? states)
+    public IReadOnlyList<Job> List(long before, int limit, IReadOnlySet<Protos.V1.JobState>? states)
     {
         lock (_gate)
         {

@@ -126,24 +126,26 @@ public abstract class DurableJobTests : IDisposable
         var first = await StartAsync(store, new ScriptedExecutor());
         try
         {
-            var refused = Assert.Throws<JobStoreException>(() => new SiloHost(new ScriptedExecutor(), new SiloHostOptions { Store = store, Listen = "127.0.0.1:0" }));
+            // Refused as it starts, before it serves anything.
+            await using var second = new SiloHost(new ScriptedExecutor(), new SiloHostOptions { Store = store, Listen = "127.0.0.1:0" });
+            var refused = await Assert.ThrowsAsync<JobStoreException>(() => second.StartAsync());
             Assert.Contains(InUse, refused.Message);
         }
         finally
         {
             await first.DisposeAsync();
         }
-        await using var second = await StartAsync(store, new ScriptedExecutor());
-        Assert.Equal(E.Finished, (await second.GenerateAsync(Request("after")))[^1].EventCase);
+        await using var third = await StartAsync(store, new ScriptedExecutor());
+        Assert.Equal(E.Finished, (await third.GenerateAsync(Request("after")))[^1].EventCase);
     }
 
     [Fact]
     public async Task A_store_whose_schema_is_newer_than_this_sd3mesh_is_refused()
     {
         var store = await NewStoreAsync();
-        JobStores.Open(store).Database.Dispose(); // creates the schema (version 1)
+        JobStores.OpenDatabase(store).Dispose(); // creates the schema (version 1)
         await ExecuteSqlAsync(store, "INSERT INTO schema_migrations (version, applied_at) VALUES (2, 0)");
-        var e = Assert.Throws<JobStoreException>(() => JobStores.Open(store));
+        var e = Assert.Throws<JobStoreException>(() => JobStores.OpenDatabase(store));
         Assert.EndsWith(" holds job store schema version 2, newer than this sd3mesh knows (1): run the newer sd3mesh", e.Message);
     }
 

@@ -3,7 +3,8 @@
 # 1024x1024, 28 steps, CFG 7) against diffusers + PyTorch on the same card, with each side's peak GPU memory.
 # Run on a GPU host after `. .device/app/prelude.sh` (see ../shared/device/README.md):
 #   bash bench/gpu-one.sh            # results under $OUT (default /tmp/gpu-one)
-# SECTIONS=doctor,create,ours,anchor picks parts (default: all).
+# SECTIONS=doctor,create,ours,anchor picks parts (default: all); VARIANTS="--cuda-graph;" lists `bench pipeline`
+# option sets for ours, separated by ';' (default: with and without CUDA graphs).
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-one}; mkdir -p "$OUT"
 SECTIONS=${SECTIONS:-doctor,create,ours,anchor}
@@ -28,9 +29,11 @@ if has create && [[ ! -f $MODELS/sd3mesh.json ]]; then
   log "create medium fp16"; /usr/bin/time -f "create: %e s, %M KiB" sd3mesh models create --preset medium --precision fp16 --out "$MODELS" | tail -3
 fi
 if has ours; then
-  for variant in "--cuda-graph" ""; do
+  IFS=';' read -r -a variants <<< "${VARIANTS:---cuda-graph;}"
+  [[ ${VARIANTS:---cuda-graph;} == *';' ]] && variants+=("")
+  for variant in "${variants[@]}"; do
     log "ours ${variant:-(no cuda graph)}"
-    with_memory "ours${variant//-/_}" sd3mesh bench pipeline --models "$MODELS" --device cuda:0 --width 1024 --height 1024 --steps 28 \
+    with_memory "ours${variant//[- ]/_}" sd3mesh bench pipeline --models "$MODELS" --device cuda:0 --width 1024 --height 1024 --steps 28 \
       --guidance 7 --runs 3 --warmup 1 $variant
   done
 fi

@@ -115,6 +115,9 @@ public static class ClusterConfigReader
             IdleTimeout = ReadDuration(file.Offload?.IdleTimeout, "offload.idle_timeout", TimeSpan.FromMinutes(10), errors),
             Warm = file.Offload?.Warm ?? false,
         };
+        if (offload.IdleTimeout < OffloadSpec.MinIdleTimeout)
+            errors.Add($"offload.idle_timeout: '{file.Offload!.IdleTimeout}' is shorter than the {OffloadSpec.MinIdleTimeout.TotalSeconds:0}s minimum " +
+                       "(Orleans' grain collection, which releases idle grains, looks for them every half of it)");
         var jobs = new JobLimits
         {
             MaxInFlight = ReadRange(file.Jobs?.MaxInFlight, "jobs.max_in_flight", 2, 1, 64, errors),

@@ -27,8 +27,21 @@ public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories mem
         Placed = Catalog.Plan.Grains.FirstOrDefault(g => g.Key == key)
             ?? throw new InvalidOperationException($"{key} is not a grain of the cluster config '{Catalog.Config.Name}' (its grains: " +
                 $"{string.Join(", ", Catalog.Plan.Grains.Select(g => g.Key))})");
-        Sessions = new GrainSessions<T>(key.ToString(), Placed.WeightBytes, memories.For(key.Device), LoadAsync);
+        Sessions = new GrainSessions<T>(key.ToString(), Placed.WeightBytes, memories.For(key.Device), LoadNamedAsync);
         return Task.CompletedTask;
+    }
+
+    /// <summary>A failed load names this grain (ONNX Runtime's error names only a file).</summary>
+    private async Task<T> LoadNamedAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await LoadAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new SubmoduleLoadException(Placed, e);
+        }
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)

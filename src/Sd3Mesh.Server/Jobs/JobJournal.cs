@@ -94,8 +94,19 @@ public sealed class JobJournal(IJobDatabase database, ImageFiles images, int che
     }
 
     /// <summary>Every job the database kept, oldest first, as jobs again (an unfinished one's spec is made when it runs).</summary>
-    internal IEnumerable<(Job Job, byte[] RequestHash)> Load() =>
-        database.Load().Select(saved => (new Job(saved.Record, saved.Images, saved.Events, () => Respec(saved.Record), Record), saved.Record.RequestHash));
+    internal IReadOnlyList<(Job Job, byte[] RequestHash)> Load()
+    {
+        IReadOnlyList<SavedJob> saved;
+        try
+        {
+            saved = database.Load();
+        }
+        catch (Exception e) when (e is System.Data.Common.DbException or InvalidProtocolBufferException or FormatException)
+        {
+            throw new JobStoreException($"cannot read the jobs kept in {Description}: {e.Message}", e);
+        }
+        return [.. saved.Select(s => (new Job(s.Record, s.Images, s.Events, () => Respec(s.Record), Record), s.Record.RequestHash))];
+    }
 
     /// <summary>
     /// The spec of a job that runs again: its stored request with the seeds it was given, validated against the model

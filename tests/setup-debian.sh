@@ -5,8 +5,10 @@
 #   python3-sentencepiece             the reference SentencePiece (T5 tokenizer) for the tokenizer tests
 #   python3-prometheus-client         Prometheus' own text-format parser, for the /metrics tests
 #   chromium                          the browser the dashboard tests drive (Playwright, no browser download)
+#   postgresql                        the server the PostgreSQL job store tests start (initdb + pg_ctl in a temporary
+#                                     folder, as the postgres user when run as root; the package's own cluster stays down)
 set -euo pipefail
-packages=(python3-grpcio python3-protobuf python3-onnx python3-sentencepiece python3-prometheus-client chromium)
+packages=(python3-grpcio python3-protobuf python3-onnx python3-sentencepiece python3-prometheus-client chromium postgresql)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [[ ${#missing[@]} -eq 0 ]] && exit 0

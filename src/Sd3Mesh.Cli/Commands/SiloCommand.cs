@@ -10,6 +10,7 @@ using Sd3Mesh.Runtime.Catalog;
 using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Placement;
 using Sd3Mesh.Server;
+using Sd3Mesh.Server.Jobs.Storage;
 using Spectre.Console;
 
 namespace Sd3Mesh.Cli.Commands;
@@ -108,6 +109,8 @@ public static class SiloCommand
                                          $"devices {string.Join(", ", spec.Devices)}; gRPC {host.Address}; {Endpoints(spec)}"));
         console.MarkupLine(Markup.Escape($"model {catalog.ModelId}; grains here: {(mine.Count == 0 ? "none" : string.Join(", ", mine))}"));
         foreach (var warning in catalog.Plan.Warnings) console.MarkupLine($"[yellow]{Markup.Escape(warning)}[/]");
+        if (host.Jobs.Store.Journal is { } journal && config.Store is { } store)
+            console.MarkupLine(Markup.Escape($"jobs kept in {journal.Description}, results in {store.DataFolder}"));
         if (host.DashboardAddress is { } dashboard)
             console.MarkupLine(Markup.Escape($"dashboard at {dashboard} (Orleans dashboard at {ClusterSilo.OrleansDashboardPath}/, Prometheus metrics at /metrics)"));
         else if (host.HttpAddress is { } web)
@@ -134,6 +137,7 @@ public static class SiloCommand
                 (ExitCodes.Usage, e.Message),
             // Kestrel's endpoint (IOException), Orleans' silo or gateway port (AddressInUseException).
             IOException or AddressInUseException => (ExitCodes.Failed, $"cannot listen on {Endpoints(spec)}: {e.Message}"),
+            JobStoreException => (ExitCodes.Failed, $"job store: {e.Message}"),
             _ => (ExitCodes.Failed, $"{e.Message} ({e.GetType().Name})"),
         };
         console.MarkupLine($"[red]{Markup.Escape($"silo {spec.Name} cannot start: {what}")}[/]");

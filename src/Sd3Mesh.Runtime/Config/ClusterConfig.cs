@@ -22,6 +22,8 @@ public sealed record ClusterConfig
     public bool CfgParallel { get; init; }
     public OffloadSpec Offload { get; init; } = new();
     public JobLimits Jobs { get; init; } = new();
+    /// <summary>The primary's job store; null: jobs in memory only (the embedded silo of a local `generate`).</summary>
+    public StoreSpec? Store { get; init; }
 
     public SiloSpec Primary => Silos.Single(s => s.Primary);
     public SiloSpec Silo(string name) => Silos.FirstOrDefault(s => s.Name == name)

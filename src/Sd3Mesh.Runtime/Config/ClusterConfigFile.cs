@@ -15,6 +15,7 @@ internal sealed class ClusterConfigFile
     public bool? CfgParallel { get; set; }
     public OffloadFile? Offload { get; set; }
     public JobsFile? Jobs { get; set; }
+    public StoreFile? Store { get; set; }
 
     internal sealed class ModelFile
     {
@@ -51,6 +52,13 @@ internal sealed class ClusterConfigFile
     {
         public int? MaxInFlight { get; set; }
         public int? QueueCapacity { get; set; }
+    }
+
+    internal sealed class StoreFile
+    {
+        public string? Data { get; set; }
+        public string? Postgres { get; set; }
+        public int? CheckpointEvery { get; set; }
     }
 
     public static readonly JsonSerializerOptions Json = new()

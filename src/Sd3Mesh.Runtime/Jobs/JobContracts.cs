@@ -1,10 +1,22 @@
 using Sd3Mesh.Pipeline;
+using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Runtime.Jobs;
 
-/// <summary>A validated job as the coordinator grain runs it: the pipeline's request (seeds resolved) and how often to preview.</summary>
+/// <summary>
+/// A validated job as the coordinator grain runs it: the pipeline's request (seeds resolved; a resumed job's with its
+/// checkpoint), how often to preview, and how often to send the latents back as a checkpoint (0: never).
+/// </summary>
 [GenerateSerializer, Immutable]
-public sealed record JobRequest([property: Id(0)] string JobId, [property: Id(1)] GenerationRequest Request, [property: Id(2)] int PreviewInterval = 0);
+public sealed record JobRequest(
+    [property: Id(0)] string JobId,
+    [property: Id(1)] GenerationRequest Request,
+    [property: Id(2)] int PreviewInterval = 0,
+    [property: Id(3)] int CheckpointInterval = 0)
+{
+    public bool IsPreviewStep(int step) => PreviewInterval > 0 && step % PreviewInterval == 0;
+    public bool IsCheckpointStep(int step) => CheckpointInterval > 0 && step % CheckpointInterval == 0;
+}
 
 /// <summary>One output of a job: a PNG (metadata chunks included) or one image's latents as .npy.</summary>
 [GenerateSerializer, Immutable]
@@ -19,9 +31,10 @@ public sealed record JobOutput(
 }
 
 /// <summary>
-/// A stage of the job started, or a denoising step finished (with a small PNG preview every preview interval); either
-/// carries the timeline's spans recorded since the last event. At the job's end one more event carries only spans
-/// (<see cref="SpansOnly"/>): the last ones, and those of the other silos.
+/// A stage of the job started, or a denoising step finished (with a small PNG preview every preview interval, and the
+/// latents after the step every checkpoint interval); either carries the timeline's spans recorded since the last
+/// event. At the job's end one more event carries only spans (<see cref="SpansOnly"/>): the last ones, and those of the
+/// other silos.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record JobProgress(
@@ -30,10 +43,11 @@ public sealed record JobProgress(
     [property: Id(2)] int TotalSteps = 0,
     [property: Id(3)] byte[]? PreviewPng = null,
     [property: Id(4)] int PreviewWidth = 0,
-    [property: Id(5)] int PreviewHeight = 0)
+    [property: Id(5)] int PreviewHeight = 0,
+    [property: Id(6)] Tensor? Checkpoint = null)
 {
-    [Id(6)] public Tracing.TraceSpan[] Spans { get; init; } = [];
-    [Id(7)] public bool SpansOnly { get; init; }
+    [Id(7)] public Tracing.TraceSpan[] Spans { get; init; } = [];
+    [Id(8)] public bool SpansOnly { get; init; }
 
     public bool IsStep => Step > 0;
 

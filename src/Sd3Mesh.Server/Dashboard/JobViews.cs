@@ -20,19 +20,29 @@ public static class JobViews
 
     public static JobView Of(Job job)
     {
-        var spec = job.Spec.Request;
+        // A job read back from a durable store has its request, not its spec, at hand (making the spec reads the store):
+        // what the spec resolved (seeds, size, steps) then comes from its results and progress.
+        var spec = job.KnownSpec;
+        var request = job.Request;
+        var first = job.Images.FirstOrDefault()?.Image;
+        IReadOnlyList<ulong> seeds = spec?.Seeds ?? (job.Images.Count > 0 ? [.. job.Images.Select(i => i.Image.Seed)]
+            : request.Seeds.Count > 0 ? [.. request.Seeds] : request.HasSeed ? [request.Seed] : []);
+        int width = spec?.Request.Width ?? first?.Width ?? (int)request.Width;
+        int height = spec?.Request.Height ?? first?.Height ?? (int)request.Height;
+        int steps = spec?.DenoisingSteps ?? (job.TotalSteps > 0 ? job.TotalSteps : (int)request.Steps);
         int step = job.Step, total = job.TotalSteps;
         double? stepSeconds = step > 0 && job.DenoiseStartedAt is { } began && job.LastStepAt is { } last ? (last - began).TotalSeconds / step : null;
         var preview = job.LatestPreview;
         var error = job.Error is { } e ? new JobErrorView(e.Code, ((global::Grpc.Core.StatusCode)e.Code).ToString(), e.Message) : null;
         string? cancelReason = job.State == JobState.Cancelled ? job.Events.Last?.Cancelled?.Reason : null;
         string api = $"/api/jobs/{job.Id}";
-        return new JobView(job.Id, JobMetrics.Name(job.State), spec.Prompt, spec.NegativePrompt, job.Spec.Seeds, spec.Width, spec.Height,
-            job.Spec.DenoisingSteps, StageName(job.Stage), step, total, job.QueuePosition, job.CreatedAt, job.StartedAt, job.FinishedAt,
+        return new JobView(job.Id, JobMetrics.Name(job.State), request.Prompt, request.NegativePrompt, seeds, width, height, steps,
+            StageName(job.Stage), step, total, job.QueuePosition, job.CreatedAt, job.StartedAt, job.FinishedAt,
             job.LastStepAt, stepSeconds, stepSeconds is { } s && job.State == JobState.Running ? (total - step) * s : null,
             preview?.Step, preview is { } p ? $"{api}/preview.png?step={p.Step}" : null,
+            // An image dropped from memory stays downloadable while a durable store has its file.
             [.. job.Images.Select(i => new ImageView(i.Id, $"/api/images/{i.Id}", i.Image.MediaType, i.Image.Width, i.Image.Height, i.Image.Seed,
-                i.SizeBytes, job.ImagesEvicted))],
+                i.SizeBytes, job.ImagesEvicted && i.File is null))],
             error, cancelReason, job.Timeline.Count, $"{api}/timeline", $"{api}/trace.json");
     }
 

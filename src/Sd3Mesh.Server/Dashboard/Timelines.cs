@@ -98,7 +98,7 @@ public static class Timelines
             w.WriteString("displayTimeUnit", "ms");
             w.WriteStartObject("otherData");
             w.WriteString("job", job.Id);
-            w.WriteString("prompt", job.Spec.Request.Prompt);
+            w.WriteString("prompt", job.Request.Prompt);
             w.WriteNumber("origin_unix_us", timeline.OriginMicros);
             w.WriteNumber("dropped_spans", timeline.Dropped);
             w.WriteEndObject();

@@ -8,6 +8,8 @@ public sealed record StoredImage(string Id, int Index, JobImage Image)
 {
     /// <summary>The size of the result (kept when the bytes are evicted).</summary>
     public long SizeBytes { get; init; } = Image.Data.Length;
+    /// <summary>Its file in a durable store's data folder (relative path): the bytes when they are not in memory.</summary>
+    public string? File { get; init; }
 }
 
 /// <summary>One generation job: its request, state, progress, results and event log.</summary>
@@ -16,24 +18,69 @@ public sealed class Job
     private readonly object _gate = new();
     private readonly JobMetrics? _metrics;
 
-    internal Job(string id, long sequence, GenerationSpec spec, GenerateRequest request, JobMetrics? metrics = null)
+    /// <param name="detached">the job outlives its call (Submit), as opposed to a Generate call's job</param>
+    /// <param name="recorded">called with each event before any watcher sees it (a durable store records it)</param>
+    /// <param name="metrics">counts the job's states as it changes (the store counted it queued)</param>
+    internal Job(string id, long sequence, GenerationSpec spec, GenerateRequest request, bool detached = true, Action<Job, JobEvent>? recorded = null,
+        JobMetrics? metrics = null)
     {
         _metrics = metrics;
         Id = id;
         Sequence = sequence;
-        Spec = spec;
+        _spec = new Lazy<GenerationSpec>(() => spec);
         // The listing shows the request without the init image bytes (they may be megabytes).
         InitImageBytes = request.InitImage.Length;
         Request = request.Clone();
         Request.InitImage = Google.Protobuf.ByteString.Empty;
         CreatedAt = DateTime.UtcNow;
-        Events = new JobEventLog(id);
+        Detached = detached;
+        Events = new JobEventLog(id, [], recorded is null ? null : e => recorded(this, e));
     }
+
+    /// <summary>
+    /// A job as a durable store kept it (see <see cref="JobJournal"/>), with its past events. Its spec is made when it
+    /// runs again (an unfinished job), from its stored request.
+    /// </summary>
+    internal Job(Storage.JobRecord record, IReadOnlyList<StoredImage> images, IReadOnlyList<JobEvent> events, Func<GenerationSpec> spec,
+        Action<Job, JobEvent> recorded, JobMetrics? metrics = null)
+    {
+        _metrics = metrics;
+        _restored = true;
+        var s = record.State;
+        Id = s.Id;
+        Sequence = record.Sequence;
+        _spec = new Lazy<GenerationSpec>(spec);
+        Request = s.Request;
+        InitImageBytes = (int)s.InitImageBytes;
+        CreatedAt = s.CreatedAt.ToDateTime();
+        StartedAt = s.StartedAt?.ToDateTime();
+        FinishedAt = s.FinishedAt?.ToDateTime();
+        State = s.State;
+        Stage = s.Stage;
+        Step = (int)s.Step;
+        TotalSteps = (int)s.TotalSteps;
+        Images = images;
+        Error = s.Error;
+        Detached = record.Detached;
+        Events = new JobEventLog(Id, events, e => recorded(this, e));
+        _previewBytes = events.Sum(e => (long)(e.Step?.Preview?.Data.Length ?? 0));
+    }
+
+    private readonly Lazy<GenerationSpec> _spec;
+    private readonly bool _restored;
+
+    /// <summary>
+    /// The spec when it is at hand without work: always for a job submitted here; for one read back from a durable store
+    /// only once it has run again (making it reads the store and validates the request again).
+    /// </summary>
+    public GenerationSpec? KnownSpec => !_restored || _spec.IsValueCreated ? _spec.Value : null;
 
     public string Id { get; }
     /// <summary>Submission order (newest jobs have the largest).</summary>
     public long Sequence { get; }
-    public GenerationSpec Spec { get; }
+    public GenerationSpec Spec => _spec.Value;
+    /// <summary>Submitted to outlive its call (Submit); a Generate call's job ends with its call.</summary>
+    public bool Detached { get; }
     public GenerateRequest Request { get; }
     public int InitImageBytes { get; }
     public JobEventLog Events { get; }
@@ -51,7 +98,7 @@ public sealed class Job
     public DateTime? LastStepAt { get; private set; }
     /// <summary>The newest step preview and its step (null: none yet, or dropped from the store).</summary>
     public (int Step, Preview Preview)? LatestPreview { get; private set; }
-    /// <summary>The spans of the job's calls, stages and transfers (see <see cref="JobTimeline"/>).</summary>
+    /// <summary>The spans of the job's calls, stages and transfers (see <see cref="JobTimeline"/>; not kept by a durable store).</summary>
     public JobTimeline Timeline { get; } = new();
     public Failed? Error { get; private set; }
     /// <summary>True once the image and preview bytes were dropped to keep the store within its budget.</summary>
@@ -75,6 +122,18 @@ public sealed class Job
         lock (_gate)
         {
             if (State != JobState.Queued || (position == QueuePosition && Events.Count > 0)) return;
+            QueuePosition = position;
+            Events.Append(new JobEvent { Queued = new Queued { Position = (uint)position } });
+        }
+    }
+
+    /// <summary>Back in the queue after a restart (a running job keeps its progress until it runs again).</summary>
+    internal void Requeue(int position)
+    {
+        lock (_gate)
+        {
+            _metrics?.Changed(State, JobState.Queued, null);
+            State = JobState.Queued;
             QueuePosition = position;
             Events.Append(new JobEvent { Queued = new Queued { Position = (uint)position } });
         }

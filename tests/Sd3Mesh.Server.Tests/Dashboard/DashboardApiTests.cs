@@ -36,10 +36,10 @@ public sealed class DashboardApiTests
                 progress.StageStarted(stage);
             }
 
-            public void StepCompleted(int step, int totalSteps, JobPreview? preview = null)
+            public void StepCompleted(int step, int totalSteps, JobPreview? preview = null, Sd3Mesh.Tensors.Tensor? checkpoint = null)
             {
                 progress.SpansRecorded([new TraceSpan("transformer@cpu:0", "s0", SpanKind.Call, "step", T0 + 1000 * step, 400) { Step = step }]);
-                progress.StepCompleted(step, totalSteps, preview);
+                progress.StepCompleted(step, totalSteps, preview, checkpoint);
             }
 
             public void SpansRecorded(IReadOnlyList<TraceSpan> spans) => progress.SpansRecorded(spans);

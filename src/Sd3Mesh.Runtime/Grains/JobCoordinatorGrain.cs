@@ -66,8 +66,9 @@ public sealed class JobCoordinatorGrain(CoordinatorPipelines pipelines, JobTrace
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            // A failed job's timeline shows how far it got.
+            // A failed job's timeline shows how far it got; its progress so far reaches the primary before its failure.
             await PostSpansAsync(relay, trace, job.JobId);
+            await relay.CompleteAsync();
             throw;
         }
         finally

@@ -37,7 +37,7 @@ public sealed class RestartTests(TinyModels models, PostgresServer postgres) : I
 
     private string[] ServeArgs(int port) =>
     [
-        "serve", "--listen", $"127.0.0.1:{port}", "--models", models.Folder, "--data", _data,
+        "serve", "--listen", $"127.0.0.1:{port}", "--http", "none", "--models", models.Folder, "--data", _data,
         "--checkpoint-every", CheckpointEvery.ToString(System.Globalization.CultureInfo.InvariantCulture),
         .. _postgres is null ? Array.Empty<string>() : ["--postgres", _postgres],
     ];

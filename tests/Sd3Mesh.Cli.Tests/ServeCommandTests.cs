@@ -91,4 +91,24 @@ public class ServeCommandTests(TinyModelFolder folder) : IClassFixture<TinyModel
         Assert.DoesNotContain(lines, l => l.Contains("preview", StringComparison.OrdinalIgnoreCase));
         Assert.Contains(lines, l => l.Contains("sd3_generated_001.png (64x64, seed 7,"));
     }
+    [Fact]
+    public async Task The_default_web_address_taken_the_dashboard_takes_a_free_port_and_says_so()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        int busy = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var (console, output) = CapturedConsole.Create();
+        using var stop = new CancellationTokenSource();
+        string root = Path.Combine(folder.Path, "serve-busy-" + Guid.NewGuid().ToString("N")[..6]);
+        var serve = ServeCommand.RunAsync(console, new ServeCommand.Settings($"127.0.0.1:{FreePort()}", new DirectoryInfo(folder.Model),
+            HttpListen: $"127.0.0.1:{busy}", Data: new DirectoryInfo(root), HttpFallback: true), stop.Token);
+        for (int i = 0; i < 600 && !output.ToString().Contains("dashboard at") && !serve.IsCompleted; i++) await Task.Delay(50);
+        stop.Cancel();
+        Assert.Equal(0, await serve.WaitAsync(TimeSpan.FromSeconds(30)));
+        string text = output.ToString();
+        Assert.Contains($"127.0.0.1:{busy} is in use: the web endpoint takes a free port", text);
+        var url = System.Text.RegularExpressions.Regex.Match(text, @"dashboard at http://127\.0\.0\.1:(\d+)/");
+        Assert.True(url.Success, text);
+        Assert.NotEqual(busy, int.Parse(url.Groups[1].Value));
+    }
 }

@@ -21,7 +21,7 @@ public sealed class SignalTests(TinyModelFolder folder) : IClassFixture<TinyMode
     }
 
     private CliProcess Serve(int port) =>
-        CliProcess.Start(["serve", "--listen", $"127.0.0.1:{port}", "--models", folder.Model, "--data", DataFolder()]);
+        CliProcess.Start(["serve", "--listen", $"127.0.0.1:{port}", "--http", "none", "--models", folder.Model, "--data", DataFolder()]);
 
     [Theory]
     [InlineData(CliProcess.SigTerm)]

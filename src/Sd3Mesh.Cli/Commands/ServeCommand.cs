@@ -34,10 +34,12 @@ public static class ServeCommand
     public const string DefaultListen = "127.0.0.1:50051";
     public const string DefaultHttp = "127.0.0.1:8080";
 
+    /// <param name="HttpListen">the web endpoint; null: none</param>
+    /// <param name="HttpFallback">the web endpoint is the default one: a free port instead if it is taken</param>
     /// <param name="Data">the data folder; null: <see cref="StoreSpec.DefaultDataFolder"/>("serve")</param>
     public sealed record Settings(string Listen, DirectoryInfo? Models = null, Device? Device = null, FileInfo? TlsCert = null,
         string? TlsPassword = null, string? HttpListen = null, DirectoryInfo? Data = null, string? Postgres = null,
-        int CheckpointEvery = StoreSpec.DefaultCheckpointEvery);
+        int CheckpointEvery = StoreSpec.DefaultCheckpointEvery, bool HttpFallback = false);
 
     public static Command Create()
     {
@@ -59,7 +61,8 @@ public static class ServeCommand
         foreach (var option in new Option[] { listen, http, models, device, tlsCert, tlsPassword, data, postgres, checkpoints }) command.Options.Add(option);
         command.SetAction((parse, ct) => RunAsync(AnsiConsole.Console, new Settings(parse.GetValue(listen)!, parse.GetValue(models),
             parse.GetValue(device), parse.GetValue(tlsCert), parse.GetValue(tlsPassword), WebEndpoint(parse.GetValue(http)), parse.GetValue(data),
-            parse.GetValue(postgres), (int)Math.Min(parse.GetValue(checkpoints) ?? StoreSpec.DefaultCheckpointEvery, int.MaxValue)), ct));
+            parse.GetValue(postgres), (int)Math.Min(parse.GetValue(checkpoints) ?? StoreSpec.DefaultCheckpointEvery, int.MaxValue),
+            HttpFallback: parse.GetResult(http) is not { Implicit: false }), ct));
         return command;
     }
 
@@ -75,6 +78,14 @@ public static class ServeCommand
         {
             console.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
             return ExitCodes.Usage;
+        }
+
+        // The default web address taken (another server, another dashboard): a free port, named at start. An address
+        // given with --http is used as given, or the start fails naming it.
+        if (settings is { HttpFallback: true, HttpListen: { } web } && !CanBind(ListenAddress.Parse(web)))
+        {
+            console.MarkupLine($"[yellow]{Markup.Escape($"{web} is in use: the web endpoint takes a free port (--http HOST:PORT chooses one)")}[/]");
+            settings = settings with { HttpListen = $"{ListenAddress.Parse(web).Address}:0" };
         }
 
         Sd3ModelFolder folder;
@@ -132,6 +143,21 @@ public static class ServeCommand
         await host.WaitForShutdownAsync(cancellationToken);
         console.MarkupLine("stopped");
         return ExitCodes.Ok;
+    }
+
+    private static bool CanBind(System.Net.IPEndPoint endpoint)
+    {
+        try
+        {
+            var listener = new System.Net.Sockets.TcpListener(endpoint);
+            listener.Start();
+            listener.Stop();
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
     }
 
     /// <summary>--http's value: null for 'none' (no web endpoint).</summary>

@@ -1,7 +1,9 @@
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Hosting;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.TestingHost;
 using Sd3Mesh.Onnx;
+using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Placement;
 
 namespace Sd3Mesh.Runtime.Tests;
@@ -17,9 +19,21 @@ public sealed class DeviceProbeGrain(ISiloMetadataCache metadata, ILocalSiloDeta
     public Task<string> SiloName() => Task.FromResult(SiloDevices.Name(metadata.GetSiloMetadata(silo.SiloAddress)) ?? "?");
 }
 
-/// <summary>Two in-process silos, "gpu0" owning cpu:0 and "gpu1" owning cpu:1 (the first silo also cpu:2).</summary>
-public sealed class TwoSiloCluster : IAsyncLifetime
+/// <summary>
+/// Two in-process silos, "gpu0" owning cpu:0 and "gpu1" owning cpu:1 (the first silo also cpu:2), with the cluster config
+/// that says so: T5 placed on cpu:1, its fallback cpu:2.
+/// </summary>
+public class TwoSiloCluster : IAsyncLifetime
 {
+    public static readonly ClusterConfig Config = ClusterConfigReader.Parse("""
+        { "name": "t", "model": { "preset": "tiny" },
+          "silos": [
+            { "name": "gpu0", "primary": true, "devices": ["cpu:0", "cpu:2"], "silo_port": 1, "gateway_port": 2, "grpc_port": 3 },
+            { "name": "gpu1", "devices": ["cpu:1"], "silo_port": 4, "gateway_port": 5, "grpc_port": 6 } ],
+          "placement": { "text_encoder": "cpu:0", "text_encoder_2": "cpu:0", "text_encoder_3": "cpu:1", "transformer": "cpu:0", "vae": "cpu:2" },
+          "fallback": { "text_encoder_3": "cpu:2" } }
+        """, "two-silos.json");
+
     public InProcessTestCluster Cluster { get; private set; } = null!;
 
     public async Task InitializeAsync()
@@ -31,6 +45,7 @@ public sealed class TwoSiloCluster : IAsyncLifetime
             silo.UseSiloMetadata(SiloDevices.Metadata(first ? "gpu0" : "gpu1",
                 first ? [new Device(DeviceKind.Cpu, 0), new Device(DeviceKind.Cpu, 2)] : [new Device(DeviceKind.Cpu, 1)], null));
             silo.AddPlacementDirector<DevicePlacementStrategy, DevicePlacementDirector>();
+            silo.Services.AddSingleton(Config);
         });
         Cluster = builder.Build();
         await Cluster.DeployAsync();
@@ -38,6 +53,9 @@ public sealed class TwoSiloCluster : IAsyncLifetime
 
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
 }
+
+/// <summary>The same two silos for a test that stops one.</summary>
+public sealed class TwoSiloClusterToBreak : TwoSiloCluster;
 
 public sealed class PlacementTests(TwoSiloCluster fixture) : IClassFixture<TwoSiloCluster>
 {
@@ -60,5 +78,26 @@ public sealed class PlacementTests(TwoSiloCluster fixture) : IClassFixture<TwoSi
         Assert.Contains("cannot place m/transformer on cuda:3: no active silo owns cuda:3", e.Message);
         Assert.Contains("gpu0: cpu:0, cpu:2", e.Message);
         Assert.Contains("gpu1: cpu:1", e.Message);
+    }
+}
+
+public sealed class FallbackPlacementTests(TwoSiloClusterToBreak fixture) : IClassFixture<TwoSiloClusterToBreak>
+{
+    [Fact]
+    public async Task When_a_silo_is_gone_a_grain_with_a_fallback_is_activated_on_the_fallbacks_silo_and_one_without_fails_naming_the_silo()
+    {
+        var cluster = fixture.Cluster;
+        var t5 = cluster.Client.GetGrain<IDeviceProbeGrain>("m/text_encoder_3@cpu:1");
+        Assert.Equal("gpu1", await t5.SiloName());
+
+        var gpu1 = cluster.Silos.Single(s => s.Name != "Silo_0");
+        await cluster.StopSiloAsync(gpu1);
+
+        // The activation on gpu1 went with it; the next call places the grain anew: on cpu:2's silo, T5's fallback.
+        Assert.Equal("gpu0", await t5.SiloName());
+        // No fallback for a job's coordinator on cpu:1 (the transformer has none): refused, naming the silo that owned cpu:1.
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => cluster.Client.GetGrain<IDeviceProbeGrain>("job/9@cpu:1").SiloName());
+        Assert.Contains("cannot place job/9 on cpu:1: no active silo owns cpu:1 (its owner in the config: silo gpu1; no fallback configured; " +
+                        "active silos and their devices: gpu0: cpu:0, cpu:2)", e.Message);
     }
 }

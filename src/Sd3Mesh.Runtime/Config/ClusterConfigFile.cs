@@ -15,6 +15,9 @@ internal sealed class ClusterConfigFile
     public bool? CfgParallel { get; set; }
     public OffloadFile? Offload { get; set; }
     public JobsFile? Jobs { get; set; }
+    public ClusteringFile? Clustering { get; set; }
+    /// <summary>Submodule name -> the device its grain moves to when the silo of its placed device is declared dead.</summary>
+    public Dictionary<string, string>? Fallback { get; set; }
 
     internal sealed class ModelFile
     {
@@ -51,6 +54,12 @@ internal sealed class ClusterConfigFile
     {
         public int? MaxInFlight { get; set; }
         public int? QueueCapacity { get; set; }
+        public int? ClientQueueCapacity { get; set; }
+    }
+
+    internal sealed class ClusteringFile
+    {
+        public string? Redis { get; set; }
     }
 
     public static readonly JsonSerializerOptions Json = new()

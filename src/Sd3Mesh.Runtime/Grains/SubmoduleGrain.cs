@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Devices;
 using Sd3Mesh.Runtime.Catalog;
@@ -18,8 +19,11 @@ public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories mem
     protected ModelCatalog Catalog { get; } = catalog;
     protected ITensorExchange Tensors { get; } = tensors;
     protected PlacedGrain Placed { get; private set; } = null!;
+    /// <summary>Where its sessions run: its key's device, or the submodule's fallback when that device's silo is gone.</summary>
+    protected Onnx.Device Device { get; private set; }
     protected GrainSessions<T> Sessions { get; private set; } = null!;
     protected CallStats Stats { get; } = new();
+    private SiloSpec _silo = null!;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -27,7 +31,9 @@ public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories mem
         Placed = Catalog.Plan.Grains.FirstOrDefault(g => g.Key == key)
             ?? throw new InvalidOperationException($"{key} is not a grain of the cluster config '{Catalog.Config.Name}' (its grains: " +
                 $"{string.Join(", ", Catalog.Plan.Grains.Select(g => g.Key))})");
-        Sessions = new GrainSessions<T>(key.ToString(), Placed.WeightBytes, memories.For(key.Device), LoadAsync);
+        _silo = ServiceProvider.GetRequiredService<SiloSpec>();
+        Device = Catalog.Config.DeviceOn(_silo, key);
+        Sessions = new GrainSessions<T>(key.ToString(), Placed.WeightBytes, memories.For(Device), LoadAsync);
         return Task.CompletedTask;
     }
 
@@ -66,7 +72,7 @@ public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories mem
     public Task<GrainReport> Report()
     {
         var (calls, mean, p95) = Stats.Snapshot();
-        return Task.FromResult(new GrainReport(Placed.Key.ToString(), Placed.Submodule.Name(), Placed.Key.Device.ToString(), Placed.Silo,
+        return Task.FromResult(new GrainReport(Placed.Key.ToString(), Placed.Submodule.Name(), Device.ToString(), _silo.Name,
             Sessions.State, Placed.WeightBytes, calls, mean, p95, Stats.LastError, Stats.LastCall, Sessions.LoadTime.TotalMilliseconds, Sessions.Loads));
     }
 }

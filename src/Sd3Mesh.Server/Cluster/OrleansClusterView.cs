@@ -82,6 +82,9 @@ public sealed class OrleansClusterView(IClusterMembershipService membership, ISi
             try
             {
                 var r = await grains.Submodule(g).Report().WaitAsync(Timeout, cancellationToken);
+                // Where it runs now: the config's silo and device, or its fallback's after that silo was declared dead.
+                grain.SiloId = r.Silo;
+                grain.Device = r.Device;
                 grain.State = r.State switch
                 {
                     SessionState.Active => GrainState.Active,

@@ -31,7 +31,7 @@ public sealed class ClusterJobExecutor(IGrainFactory grains, ModelCatalog catalo
             ? transformers[0].Key.Device
             : transformers[(int)((uint)Interlocked.Increment(ref _next) % (uint)transformers.Count)].Key.Device;
         string id = Guid.NewGuid().ToString("N");
-        var coordinator = grains.GetGrain<IJobCoordinatorGrain>(new Runtime.Placement.DeviceKey($"job/{id}", device).ToString());
+        var coordinator = grains.GetGrain<IJobCoordinatorGrain>(new Runtime.Placement.DeviceKey(Runtime.Placement.Fallbacks.JobPrefix + id, device).ToString());
         // Orleans holds observer objects weakly: this local keeps it alive until the job has ended.
         var relay = new Observer(progress);
         var observer = grains.CreateObjectReference<IJobObserver>(relay);

@@ -5,6 +5,7 @@ using Orleans.TestingHost;
 using Sd3Mesh.Onnx;
 using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Placement;
+using Sd3Mesh.Runtime.Stages;
 
 namespace Sd3Mesh.Runtime.Tests;
 
@@ -78,6 +79,35 @@ public sealed class PlacementTests(TwoSiloCluster fixture) : IClassFixture<TwoSi
         Assert.Contains("cannot place m/transformer on cuda:3: no active silo owns cuda:3", e.Message);
         Assert.Contains("gpu0: cpu:0, cpu:2", e.Message);
         Assert.Contains("gpu1: cpu:1", e.Message);
+    }
+
+    [Fact]
+    public async Task A_stateless_stage_call_to_a_grain_with_a_fallback_is_sent_again_until_it_answers_and_others_fail_unavailable_at_once()
+    {
+        var calls = new StageCalls(TwoSiloCluster.Config) { RetryDelay = TimeSpan.FromMilliseconds(10) };
+        var t5 = fixture.Cluster.Client.GetGrain<IDeviceProbeGrain>("m/text_encoder_3@cpu:1");
+        int attempts = 0;
+        Task<int> FailTwice() => ++attempts <= 2 ? throw new SiloUnavailableException("the target silo became unavailable") : Task.FromResult(attempts);
+
+        Assert.Equal(3, await calls.RunAsync(t5, FailTwice, retry: true));
+
+        // Not retryable (the transformer's calls hold the job's latents), or no fallback (the VAE): UNAVAILABLE naming the silo.
+        attempts = 0;
+        var e = await Assert.ThrowsAsync<SubmoduleUnavailableException>(() => calls.RunAsync(t5, FailTwice));
+        Assert.Equal(1, attempts);
+        Assert.Equal("text_encoder_3 is unavailable: its silo gpu1 (device cpu:1) does not answer (SiloUnavailableException: the target silo became unavailable)",
+            e.Message);
+        attempts = 0;
+        var vae = fixture.Cluster.Client.GetGrain<IDeviceProbeGrain>("m/vae@cpu:2");
+        e = await Assert.ThrowsAsync<SubmoduleUnavailableException>(() => calls.RunAsync(vae, FailTwice, retry: true));
+        Assert.StartsWith("vae is unavailable: its silo gpu0 (device cpu:2) does not answer", e.Message);
+
+        // A fallback that takes no call either: the job fails once the failover window has passed, saying so.
+        var brief = new StageCalls(TwoSiloCluster.Config) { RetryDelay = TimeSpan.FromMilliseconds(10), FailoverWindow = TimeSpan.FromMilliseconds(100) };
+        e = await Assert.ThrowsAsync<SubmoduleUnavailableException>(() =>
+            brief.RunAsync<int>(t5, () => throw new SiloUnavailableException("gone"), retry: true));
+        Assert.Equal("text_encoder_3 is unavailable: its silo gpu1 (device cpu:1) does not answer; its fallback cpu:2 took no call within 0 s " +
+                     "(SiloUnavailableException: gone)", e.Message);
     }
 }
 

@@ -25,8 +25,11 @@ internal static class RedisCheck
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
-            return $"clustering.redis: no Redis server answers at {string.Join(", ", options.EndPoints)} ({e.Message.Split('\n')[0].Split(';')[0]}); " +
-                   "start one (cluster/redis.sh start) or fix the address";
+            return NoAnswer(clustering);
         }
     }
+
+    /// <summary>What a silo or `cluster up` says when the membership's Redis server does not answer.</summary>
+    public static string NoAnswer(ClusteringSpec clustering) =>
+        $"clustering.redis: no Redis server answers at {clustering.Redis?.Split(',')[0]}; start one (cluster/redis.sh start) or fix the address";
 }

@@ -91,7 +91,7 @@ public static class SiloCommand
         {
             try { await host.DisposeAsync(); }
             catch (InvalidOperationException) { } // Orleans refuses to stop a silo that never ran: nothing to stop
-            return StartFailed(console, spec, e);
+            return StartFailed(console, config, spec, e);
         }
 
         await using (host)
@@ -122,11 +122,12 @@ public static class SiloCommand
     }
 
     /// <summary>One line saying why the silo could not start: 2 when the model or its placement is wrong, 1 when a port is taken or anything else.</summary>
-    private static int StartFailed(IAnsiConsole console, SiloSpec spec, Exception e)
+    private static int StartFailed(IAnsiConsole console, ClusterConfig config, SiloSpec spec, Exception e)
     {
         while (e is AggregateException { InnerExceptions.Count: 1 } aggregate) e = aggregate.InnerExceptions[0];
         var (code, what) = e switch
         {
+            StackExchange.Redis.RedisConnectionException => (ExitCodes.Failed, RedisCheck.NoAnswer(config.Clustering)),
             ClusterConfigException or DevicePlacementException or ModelFormatException or DirectoryNotFoundException or FileNotFoundException =>
                 (ExitCodes.Usage, e.Message),
             // Kestrel's endpoint (IOException), Orleans' silo or gateway port (AddressInUseException).

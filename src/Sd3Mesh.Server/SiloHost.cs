@@ -78,6 +78,7 @@ public sealed class SiloHost : IAsyncDisposable
         configure?.Invoke(builder);
 
         App = builder.Build();
+        App.UseGrpcRequestCheck();
         if (options.PublicApi)
         {
             App.MapGrpcService<GenerationService>();

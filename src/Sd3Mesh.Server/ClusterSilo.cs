@@ -31,6 +31,7 @@ public static class ClusterSilo
         options.PublicApi = spec.Primary;
         options.MaxJobsInFlight = config.Jobs.MaxInFlight;
         options.MaxQueuedJobs = config.Jobs.QueueCapacity;
+        options.MaxQueuedJobsPerClient = config.Jobs.ClientQueueCapacity;
         decorate ??= e => e;
         return new SiloHost(provider => decorate(new ClusterJobExecutor(provider.GetRequiredService<IGrainFactory>(), provider.GetRequiredService<ModelCatalog>())),
             options, configure: builder =>

@@ -19,6 +19,8 @@ public sealed class SiloHostOptions : GrpcServerOptions
     public long InlineImageLimit { get; set; } = 2 * 1024 * 1024;
     public int MaxJobs { get; set; } = 1000;
     public int MaxQueuedJobs { get; set; } = 100;
+    /// <summary>Jobs one client (its sd3mesh-client-id, else its address) may have waiting.</summary>
+    public int MaxQueuedJobsPerClient { get; set; } = Runtime.Config.JobLimits.DefaultClientQueueCapacity;
     /// <summary>Image and step preview bytes kept in memory; beyond, the oldest ended jobs lose theirs.</summary>
     public long MaxImageBytes { get; set; } = 1L << 30;
     /// <summary>Memory placement may use on the cpu device; null: all the process may use.</summary>
@@ -70,6 +72,7 @@ public sealed class SiloHost : IAsyncDisposable
         {
             InlineImageLimit = options.InlineImageLimit,
             MaxInFlight = options.MaxJobsInFlight,
+            MaxQueuedJobsPerClient = options.MaxQueuedJobsPerClient,
         });
         services.AddSingleton<GenerationService>();
         services.AddSingleton<ClusterService>();

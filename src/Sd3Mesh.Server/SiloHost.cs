@@ -29,6 +29,8 @@ public sealed class SiloHostOptions : GrpcServerOptions
     public int MaxJobsInFlight { get; set; } = 1;
     /// <summary>Serve the public API (Generation, Cluster): the primary silo does, the others serve only the transport.</summary>
     public bool PublicApi { get; set; } = true;
+    /// <summary>The bearer token every call but health and the tensor transport must carry (<see cref="Security.ApiToken.Resolve"/>); null: none.</summary>
+    public Security.ApiToken? ApiToken { get; set; }
 }
 
 /// <summary>
@@ -81,6 +83,7 @@ public sealed class SiloHost : IAsyncDisposable
         configure?.Invoke(builder);
 
         App = builder.Build();
+        if (options.ApiToken is { } token) App.UseMiddleware<Security.ApiTokenCheck>(token);
         App.UseGrpcRequestCheck();
         if (options.PublicApi)
         {

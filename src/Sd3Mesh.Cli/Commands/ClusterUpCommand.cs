@@ -65,6 +65,18 @@ public static class ClusterUpCommand
             console.MarkupLine($"[red]{Markup.Escape(redis)}[/]");
             return ExitCodes.Failed;
         }
+        // The primary (a silo of this machine) reads the same data folder: a token it needs is made here, and shown here once.
+        Server.Security.ApiToken? token;
+        try
+        {
+            token = Server.Security.ApiToken.Resolve([new System.Net.IPEndPoint(System.Net.IPAddress.Parse(config.Primary.Host), config.Primary.GrpcPort)],
+                Environment.GetEnvironmentVariable(Server.Security.ApiToken.Variable), Server.Security.DataFolder.Path);
+        }
+        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            console.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
+            return ExitCodes.Usage;
+        }
 
         var logs = settings.Logs?.FullName ?? Path.GetFullPath(Path.Combine("logs", config.Name));
         try
@@ -99,6 +111,7 @@ public static class ClusterUpCommand
 
             var primary = config.Primary;
             console.MarkupLine(Markup.Escape($"API: {primary.GrpcUri}"));
+            ServeCommand.ShowToken(console, token);
             if (primary.WebPort > 0) console.MarkupLine(Markup.Escape($"web: http://{primary.Host}:{primary.WebPort}/ (GET /healthz)"));
             console.MarkupLine(Markup.Escape($"e.g. ./sd3mesh generate \"a lighthouse at dusk\" --server {primary.GrpcUri}; " +
                                              $"./sd3mesh placement --server {primary.GrpcUri}. Ctrl+C stops the cluster"));

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -10,6 +11,7 @@ using Sd3Mesh.Runtime.Catalog;
 using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Placement;
 using Sd3Mesh.Server;
+using Sd3Mesh.Server.Security;
 using Spectre.Console;
 
 namespace Sd3Mesh.Cli.Commands;
@@ -82,7 +84,23 @@ public static class SiloCommand
             return ExitCodes.Usage;
         }
 
-        var host = ClusterSilo.Create(config, spec.Name, new SiloHostOptions { Logging = logging => Logging(logging, settings.Log is not null) });
+        // The primary serves the public API: beyond loopback it needs a token (never written here: this output may be a log).
+        ApiToken? token;
+        try
+        {
+            token = spec.Primary ? ApiToken.Resolve([new IPEndPoint(IPAddress.Parse(spec.Host), spec.GrpcPort)],
+                Environment.GetEnvironmentVariable(ApiToken.Variable), DataFolder.Path) : null;
+        }
+        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            console.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
+            return ExitCodes.Usage;
+        }
+        var host = ClusterSilo.Create(config, spec.Name, new SiloHostOptions
+        {
+            Logging = logging => Logging(logging, settings.Log is not null),
+            ApiToken = token,
+        });
         try
         {
             await host.StartAsync(cancellationToken);
@@ -94,6 +112,8 @@ public static class SiloCommand
             return StartFailed(console, config, spec, e);
         }
 
+        if (token is not null)
+            console.MarkupLine(Markup.Escape($"calls to the public API need the {token}{(token.Generated ? " (generated now; read it there)" : "")}"));
         await using (host)
             return await RunStartedAsync(console, settings, config, spec, host, cancellationToken);
     }

@@ -15,12 +15,20 @@ namespace Sd3Mesh.Runtime.Placement;
 public sealed class DevicePlacementDirector(ISiloMetadataCache metadata, ClusterConfig config, ILogger<DevicePlacementDirector> logger)
     : IPlacementDirector
 {
-    public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
+    /// <summary>How long placement waits for a silo's metadata to reach this silo's cache (right after it joined).</summary>
+    public static readonly TimeSpan MetadataWait = TimeSpan.FromSeconds(5);
+
+    public async Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
     {
         var key = DeviceKey.Parse(target.GrainIdentity.Key.ToString()!);
         var silos = context.GetCompatibleSilos(target);
+        // A silo that has just joined (this one, at start) may not have its metadata in the cache yet: wait for it
+        // rather than call its devices unowned.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (silos.Any(s => SiloDevices.Name(metadata.GetSiloMetadata(s)) is null) && clock.Elapsed < MetadataWait)
+            await Task.Delay(50);
         var owners = Owners(silos, key.Device);
-        if (owners.Length > 0) return Task.FromResult(Pick(owners, context));
+        if (owners.Length > 0) return Pick(owners, context);
 
         string lost = config.Silos.FirstOrDefault(s => s.Devices.Contains(key.Device))?.Name is { } name ? $"silo {name}" : "no silo";
         var fallback = config.FallbackFor(key);
@@ -28,7 +36,7 @@ public sealed class DevicePlacementDirector(ISiloMetadataCache metadata, Cluster
         {
             logger.LogWarning("{Grain}: no active silo owns {Device} ({Lost} is gone); activating it on its fallback {Fallback}",
                 key.ToString(), key.Device.ToString(), lost, device.ToString());
-            return Task.FromResult(Pick(standby, context));
+            return Pick(standby, context);
         }
         var known = string.Join("; ", silos.Select(s =>
         {

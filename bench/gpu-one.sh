@@ -3,10 +3,11 @@
 # 1024x1024, 28 steps, CFG 7) against diffusers + PyTorch on the same card, with each side's peak GPU memory.
 # Run on a GPU host after `. .device/app/prelude.sh` (see ../shared/device/README.md):
 #   bash bench/gpu-one.sh            # results under $OUT (default /tmp/gpu-one)
-# SECTIONS=doctor,create,ours,anchor picks parts (default: all).
+# SECTIONS=doctor,create,ours,cluster,anchor picks parts (default: all; cluster: one silo's grains vs one process); VARIANTS="--cuda-graph;" lists `bench pipeline`
+# option sets for ours, separated by ';' (default: with and without CUDA graphs).
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-one}; mkdir -p "$OUT"
-SECTIONS=${SECTIONS:-doctor,create,ours,anchor}
+SECTIONS=${SECTIONS:-doctor,create,ours,cluster,anchor}
 MODELS=${MODELS:-/tmp/m16}
 has() { [[ ",$SECTIONS," == *",$1,"* ]]; }
 log() { echo "[$(date +%T)] $*"; }
@@ -28,11 +29,18 @@ if has create && [[ ! -f $MODELS/sd3mesh.json ]]; then
   log "create medium fp16"; /usr/bin/time -f "create: %e s, %M KiB" sd3mesh models create --preset medium --precision fp16 --out "$MODELS" | tail -3
 fi
 if has ours; then
-  for variant in "--cuda-graph" ""; do
+  IFS=';' read -r -a variants <<< "${VARIANTS:---cuda-graph;}"
+  [[ ${VARIANTS:---cuda-graph;} == *';' ]] && variants+=("")
+  for variant in "${variants[@]}"; do
     log "ours ${variant:-(no cuda graph)}"
-    with_memory "ours${variant//-/_}" sd3mesh bench pipeline --models "$MODELS" --device cuda:0 --width 1024 --height 1024 --steps 28 \
+    with_memory "ours${variant//[- ]/_}" sd3mesh bench pipeline --models "$MODELS" --device cuda:0 --width 1024 --height 1024 --steps 28 \
       --guidance 7 --runs 3 --warmup 1 $variant
   done
+fi
+if has cluster; then
+  log "cluster: one silo's coordinator and transformer grains vs the one-process pipeline"
+  sd3mesh bench cluster --models "$MODELS" --device cuda:0 --width 1024 --height 1024 --steps 28 --guidance 7 --runs 6 --warmup 1 \
+    --part overhead --json "$OUT/bench-cluster.json" 2>&1 | tail -30
 fi
 if has anchor; then
   log anchor

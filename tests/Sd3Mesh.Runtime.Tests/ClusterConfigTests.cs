@@ -129,6 +129,18 @@ public sealed class ClusterConfigTests
     }
 
     [Theory]
+    [InlineData("0s")]
+    [InlineData("500ms")]
+    public void An_idle_timeout_shorter_than_a_second_is_refused(string text)
+    {
+        var e = Assert.Throws<ClusterConfigException>(() => ClusterConfigReader.Parse(Config(Good, $", \"offload\": {{ \"idle_timeout\": \"{text}\" }}"), "t.json"));
+        Assert.Equal($"offload.idle_timeout: '{text}' is shorter than the 1s minimum (Orleans' grain collection, which releases idle grains, looks for them every half of it)",
+            Assert.Single(e.Errors));
+        Assert.Equal(TimeSpan.FromSeconds(1),
+            ClusterConfigReader.Parse(Config(Good, ", \"offload\": { \"idle_timeout\": \"1s\" }"), "t.json").Offload.IdleTimeout);
+    }
+
+    [Theory]
     [InlineData("6GB", 6_000_000_000L)]
     [InlineData("6GiB", 6L << 30)]
     [InlineData("1.5 GiB", 3L << 29)]

@@ -4,39 +4,22 @@ using Sd3Mesh.Runtime.Jobs;
 
 namespace Sd3Mesh.Runtime.Tests;
 
-public sealed class JobFlowTests(GrainClusterFixture fixture) : IClassFixture<GrainClusterFixture>
+[Collection(GrainClusterCollection.Name)]
+public sealed class JobFlowTests(GrainClusterFixture fixture)
 {
-    private sealed class Observer : IJobObserver
-    {
-        public List<JobProgress> Events { get; } = [];
-        public Task OnProgress(JobProgress progress)
-        {
-            lock (Events) Events.Add(progress);
-            return Task.CompletedTask;
-        }
-    }
-
-    private static GenerationRequest Request(OutputType output = OutputType.Image) => new()
-    {
-        Prompt = "a lighthouse at dusk", NegativePrompt = "blurry", Width = 64, Height = 64, Steps = 4, GuidanceScale = 5,
-        Seeds = [42], Count = 1, OutputType = output,
-    };
-
     [Fact]
     public async Task A_job_through_the_grains_gives_the_one_process_pipelines_png_byte_for_byte()
     {
-        var observer = new Observer();
-        var reference = fixture.Client.CreateObjectReference<IJobObserver>(observer);
-        var coordinator = fixture.Client.GetGrain<IJobCoordinatorGrain>("job/1@cpu:0");
-        var outputs = await coordinator.Run(new JobRequest("1", Request(), PreviewInterval: 2), reference);
+        var observer = new RecordingObserver();
+        var outputs = await TestClusters.RunAsync(fixture.Client, TestClusters.Request(), observer: observer, previewInterval: 2);
 
-        var local = await new Sd3Pipeline(fixture.Local.Components).GenerateAsync(Request());
+        var local = await new Sd3Pipeline(fixture.Local.Components).GenerateAsync(TestClusters.Request());
         var output = Assert.Single(outputs);
         Assert.Equal((JobOutput.Png, 64, 64, 42UL), (output.MediaType, output.Width, output.Height, output.Seed));
         Assert.Equal(local.Images[0].ToPng(), output.Data);
 
         // Progress: every stage in order, every step, previews on steps 2 and 4.
-        await WaitFor(() => observer.Events.Count(e => e.IsStep) == 4);
+        await TestClusters.WaitForAsync(() => observer.Events.Count(e => e.IsStep) == 4, TimeSpan.FromSeconds(5), "4 step events");
         Assert.Equal(Enum.GetValues<PipelineStage>(), observer.Events.Where(e => !e.IsStep).Select(e => e.Stage));
         Assert.Equal([2, 4], observer.Events.Where(e => e.PreviewPng is not null).Select(e => e.Step));
     }
@@ -44,20 +27,12 @@ public sealed class JobFlowTests(GrainClusterFixture fixture) : IClassFixture<Gr
     [Fact]
     public async Task Each_submodule_runs_on_the_silo_that_owns_its_device()
     {
-        var coordinator = fixture.Client.GetGrain<IJobCoordinatorGrain>("job/2@cpu:0");
-        await coordinator.Run(new JobRequest("2", Request(OutputType.Latent)), fixture.Client.CreateObjectReference<IJobObserver>(new Observer()));
-        var m = fixture.Config.Name;
+        await TestClusters.RunAsync(fixture.Client, TestClusters.Request("a red barn", output: OutputType.Latent));
         var t5 = await fixture.Client.GetGrain<IT5EncoderGrain>("tiny-fp32-seed0/text_encoder_3@cpu:1").Report();
         var transformer = await fixture.Client.GetGrain<ITransformerGrain>("tiny-fp32-seed0/transformer@cpu:0").Report();
         Assert.Equal(("s1", "cpu:1", SessionState.Active), (t5.Silo, t5.Device, t5.State));
         Assert.Equal(("s0", "cpu:0", SessionState.Active), (transformer.Silo, transformer.Device, transformer.State));
         Assert.True(t5.Calls >= 2); // prompt and negative prompt
         Assert.True(transformer.Calls >= 4 + 2); // begin, 4 steps, read, ...
-    }
-
-    private static async Task WaitFor(Func<bool> condition)
-    {
-        for (int i = 0; i < 100 && !condition(); i++) await Task.Delay(50);
-        Assert.True(condition());
     }
 }

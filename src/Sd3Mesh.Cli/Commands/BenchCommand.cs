@@ -19,6 +19,7 @@ public static class BenchCommand
     {
         yield return BenchOrtCommand.Create();
         yield return BenchPipelineCommand.Create();
+        yield return BenchClusterCommand.Create();
         yield return BenchRpcCommand.Create();
         foreach (var subcommand in BenchModelsCommand.Subcommands()) yield return subcommand;
     }

@@ -33,6 +33,7 @@ public static class BenchPipelineCommand
         public string? ComparePlacement { get; init; }
         public bool Tf32 { get; init; }
         public bool CudaGraph { get; init; }
+        public bool SharedArena { get; init; }
         public DenoiseResidency Residency { get; init; } = DenoiseResidency.Auto;
         /// <summary>Folder for ONNX Runtime's profiles; a summary per op type is printed.</summary>
         public string? Profile { get; init; }
@@ -40,9 +41,7 @@ public static class BenchPipelineCommand
 
     public static Command Create()
     {
-        var models = new Option<DirectoryInfo?>("--models") { Description = "SD3 ONNX model folder; default: seeded models of --preset, created once in the cache" };
-        var preset = new Option<string>("--preset") { Description = "tiny or medium (used without --models)", DefaultValueFactory = _ => "tiny" };
-        var precision = new Option<string>("--precision") { Description = "fp32 or fp16 (used without --models)", DefaultValueFactory = _ => "fp32" };
+        var modelOptions = new BenchModels();
         var device = new Option<string>("--device") { Description = "cpu, cpu:N, cuda:N (every submodule not placed by --placement)", DefaultValueFactory = _ => "cpu" };
         var placement = new Option<string?>("--placement") { Description = "Per-submodule devices, e.g. text_encoder=cpu:1,text_encoder_3=cpu:2,transformer_uncond=cuda:1" };
         var compare = new Option<string?>("--compare-placement") { Description = "Time a second placement (same syntax, on top of --device) in turns with the first" };
@@ -59,6 +58,7 @@ public static class BenchPipelineCommand
         var threads = new Option<int>("--threads") { Description = "Intra-op threads per CPU session (0: ONNX Runtime's default)", DefaultValueFactory = _ => 0 };
         var tf32 = new Option<bool>("--tf32") { Description = "Allow TF32 for float32 MatMul/Conv on CUDA (default: exact float32)" };
         var cudaGraph = new Option<bool>("--cuda-graph") { Description = "Capture the transformer step into CUDA graphs and replay them" };
+        var sharedArena = new Option<bool>("--shared-arena") { Description = "CUDA: the sessions on a GPU share one memory arena" };
         var residency = new Option<DenoiseResidency>("--residency")
         {
             Description = "Where denoising keeps latents and embeddings: auto (the GPU on CUDA), device, host",
@@ -67,11 +67,11 @@ public static class BenchPipelineCommand
         var profile = new Option<DirectoryInfo?>("--profile") { Description = "Write ONNX Runtime's profiles (per-node times) here and print a summary per op type" };
 
         var command = new Command("pipeline", "End-to-end SD3 job time per stage and the pipeline's overhead outside ONNX Runtime");
-        foreach (var o in new Option[] { models, preset, precision, device, placement, compare, width, height, steps, guidance, cfg, runs, warmup, noT5,
-                     decodeOnly, tiling, threads, tf32, cudaGraph, residency, profile })
+        foreach (var o in modelOptions.All.Concat([device, placement, compare, width, height, steps, guidance, cfg, runs, warmup, noT5,
+                     decodeOnly, tiling, threads, tf32, cudaGraph, sharedArena, residency, profile]))
             command.Options.Add(o);
-        command.SetAction((parse, ct) => RunAsync(AnsiConsole.Console, new Settings(parse.GetValue(models)?.FullName, parse.GetValue(preset)!,
-            parse.GetValue(precision)!, parse.GetValue(device)!, parse.GetValue(width), parse.GetValue(height), parse.GetValue(steps),
+        command.SetAction((parse, ct) => RunAsync(AnsiConsole.Console, new Settings(parse.GetValue(modelOptions.Models)?.FullName, parse.GetValue(modelOptions.Preset)!,
+            parse.GetValue(modelOptions.Precision)!, parse.GetValue(device)!, parse.GetValue(width), parse.GetValue(height), parse.GetValue(steps),
             parse.GetValue(guidance), parse.GetValue(cfg), parse.GetValue(runs), parse.GetValue(warmup), parse.GetValue(noT5),
             parse.GetValue(decodeOnly), parse.GetValue(tiling), parse.GetValue(threads))
         {
@@ -79,6 +79,7 @@ public static class BenchPipelineCommand
             ComparePlacement = parse.GetValue(compare),
             Tf32 = parse.GetValue(tf32),
             CudaGraph = parse.GetValue(cudaGraph),
+            SharedArena = parse.GetValue(sharedArena),
             Residency = parse.GetValue(residency),
             Profile = parse.GetValue(profile)?.FullName,
         }, ct));
@@ -100,7 +101,7 @@ public static class BenchPipelineCommand
             placement = DevicePlacement.Parse(s.Placement, device);
             compare = DevicePlacement.Parse(s.ComparePlacement, device);
             foreach (var d in placement.Devices.Concat(s.ComparePlacement is null ? [] : compare.Devices)) CudaSupport.EnsureUsable(d);
-            directory = s.Models ?? GenerateCommand.EnsureDefaultModels(console, s.Preset, Precision.Parse(s.Precision), GenerateCommand.DefaultWeightSeed);
+            directory = BenchModels.Folder(console, s.Models, s.Preset, s.Precision);
         }
         catch (Exception e) when (e is FormatException or DeviceUnavailableException)
         {
@@ -113,6 +114,7 @@ public static class BenchPipelineCommand
             IntraOpThreads = s.Threads,
             Tf32 = s.Tf32,
             CudaGraph = s.CudaGraph,
+            SharedArena = s.SharedArena,
             Residency = s.Residency,
             ProfileDirectory = s.Profile,
         };
@@ -123,7 +125,7 @@ public static class BenchPipelineCommand
                                          $"guidance {s.Guidance.ToString(c)} ({s.Cfg.ToString().ToLowerInvariant()}), {s.Warmup} warm-up + {s.Runs} timed runs, " +
                                          $"{Environment.ProcessorCount} CPU cores, ONNX Runtime {OrtRuntime.Version}, denoising on the " +
                                          $"{(model.ResidentDenoising ? "device" : "host")}, float32 math {(s.Tf32 ? "TF32 on CUDA" : "exact (transformer and VAE fed float16: TF32 allowed)")}" +
-                                         $"{(s.CudaGraph ? ", CUDA graph" : "")}, {DateTime.UtcNow:yyyy-MM-dd}"));
+                                         $"{(s.CudaGraph ? ", CUDA graph" : "")}{(s.SharedArena ? ", shared arena" : "")}, {DateTime.UtcNow:yyyy-MM-dd}"));
         int rc = s.DecodeOnly ? await DecodeOnlyAsync(console, model, s, ct) : await FullAsync(console, model, second, compare, s, ct);
         if (s.Profile is not null) PrintProfiles(console, model);
         return rc;
@@ -136,8 +138,8 @@ public static class BenchPipelineCommand
     {
         var request = new GenerationRequest
         {
-            Prompt = "a photo of a cat holding a sign that says hello world",
-            NegativePrompt = "blurry, low quality",
+            Prompt = BenchModels.Prompt,
+            NegativePrompt = BenchModels.NegativePrompt,
             Width = s.Width,
             Height = s.Height,
             Steps = s.Steps,

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 
 namespace Sd3Mesh.Onnx;
@@ -44,6 +45,13 @@ public sealed class SessionSettings
     public bool CudaGraph { get; set; }
 
     /// <summary>
+    /// CUDA: allocate from the GPU's arena shared by every session on it (<see cref="DeviceArenas"/>) instead of an
+    /// arena of the session's own. Falls back to an own arena, with a warning in ONNX Runtime's log, if the shared
+    /// one cannot be registered.
+    /// </summary>
+    public bool SharedArena { get; set; }
+
+    /// <summary>
     /// When set, ONNX Runtime profiles the session into a JSON file (Chrome trace format) whose name starts
     /// with this prefix; <see cref="OnnxSession.EndProfiling"/> finishes it and returns its path.
     /// </summary>
@@ -79,7 +87,7 @@ public sealed class SessionSettings
         var fresh = new SessionSettings
         {
             Device = Device, IntraOpThreads = IntraOpThreads, InterOpThreads = InterOpThreads, GraphOptimizationLevel = GraphOptimizationLevel,
-            EnableMemoryPattern = EnableMemoryPattern, EnableCpuArena = EnableCpuArena, Tf32 = Tf32, CudaGraph = CudaGraph,
+            EnableMemoryPattern = EnableMemoryPattern, EnableCpuArena = EnableCpuArena, Tf32 = Tf32, CudaGraph = CudaGraph, SharedArena = SharedArena,
             ProfilingFilePrefix = ProfilingFilePrefix, LogId = LogId, LogLevel = LogLevel,
         };
         foreach (var (k, v) in FreeDimensionOverrides) fresh.FreeDimensionOverrides[k] = v;
@@ -144,6 +152,7 @@ public sealed class SessionSettings
             foreach (var (key, value) in ConfigEntries) options.AddSessionConfigEntry(key, value);
             if (LogId is not null) options.LogId = LogId;
             if (LogLevel is { } level) options.LogSeverityLevel = level;
+            if (Device.IsCuda && SharedArena) UseSharedArena(options);
             if (Device.IsCuda) AppendCuda(options);
             return options;
         }
@@ -152,6 +161,14 @@ public sealed class SessionSettings
             options.Dispose();
             throw;
         }
+    }
+
+    private void UseSharedArena(SessionOptions options)
+    {
+        if (DeviceArenas.EnsureCuda(Device) is { } why)
+            OrtRuntime.Logger?.LogWarning("{Device}: no shared CUDA arena ({Reason}); {Session} keeps its own", Device, why, LogId ?? "a session");
+        else
+            options.AddSessionConfigEntry("session.use_env_allocators", "1");
     }
 
     /// <summary>The CUDA execution provider on GPU <see cref="Device"/>.Index (the CPU provider stays as the fallback for what CUDA lacks).</summary>

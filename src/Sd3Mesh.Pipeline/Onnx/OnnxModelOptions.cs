@@ -30,6 +30,9 @@ public sealed record OnnxModelOptions
     /// </summary>
     public bool CudaGraph { get; init; }
 
+    /// <summary>CUDA: the sessions on one GPU share one memory arena (see <see cref="Sd3Mesh.Onnx.DeviceArenas"/>).</summary>
+    public bool SharedArena { get; init; }
+
     public DenoiseResidency Residency { get; init; } = DenoiseResidency.Auto;
 
     /// <summary>When set, every session writes ONNX Runtime's profile (per-node times) into this folder.</summary>

@@ -60,6 +60,7 @@ public sealed class Sd3ModelFolder
             IntraOpThreads = options.IntraOpThreads,
             Tf32 = options.Tf32 || Float16(info),
             CudaGraph = cudaGraph && device.IsCuda,
+            SharedArena = options.SharedArena && device.IsCuda,
             LogId = name,
             ProfilingFilePrefix = options.ProfileDirectory is { } dir ? Path.Combine(dir, name) : null,
         };

@@ -69,6 +69,8 @@ public sealed record SiloSpec
 public sealed record OffloadSpec
 {
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(10);
+    /// <summary>The shortest idle timeout a config may set (Orleans checks for idle grains every half of it).</summary>
+    public static readonly TimeSpan MinIdleTimeout = TimeSpan.FromSeconds(1);
     public bool Warm { get; init; }
 }
 

@@ -115,6 +115,9 @@ public static class ClusterConfigReader
             IdleTimeout = ReadDuration(file.Offload?.IdleTimeout, "offload.idle_timeout", TimeSpan.FromMinutes(10), errors),
             Warm = file.Offload?.Warm ?? false,
         };
+        if (offload.IdleTimeout < OffloadSpec.MinIdleTimeout)
+            errors.Add($"offload.idle_timeout: '{file.Offload!.IdleTimeout}' is shorter than the {OffloadSpec.MinIdleTimeout.TotalSeconds:0}s minimum " +
+                       "(Orleans' grain collection, which releases idle grains, looks for them every half of it)");
         int queueCapacity = ReadRange(file.Jobs?.QueueCapacity, "jobs.queue_capacity", JobLimits.DefaultQueueCapacity, 1, 10_000, errors);
         var jobs = new JobLimits
         {

@@ -5,26 +5,30 @@ using Sd3Mesh.Onnx;
 namespace Sd3Mesh.Runtime.Config;
 
 /// <summary>
-/// The one-silo cluster `sd3mesh serve` and a local `sd3mesh generate` run in-process: every submodule on one device,
-/// localhost clustering on free loopback ports, the same grains and coordinator as a multi-process cluster.
+/// The one-silo cluster `sd3mesh serve` and a local `sd3mesh generate` run in-process: every submodule on one device
+/// (`sd3mesh bench cluster` moves some to a second), localhost clustering on free loopback ports, the same grains and
+/// coordinator as a multi-process cluster.
 /// </summary>
 public static class EmbeddedCluster
 {
     /// <param name="grpcPort">the silo's gRPC endpoint (0: any free port; the embedded silo needs no transport peer)</param>
-    public static ClusterConfig Config(ModelSpec model, Device device, int grpcPort = 0, string host = "127.0.0.1", int maxJobsInFlight = 1)
+    /// <param name="elsewhere">submodules on a device other than <paramref name="device"/> (the silo owns those devices too)</param>
+    public static ClusterConfig Config(ModelSpec model, Device device, int grpcPort = 0, string host = "127.0.0.1", int maxJobsInFlight = 1,
+        IReadOnlyDictionary<PlacedSubmodule, Device>? elsewhere = null)
     {
+        elsewhere ??= new Dictionary<PlacedSubmodule, Device>();
         var ports = FreeLoopbackPorts(2);
         var silo = new SiloSpec
         {
-            Name = "local", Primary = true, Host = host, SiloPort = ports[0], GatewayPort = ports[1], GrpcPort = grpcPort, Devices = [device],
+            Name = "local", Primary = true, Host = host, SiloPort = ports[0], GatewayPort = ports[1], GrpcPort = grpcPort,
+            Devices = [.. elsewhere.Values.Prepend(device).Distinct()],
         };
-        IReadOnlyList<Device> on = [device];
         return new ClusterConfig
         {
             Name = "local-" + Environment.ProcessId,
             Model = model,
             Silos = [silo],
-            Placement = PlacedSubmodules.All.ToDictionary(s => s, _ => on),
+            Placement = PlacedSubmodules.All.ToDictionary(s => s, s => (IReadOnlyList<Device>)[elsewhere.GetValueOrDefault(s, device)]),
             Jobs = new JobLimits { MaxInFlight = maxJobsInFlight },
         };
     }

@@ -33,8 +33,21 @@ public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories mem
                 $"{string.Join(", ", Catalog.Plan.Grains.Select(g => g.Key))})");
         _silo = ServiceProvider.GetRequiredService<SiloSpec>();
         Device = Catalog.Config.DeviceOn(_silo, key);
-        Sessions = new GrainSessions<T>(key.ToString(), Placed.WeightBytes, memories.For(Device), LoadAsync);
+        Sessions = new GrainSessions<T>(key.ToString(), Placed.WeightBytes, memories.For(Device), LoadNamedAsync);
         return Task.CompletedTask;
+    }
+
+    /// <summary>A failed load names this grain (ONNX Runtime's error names only a file).</summary>
+    private async Task<T> LoadNamedAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await LoadAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new SubmoduleLoadException(Placed with { Silo = _silo.Name }, e); // the silo it runs on (its fallback's, after a failover)
+        }
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)

@@ -9,6 +9,7 @@ using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Devices;
 using Sd3Mesh.Runtime.Grains;
 using Sd3Mesh.Runtime.Jobs;
+using Sd3Mesh.Runtime.Placement;
 using Sd3Mesh.Runtime.Transport;
 
 namespace Sd3Mesh.Runtime.Hosting;
@@ -56,6 +57,9 @@ public static class RuntimeServices
 /// <summary>Opens the model when the silo starts (failing the start with the reason), and loads this silo's grains when the config says warm.</summary>
 internal sealed class WarmStart(ModelCatalog catalog, SiloSpec silo, IGrainFactory grains, ILogger<WarmStart> logger) : IHostedLifecycleService
 {
+    /// <summary>How long a warm start retries a grain its silo cannot place yet.</summary>
+    public static readonly TimeSpan PlacementWait = TimeSpan.FromSeconds(30);
+
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -67,14 +71,24 @@ internal sealed class WarmStart(ModelCatalog catalog, SiloSpec silo, IGrainFacto
         {
             foreach (var g in mine)
             {
-                try
+                for (var deadline = DateTime.UtcNow + PlacementWait; ; await Task.Delay(250, CancellationToken.None))
                 {
-                    await grains.Submodule(g).Warm(cancellationToken);
-                    logger.LogInformation("warm: {Grain} loaded", g.Key);
-                }
-                catch (Exception e)
-                {
-                    logger.LogWarning("warm: {Grain} did not load: {Error}", g.Key, e.Message);
+                    try
+                    {
+                        await grains.Submodule(g).Warm(cancellationToken);
+                        logger.LogInformation("warm: {Grain} loaded", g.Key);
+                        break;
+                    }
+                    // Just started, the silo may not see its own devices advertised yet (Orleans' silo metadata
+                    // cache fills as membership converges): its grains cannot be placed for a moment.
+                    catch (DevicePlacementException) when (DateTime.UtcNow < deadline)
+                    {
+                    }
+                    catch (Exception e)
+                    {
+                        logger.LogWarning("warm: {Grain} did not load: {Error}", g.Key, e.Message);
+                        break;
+                    }
                 }
             }
         }, CancellationToken.None);

@@ -44,6 +44,11 @@ public sealed class ClusterJobExecutor(IGrainFactory grains, ModelCatalog catalo
         {
             throw new RpcException(new Status(StatusCode.Unavailable, e.Message));
         }
+        catch (SubmoduleLoadException e)
+        {
+            // Not transient: the model or the device needs fixing before a retry can work.
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message));
+        }
         catch (OrleansMessageRejectionException e)
         {
             throw new RpcException(new Status(StatusCode.Unavailable, $"the job could not reach its coordinator grain: {e.Message.Split('\n')[0]}"));

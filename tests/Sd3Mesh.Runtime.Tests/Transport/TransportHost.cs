@@ -14,7 +14,7 @@ namespace Sd3Mesh.Runtime.Tests.Transport;
 /// silo's gRPC endpoint uses (Sd3Mesh.Server's Http2Settings.LargeMessages), the transport's services, and whatever
 /// <c>configure</c> adds (Orleans, an interceptor).
 /// </summary>
-internal sealed class TransportHost : IAsyncDisposable
+public sealed class TransportHost : IAsyncDisposable
 {
     private TransportHost(WebApplication app, string silo, Uri endpoint) => (App, Silo, Endpoint) = (app, silo, endpoint);
 

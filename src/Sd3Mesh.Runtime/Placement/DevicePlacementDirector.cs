@@ -10,24 +10,29 @@ namespace Sd3Mesh.Runtime.Placement;
 /// One rule: a grain keyed <c>NAME@DEVICE</c> is activated on the active silo that advertises DEVICE. When no silo
 /// does (its silo was declared dead), a grain whose submodule has a fallback in the config (<see cref="Fallbacks"/>) is
 /// activated on the active silo that advertises the fallback device instead. Otherwise the call fails with a message
-/// that names the grain, the device, the silo that owned it and the devices each active silo does own.
+/// that names the grain, the device, the silo that owned it and the devices each active silo does own. A silo that has
+/// just joined is waited for (<see cref="JoinWait"/>) until this silo knows its devices and grain types.
 /// </summary>
-public sealed class DevicePlacementDirector(ISiloMetadataCache metadata, ClusterConfig config, ILogger<DevicePlacementDirector> logger)
-    : IPlacementDirector
+public sealed class DevicePlacementDirector(ISiloMetadataCache metadata, IClusterMembershipService membership, ClusterConfig config,
+    ILogger<DevicePlacementDirector> logger) : IPlacementDirector
 {
-    /// <summary>How long placement waits for a silo's metadata to reach this silo's cache (right after it joined).</summary>
-    public static readonly TimeSpan MetadataWait = TimeSpan.FromSeconds(5);
+    /// <summary>How long placement waits for a silo that has just joined to be known here (its metadata, its grain types).</summary>
+    public static readonly TimeSpan JoinWait = TimeSpan.FromSeconds(5);
 
     public async Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
     {
         var key = DeviceKey.Parse(target.GrainIdentity.Key.ToString()!);
         var silos = context.GetCompatibleSilos(target);
-        // A silo that has just joined (this one, at start) may not have its metadata in the cache yet: wait for it
-        // rather than call its devices unowned.
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (silos.Any(s => SiloDevices.Name(metadata.GetSiloMetadata(s)) is null) && clock.Elapsed < MetadataWait)
-            await Task.Delay(50);
         var owners = Owners(silos, key.Device);
+        // A silo that has just joined (this one, at start) may be active before its metadata or its grain types have
+        // reached this silo: wait for it rather than call its devices unowned. A dead silo is not active: no wait.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (owners.Length == 0 && clock.Elapsed < JoinWait && Joining(silos))
+        {
+            await Task.Delay(50);
+            silos = context.GetCompatibleSilos(target);
+            owners = Owners(silos, key.Device);
+        }
         if (owners.Length > 0) return Pick(owners, context);
 
         string lost = config.Silos.FirstOrDefault(s => s.Devices.Contains(key.Device))?.Name is { } name ? $"silo {name}" : "no silo";
@@ -48,6 +53,11 @@ public sealed class DevicePlacementDirector(ISiloMetadataCache metadata, Cluster
             (fallback is { } f ? $"; nor its fallback {f}" : "; no fallback configured") +
             $"; active silos and their devices: {(known.Length > 0 ? known : "none")})");
     }
+
+    /// <summary>An active silo is not yet among <paramref name="silos"/>, or one of them has no metadata here yet.</summary>
+    private bool Joining(SiloAddress[] silos) =>
+        silos.Any(s => SiloDevices.Name(metadata.GetSiloMetadata(s)) is null)
+        || membership.CurrentSnapshot.Members.Values.Any(m => m.Status == SiloStatus.Active && !silos.Contains(m.SiloAddress));
 
     private SiloAddress[] Owners(SiloAddress[] silos, Onnx.Device device) =>
         silos.Where(s => SiloDevices.Devices(metadata.GetSiloMetadata(s)).Contains(device)).ToArray();

@@ -3,10 +3,12 @@
 #   python3-grpcio, python3-protobuf  the reference gRPC implementation for interop tests (/usr/bin/python3)
 #   python3-onnx                      the ONNX checker, an independent reader of the models we write
 #   python3-sentencepiece             the reference SentencePiece (T5 tokenizer) for the tokenizer tests
+#   postgresql                        the server the PostgreSQL job store tests start (initdb + pg_ctl in a temporary
+#                                     folder, as the postgres user when run as root; the package's own cluster stays down)
 #   redis-server                      Orleans membership across hosts (Microsoft.Orleans.Clustering.Redis): the multi-host
 #                                     cluster tests start their own server on a free port (cluster/redis.sh)
 set -euo pipefail
-packages=(python3-grpcio python3-protobuf python3-onnx python3-sentencepiece redis-server)
+packages=(python3-grpcio python3-protobuf python3-onnx python3-sentencepiece postgresql redis-server)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [[ ${#missing[@]} -eq 0 ]] && exit 0

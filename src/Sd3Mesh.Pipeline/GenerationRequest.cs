@@ -57,6 +57,8 @@ public sealed record GenerationRequest
     /// <summary>Custom sigmas (diffusers' sigmas=...): replace the schedule; their count is the step count.</summary>
     public IReadOnlyList<float>? Sigmas { get; init; }
     public PosteriorSampling PosteriorSampling { get; init; } = PosteriorSampling.Sample;
+    /// <summary>Continue an earlier run of this very request from its checkpoint (instead of its first step and latents).</summary>
+    public DenoisingCheckpoint? Resume { get; init; }
 
     public bool IsImageToImage => InitImage is not null;
 
@@ -118,17 +120,26 @@ public sealed record GenerationRequest
             if (Latents is not null) Add("latents", "latents and init_image cannot be combined: image-to-image makes its latents from the image");
         }
 
-        if (Latents is { } latents && errors.All(e => e.Field is not ("width" or "height" or "count")))
+        bool sized = errors.All(e => e.Field is not ("width" or "height" or "count"));
+        if (Latents is { } latents && sized) CheckLatents("latents", latents);
+        if (Resume is { } resume && sized && errors.All(e => e.Field is not ("steps" or "sigmas" or "strength")))
+        {
+            if (resume.Step < 0 || resume.Step > DenoisingSteps)
+                Add("resume", $"step {resume.Step} is outside the job's denoising steps 0..{DenoisingSteps}");
+            CheckLatents("resume", resume.Latents);
+        }
+        return errors;
+
+        void CheckLatents(string field, Tensor latents)
         {
             var expected = new TensorShape(Count, model.LatentChannels, Height / model.VaeScaleFactor, Width / model.VaeScaleFactor);
             if (latents.Shape != expected)
-                Add("latents", $"shape {latents.Shape} does not match [count, channels, height/{model.VaeScaleFactor}, width/{model.VaeScaleFactor}] = {expected}");
+                Add(field, $"shape {latents.Shape} does not match [count, channels, height/{model.VaeScaleFactor}, width/{model.VaeScaleFactor}] = {expected}");
             else if (!latents.DType.IsFloatingPoint())
-                Add("latents", $"dtype {latents.DType.Name()} is not a floating-point type");
+                Add(field, $"dtype {latents.DType.Name()} is not a floating-point type");
             else if (!TensorOps.AllFinite(latents.AsDType(DType.Float32).AsSpan<float>()))
-                Add("latents", "contains NaN or infinite values");
+                Add(field, "contains NaN or infinite values");
         }
-        return errors;
 
         void CheckText(string field, string? text)
         {

@@ -28,7 +28,7 @@ public enum ProgressKind
 public sealed record PipelineProgress(PipelineStage Stage, ProgressKind Kind, int Step = 0, int TotalSteps = 0, TimeSpan Elapsed = default)
 {
     /// <summary>
-    /// On the step events the job asked latents for (<c>latentsEvery</c>): the latents after this step,
+    /// On the step events the job asked latents for (<c>latentsAt</c>): the latents after this step,
     /// [count, C, H/8, W/8] float32 in the transformer's normalized space (for previews). On the host this is the
     /// loop's own buffer, which the next step overwrites: use it during the callback, copy what you keep.
     /// </summary>

@@ -34,10 +34,10 @@ public sealed class Sd3Pipeline
     /// <summary>The prompt-embedding cache shared by this pipeline's jobs (null when disabled).</summary>
     public PromptEmbeddingCache? Cache { get; }
 
-    /// <param name="latentsEvery">step events carry the latents every this many steps (for previews); 0: never. Only
-    /// those steps read them: on a GPU each read is a copy off the card.</param>
+    /// <param name="latentsAt">the step events (by step number, from 1) that carry the latents (previews, checkpoints);
+    /// null: none. Only those steps read them: on a GPU each read is a copy off the card.</param>
     public async Task<GenerationResult> GenerateAsync(GenerationRequest request, Action<PipelineProgress>? progress = null,
-        CancellationToken cancellationToken = default, int latentsEvery = 0)
+        CancellationToken cancellationToken = default, Func<int, bool>? latentsAt = null)
     {
         long started = Stopwatch.GetTimestamp();
         var timings = new StageTimings();
@@ -89,10 +89,11 @@ public sealed class Sd3Pipeline
             return request.IsImageToImage ? full.ForStrength(request.Strength) : full;
         });
 
-        // 4. Prepare latents [count, C, H/8, W/8].
+        // 4. Prepare latents [count, C, H/8, W/8] (a resumed job's are its checkpoint's).
         int latentH = request.Height / model.VaeScaleFactor, latentW = request.Width / model.VaeScaleFactor;
         var latents = await StageAsync(PipelineStage.PrepareLatents, progress, timings, async () =>
         {
+            if (request.Resume is { } resume) return resume.Latents;
             if (request.Latents is { } given) return given;
             if (!request.IsImageToImage)
                 return LatentNoise.Create(seeds, model.LatentChannels, latentH, latentW);
@@ -101,18 +102,21 @@ public sealed class Sd3Pipeline
         }).ConfigureAwait(false);
 
         // 5. Denoising loop. The transformer is bound once to this job's latents and prompt embeddings; each step
-        // predicts the velocity (both guidance passes, negative rows first) and takes the Euler step.
+        // predicts the velocity (both guidance passes, negative rows first) and takes the Euler step. A resumed job
+        // starts after the steps its checkpoint had run.
         var finalLatents = await StageAsync(PipelineStage.Denoise, progress, timings, async () =>
         {
-            var setup = new DenoisingSetup(latents, positive, guidance ? negative : null, request.GuidanceScale, request.CfgMode, schedule, timings);
+            int done = request.Resume?.Step ?? 0;
+            var setup = new DenoisingSetup(latents, positive, guidance ? negative : null, request.GuidanceScale, request.CfgMode,
+                schedule.After(done), timings);
             await using var job = await _c.Transformer.BeginAsync(setup, cancellationToken).ConfigureAwait(false);
-            for (int k = 0; k < schedule.StepCount; k++)
+            for (int k = done; k < schedule.StepCount; k++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 long stepStart = Stopwatch.GetTimestamp();
                 await job.StepAsync(schedule.BeginIndex + k, cancellationToken).ConfigureAwait(false);
                 var elapsed = Stopwatch.GetElapsedTime(stepStart);
-                var stepLatents = latentsEvery > 0 && (k + 1) % latentsEvery == 0
+                var stepLatents = latentsAt?.Invoke(k + 1) == true
                     ? await job.ReadLatentsAsync(cancellationToken).ConfigureAwait(false)
                     : null;
                 progress?.Invoke(new PipelineProgress(PipelineStage.Denoise, ProgressKind.Step, k + 1, schedule.StepCount, elapsed) { Latents = stepLatents });

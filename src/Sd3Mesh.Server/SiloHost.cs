@@ -8,6 +8,8 @@ using Sd3Mesh.Server.Cluster;
 using Sd3Mesh.Server.Generation;
 using Sd3Mesh.Server.Grpc;
 using Sd3Mesh.Server.Jobs;
+using Sd3Mesh.Server.Jobs.Storage;
+using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Transport;
 
 namespace Sd3Mesh.Server;
@@ -31,6 +33,8 @@ public sealed class SiloHostOptions : GrpcServerOptions
     public bool PublicApi { get; set; } = true;
     /// <summary>The bearer token every call but health and the tensor transport must carry (<see cref="Security.ApiToken.Resolve"/>); null: none.</summary>
     public Security.ApiToken? ApiToken { get; set; }
+    /// <summary>Where jobs are kept (SQLite or PostgreSQL, and the data folder); null: in memory only.</summary>
+    public StoreSpec? Store { get; set; }
 }
 
 /// <summary>
@@ -40,12 +44,14 @@ public sealed class SiloHostOptions : GrpcServerOptions
 /// grain runtime joins with `UseOrleans` through <c>configure</c>.
 /// Stopping (StopAsync, Ctrl+C, SIGTERM) is graceful and bounded by <see cref="GrpcServerOptions.DrainTimeout"/>:
 /// health turns NOT_SERVING, new jobs are refused, queued and running jobs are cancelled (their streams end
-/// with a cancelled event), then in-flight calls drain.
+/// with a cancelled event) except submitted jobs in a durable store, which the next start goes on with, then
+/// in-flight calls drain.
 /// </summary>
 public sealed class SiloHost : IAsyncDisposable
 {
     private readonly object _gate = new();
     private Task? _stopped;
+    private bool _started;
 
     public SiloHost(IJobExecutor executor, SiloHostOptions? options = null,
         IGrainDirectory? grains = null, IDeviceInventory? devices = null, Action<WebApplicationBuilder>? configure = null)
@@ -68,7 +74,13 @@ public sealed class SiloHost : IAsyncDisposable
         services.AddSingleton(options);
         services.AddSingleton(new SiloInfo(options.SiloId));
         services.AddSingleton<IJobExecutor>(executor);
-        services.AddSingleton(new JobStore(options.MaxJobs, options.MaxImageBytes));
+        // A durable store is opened, and claimed for this process, as the host starts (before anything runs): one in
+        // use or out of reach fails the start (JobStoreException). Requests it kept are validated again, against the
+        // model served now, when they run again.
+        if (options.Store is { } store)
+            services.AddSingleton(provider => JobStores.Open(store,
+                request => GenerateRequests.ToSpec(request, provider.GetRequiredService<IJobExecutor>().Model), provider.GetRequiredService<ILogger<JobJournal>>()));
+        services.AddSingleton(provider => new JobStore(options.MaxJobs, options.MaxImageBytes, provider.GetService<JobJournal>()));
         services.AddSingleton(provider => new JobScheduler(provider.GetRequiredService<IJobExecutor>(), provider.GetRequiredService<JobStore>(),
             options.MaxQueuedJobs, provider.GetRequiredService<ILogger<JobScheduler>>())
         {
@@ -104,7 +116,13 @@ public sealed class SiloHost : IAsyncDisposable
     /// <summary>The HTTP/1.1 endpoint's address (after StartAsync); null without one.</summary>
     public Uri? HttpAddress => App.HttpAddress();
 
-    public Task StartAsync(CancellationToken cancellationToken = default) => App.StartAsync(cancellationToken);
+    /// <summary>Starts the host; the job store first, so that a store in use or out of reach fails before anything runs.</summary>
+    public Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        App.Services.GetRequiredService<JobStore>();
+        lock (_gate) _started = true;
+        return App.StartAsync(cancellationToken);
+    }
 
     /// <summary>Waits until the host is asked to stop (SIGINT, SIGTERM, StopApplication) or <paramref name="stop"/> fires, then stops it gracefully.</summary>
     public async Task WaitForShutdownAsync(CancellationToken stop = default)
@@ -120,7 +138,7 @@ public sealed class SiloHost : IAsyncDisposable
     /// <summary>Stops gracefully (see the class summary), once: later calls wait for the same stop.</summary>
     public Task StopAsync()
     {
-        lock (_gate) return _stopped ??= App.StopAsync();
+        lock (_gate) return _stopped ??= _started ? App.StopAsync() : Task.CompletedTask; // a host never started has nothing to stop
     }
 
     public async ValueTask DisposeAsync()

@@ -3,7 +3,7 @@ using Sd3Mesh.Runtime.Config;
 
 namespace Sd3Mesh.Cli.Tests;
 
-/// <summary>`serve` beyond loopback makes an API token once and shows it once; `generate --server`, `jobs` and `placement` need it.</summary>
+/// <summary>`serve` beyond loopback makes an API token in its data folder once and shows it once; `generate --server`, `jobs` and `placement` need it.</summary>
 public sealed class ApiTokenCommandTests(TinyModelFolder folder) : IClassFixture<TinyModelFolder>, IDisposable
 {
     private readonly string _data = Path.Combine(Path.GetTempPath(), "sd3mesh-data-" + Guid.NewGuid().ToString("N")[..8]);
@@ -13,7 +13,7 @@ public sealed class ApiTokenCommandTests(TinyModelFolder folder) : IClassFixture
         try { Directory.Delete(_data, recursive: true); } catch (IOException) { }
     }
 
-    private Dictionary<string, string> Environment(string token = "") => new() { ["SD3MESH_DATA"] = _data, ["SD3MESH_TOKEN"] = token };
+    private static Dictionary<string, string> Environment(string token = "") => new() { ["SD3MESH_TOKEN"] = token };
 
     [Fact]
     public async Task Serve_on_every_interface_shows_its_generated_token_once_and_clients_need_it()
@@ -21,7 +21,7 @@ public sealed class ApiTokenCommandTests(TinyModelFolder folder) : IClassFixture
         int port = EmbeddedCluster.FreeLoopbackPorts(1)[0];
         string server = $"http://127.0.0.1:{port}";
         string tokenFile = Path.Combine(_data, "api-token");
-        string[] serve = ["serve", "--listen", $"0.0.0.0:{port}", "--models", folder.Model];
+        string[] serve = ["serve", "--listen", $"0.0.0.0:{port}", "--models", folder.Model, "--data", _data];
         string token;
         using (var first = CliProcess.Start(serve, environment: Environment()))
         {

@@ -14,7 +14,7 @@ namespace Sd3Mesh.Cli.Tests;
 
 /// <summary>
 /// The real `sd3mesh cluster up` on a copy of a shipped config (cluster/*.json) rewritten to free loopback ports, a
-/// model folder and a log folder of the test's own: one process per silo, as a user starts it.
+/// model folder, a data folder and a log folder of the test's own: one process per silo, as a user starts it.
 /// </summary>
 public sealed partial class ClusterUp : IAsyncDisposable
 {
@@ -81,7 +81,7 @@ public sealed partial class ClusterUp : IAsyncDisposable
     /// <summary>A silo's host as the config gives it (loopback by default).</summary>
     public string Host(string silo) => (string?)Silos.Single(s => (string?)s["name"] == silo)["host"] ?? "127.0.0.1";
 
-    /// <summary>A copy of a shipped config in a new temporary folder: free loopback ports, <paramref name="modelFolder"/>, then <paramref name="edit"/>.</summary>
+    /// <summary>A copy of a shipped config in a new temporary folder: free loopback ports, <paramref name="modelFolder"/>, a data folder in it, then <paramref name="edit"/>.</summary>
     public static (string Root, string Path, JsonObject Config) WriteConfig(string shipped, string modelFolder, Action<JsonObject>? edit = null)
     {
         var root = Path.Combine(Path.GetTempPath(), "sd3mesh-cluster-" + Guid.NewGuid().ToString("N")[..8]);
@@ -89,6 +89,7 @@ public sealed partial class ClusterUp : IAsyncDisposable
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "cluster", shipped)),
             documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true })!.AsObject();
         config["model"] = new JsonObject { ["path"] = modelFolder };
+        config["store"] = new JsonObject { ["data"] = Path.Combine(root, "data") }; // the primary's job store, the test's own
         var silos = config["silos"]!.AsArray();
         var ports = new Queue<int>(EmbeddedCluster.FreeLoopbackPorts(silos.Count * 4));
         foreach (var silo in silos)

@@ -47,7 +47,8 @@ public class ServeCommandTests(TinyModelFolder folder) : IClassFixture<TinyModel
         int port = FreePort();
         var (serveConsole, serveOutput) = CapturedConsole.Create();
         using var stop = new CancellationTokenSource();
-        var serve = ServeCommand.RunAsync(serveConsole, new ServeCommand.Settings($"127.0.0.1:{port}", new DirectoryInfo(folder.Model)), stop.Token);
+        var serve = ServeCommand.RunAsync(serveConsole, new ServeCommand.Settings($"127.0.0.1:{port}", new DirectoryInfo(folder.Model),
+            Data: new DirectoryInfo(Path.Combine(root, "data"))), stop.Token);
         await WaitUntilListeningAsync(port, serve);
 
         // The same options give the same request either way; previews asked for on the wire do not reach the
@@ -67,7 +68,8 @@ public class ServeCommandTests(TinyModelFolder folder) : IClassFixture<TinyModel
         stop.Cancel();
         Assert.Equal(0, await serve.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Contains($"sd3mesh serving tiny-fp32-seed0 on cpu at http://127.0.0.1:{port}/", serveOutput.ToString());
-        Assert.Contains("stopping: cancelling jobs, draining calls", serveOutput.ToString());
+        Assert.Contains($"jobs kept in SQLite {Path.Combine(root, "data", "jobs.db")}, results in {Path.Combine(root, "data")} (0 from earlier runs)", serveOutput.ToString());
+        Assert.Contains("stopping: cancelling jobs of open Generate calls, keeping submitted jobs for the next start, draining calls", serveOutput.ToString());
         Assert.Contains("stopped", serveOutput.ToString());
 
         Assert.Equal(File.ReadAllBytes(Path.Combine(values.Out, "sd3_generated_001.png")), File.ReadAllBytes(Path.Combine(remoteDir.FullName, "sd3_generated_001.png")));

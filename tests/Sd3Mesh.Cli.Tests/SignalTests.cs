@@ -11,6 +11,8 @@ namespace Sd3Mesh.Cli.Tests;
 /// <summary>Ctrl+C (SIGINT) and SIGTERM sent to real `sd3mesh` processes.</summary>
 public sealed class SignalTests(TinyModelFolder folder) : IClassFixture<TinyModelFolder>
 {
+    private string DataFolder() => Path.Combine(folder.Path, "data-" + Guid.NewGuid().ToString("N")[..8]);
+
     private static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -19,7 +21,7 @@ public sealed class SignalTests(TinyModelFolder folder) : IClassFixture<TinyMode
     }
 
     private CliProcess Serve(int port) =>
-        CliProcess.Start(["serve", "--listen", $"127.0.0.1:{port}", "--models", folder.Model]);
+        CliProcess.Start(["serve", "--listen", $"127.0.0.1:{port}", "--models", folder.Model, "--data", DataFolder()]);
 
     [Theory]
     [InlineData(CliProcess.SigTerm)]
@@ -31,7 +33,7 @@ public sealed class SignalTests(TinyModelFolder folder) : IClassFixture<TinyMode
         await serve.WaitForOutputAsync("Ctrl+C stops", TimeSpan.FromSeconds(60));
         serve.Signal(signal);
         Assert.Equal(0, await serve.WaitForExitAsync(TimeSpan.FromSeconds(20)));
-        Assert.Contains("stopping: cancelling jobs, draining calls", serve.Output);
+        Assert.Contains("stopping: cancelling jobs of open Generate calls, keeping submitted jobs for the next start, draining calls", serve.Output);
         Assert.Contains("stopped", serve.Output);
     }
 

@@ -120,6 +120,27 @@ public sealed class ClusterConfigTests
     }
 
     [Fact]
+    public void The_store_section_names_the_data_folder_beside_the_config_postgres_and_the_checkpoint_interval()
+    {
+        var c = ClusterConfigReader.Parse(Config(Good, """
+            , "store": { "data": "data/t", "postgres": "Host=db;Database=sd3mesh;Username=sd3mesh", "checkpoint_every": 4 }
+            """), "t.json", "/etc/sd3mesh");
+        Assert.Equal(new StoreSpec("/etc/sd3mesh/data/t", "Host=db;Database=sd3mesh;Username=sd3mesh", 4), c.Store);
+
+        // Without one: SQLite in the user's data folder for this cluster, a checkpoint every 5 steps.
+        var home = Environment.GetEnvironmentVariable("XDG_DATA_HOME") is { Length: > 0 } xdg ? xdg
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share");
+        Assert.Equal(new StoreSpec(Path.Combine(home, "sd3mesh", "t"), null, 5), ClusterConfigReader.Parse(Config(Good), "t.json").Store);
+
+        var e = Assert.Throws<ClusterConfigException>(() => ClusterConfigReader.Parse(Config(Good, """
+            , "store": { "data": " ", "postgres": "", "checkpoint_every": 1001 }
+            """), "t.json"));
+        Assert.Equal(["store.data: empty; give a folder or leave it out",
+            "store.postgres: empty; give a connection string such as \"Host=db;Database=sd3mesh;Username=sd3mesh\" or leave it out",
+            "store.checkpoint_every: 1001 is outside 0..1000"], e.Errors);
+    }
+
+    [Fact]
     public void Unknown_fields_and_broken_json_name_where_they_are()
     {
         var e = Assert.Throws<ClusterConfigException>(() => ClusterConfigReader.Parse(Config(Good, ", \"cfg_paralel\": true"), "t.json"));

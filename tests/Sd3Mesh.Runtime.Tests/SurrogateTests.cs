@@ -91,6 +91,7 @@ public sealed class SurrogateTests
         if (inner == typeof(IReadOnlyList<float>)) return new[] { 0.75f, 0.5f, 0.125f };
         if (inner == typeof(RgbImage)) return new RgbImage(2, 1, [1, 2, 3, 4, 5, 6]);
         if (inner == typeof(Tensor)) return Tensor.FromArray(new[] { 1.5f, -2f, 3.25f, 0f, 5f, -6f }, 1, 2, 3);
+        if (inner == typeof(DenoisingCheckpoint)) return new DenoisingCheckpoint(n, Tensor.FromArray(new[] { 0.5f, -1f }, 1, 2));
         throw new Xunit.Sdk.XunitException($"GenerationRequest.{p.Name} is a {type.Name}, which this test has no sample value for: " +
                                            "add one here, and a field for the property in GenerationRequestSurrogate");
     }
@@ -101,6 +102,7 @@ public sealed class SurrogateTests
         (null, _) or (_, null) => false,
         (RgbImage x, RgbImage y) => x.Width == y.Width && x.Height == y.Height && x.Pixels.SequenceEqual(y.Pixels),
         (Tensor x, Tensor y) => x.DType == y.DType && x.Shape == y.Shape && x.Data.Span.SequenceEqual(y.Data.Span),
+        (DenoisingCheckpoint x, DenoisingCheckpoint y) => x.Step == y.Step && Same(x.Latents, y.Latents),
         (string x, string y) => x == y,
         (IEnumerable x, IEnumerable y) => x.Cast<object>().SequenceEqual(y.Cast<object>()),
         _ => a.Equals(b),

@@ -80,6 +80,31 @@ public class JobFlowTests
     }
 
     [Fact]
+    public async Task A_request_id_names_one_job_however_often_and_however_it_is_sent()
+    {
+        var executor = new ScriptedExecutor { Gate = new(TaskCreationOptions.RunContinuationsAsynchronously) };
+        await using var silo = await TestSilo.StartAsync(executor: executor);
+        var request = TestSilo.Request("once");
+        request.RequestId = "6f1c2a0e-9d4b-4f3e-8a7c-3b2d1e0f9a8b";
+        var first = await silo.Client.SubmitAsync(request);
+        var repeats = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => silo.Client.SubmitAsync(request)));
+        Assert.All(repeats, r => Assert.Equal(first.JobId, r.JobId));
+        executor.Gate.SetResult();
+        var events = await silo.GenerateAsync(request); // Generate with the id streams that same job
+        Assert.Equal((first.JobId, E.Finished), (events[0].JobId, events[^1].EventCase));
+        Assert.Single(executor.Executed);
+
+        var other = request.Clone();
+        other.Steps = 4;
+        var refused = await Assert.ThrowsAsync<RpcException>(() => silo.Client.SubmitAsync(other));
+        Assert.Equal((StatusCode.AlreadyExists, $"request_id '{request.RequestId}' names job {first.JobId}, submitted with a different request; give a new job a new request_id"),
+            (refused.StatusCode, refused.Status.Detail));
+        other.RequestId = "";
+        Assert.NotEqual(first.JobId, (await silo.Client.SubmitAsync(other)).JobId); // without one, every request is a job
+        Assert.Equal(2, (await silo.Client.ListJobsAsync(new ListJobsRequest())).Jobs.Count);
+    }
+
+    [Fact]
     public async Task Watchers_of_a_running_job_get_live_events()
     {
         var executor = new ScriptedExecutor { Gate = new(TaskCreationOptions.RunContinuationsAsynchronously) };

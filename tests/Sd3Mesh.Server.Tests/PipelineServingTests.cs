@@ -44,9 +44,9 @@ public sealed class HoldingExecutor(IJobExecutor inner) : IJobExecutor
     {
         public void StageStarted(PipelineStage stage) => progress.StageStarted(stage);
 
-        public void StepCompleted(int step, int totalSteps, JobPreview? preview = null)
+        public void StepCompleted(int step, int totalSteps, JobPreview? preview = null, Tensors.Tensor? checkpoint = null)
         {
-            progress.StepCompleted(step, totalSteps, preview);
+            progress.StepCompleted(step, totalSteps, preview, checkpoint);
             if (step != owner.HoldAfterStep) return;
             owner.Held.TrySetResult();
             owner._resume.Wait(TimeSpan.FromSeconds(30)); // the pipeline calls back on its worker thread
@@ -93,7 +93,7 @@ public sealed class TinyServingFixture : IAsyncLifetime
         var result = await new Sd3Pipeline(Local.Components).GenerateAsync(request, p =>
         {
             if (p.Latents is { } latents) steps.Add(latents.Clone());
-        }, latentsEvery: 1);
+        }, latentsAt: _ => true);
         return (result, steps);
     }
 }

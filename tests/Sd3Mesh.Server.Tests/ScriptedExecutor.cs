@@ -1,12 +1,14 @@
 using Sd3Mesh.Pipeline;
 using Sd3Mesh.Server.Jobs;
+using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Server.Tests;
 
 /// <summary>
-/// A stand-in for the SD3 pipeline: reports the pipeline's stages and every step (with a preview when asked),
-/// and returns one deterministic PNG per seed (<see cref="ExpectedPng"/>). Optionally waits on a gate
-/// before its first step, so that tests can hold a job in the running state.
+/// A stand-in for the SD3 pipeline: reports the pipeline's stages and every step (with a preview when asked, and
+/// "latents" [step] every checkpoint interval), and returns one deterministic PNG per seed (<see cref="ExpectedPng"/>).
+/// A resumed job starts after its checkpoint's step. Optionally waits on a gate before its first step, so that tests
+/// can hold a job in the running state.
 /// </summary>
 public sealed class ScriptedExecutor : IJobExecutor
 {
@@ -17,6 +19,8 @@ public sealed class ScriptedExecutor : IJobExecutor
     public TimeSpan StepDelay { get; set; }
     /// <summary>When set, every job waits for it before denoising.</summary>
     public TaskCompletionSource? Gate { get; set; }
+    /// <summary>Every job stops after this step until it is cancelled (a server stopping in the middle of a job).</summary>
+    public int HoldAfterStep { get; set; }
     /// <summary>Throw this instead of producing images.</summary>
     public Exception? Failure { get; set; }
     public List<GenerationSpec> Executed { get; } = [];
@@ -45,14 +49,16 @@ public sealed class ScriptedExecutor : IJobExecutor
             if (Gate is { } gate) await WaitAsync(gate.Task, spec, cancellationToken);
             progress.StageStarted(PipelineStage.Denoise);
             int total = spec.DenoisingSteps;
-            for (int step = 1; step <= total; step++)
+            for (int step = (spec.Request.Resume?.Step ?? 0) + 1; step <= total; step++)
             {
                 if (StepDelay > TimeSpan.Zero) await WaitAsync(Task.Delay(StepDelay, cancellationToken), spec, cancellationToken);
                 cancellationToken.ThrowIfCancellationRequested();
                 var preview = spec.PreviewInterval > 0 && step % spec.PreviewInterval == 0
                     ? new JobPreview("image/png", ExpectedPreview(step), 2, 2)
                     : null;
-                progress.StepCompleted(step, total, preview);
+                var checkpoint = spec.CheckpointInterval > 0 && step % spec.CheckpointInterval == 0 ? Tensor.FromArray(new[] { (float)step }, 1) : null;
+                progress.StepCompleted(step, total, preview, checkpoint);
+                if (step == HoldAfterStep) await WaitAsync(Task.Delay(Timeout.Infinite, cancellationToken), spec, cancellationToken);
             }
             if (Failure is { } failure) throw failure;
             progress.StageStarted(PipelineStage.Decode);

@@ -40,6 +40,9 @@ public class ValidationTests(SiloFixture fixture) : IClassFixture<SiloFixture>
         { "init_image not a PNG", r => r.InitImage = ByteString.CopyFromUtf8("GIF89a..."), "init_image: a GIF file, not a PNG: convert it to PNG" },
         { "init_image truncated", r => r.InitImage = ByteString.CopyFrom(Png.AsSpan(0, 50)), "init_image: PNG chunk at byte 33 runs past the end of the file (truncated file?)" },
         { "preview_interval beyond steps", r => r.PreviewInterval = 4, "preview_interval: 4 is outside the allowed range 0..3 (0: no previews, else at most steps)" },
+        { "request_id too long", r => r.RequestId = new string('r', 129), "request_id: is 129 characters long; at most 128 are allowed" },
+        { "request_id with a space", r => r.RequestId = "retry 2", "request_id: has a character outside printable ASCII (! to ~) at position 5" },
+        { "request_id not ASCII", r => r.RequestId = "café", "request_id: has a character outside printable ASCII (! to ~) at position 3" },
         // The pipeline's limits.
         { "prompt too long", r => r.Prompt = TooLong, "prompt: is 10001 characters long; at most 10000 are allowed" },
         { "prompt_2 too long", r => r.Prompt2 = TooLong, "prompt_2: is 10001 characters long; at most 10000 are allowed" },

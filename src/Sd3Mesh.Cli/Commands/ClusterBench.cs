@@ -138,7 +138,7 @@ internal static class ClusterBench
             if (stage == PipelineStage.Denoise) _denoiseStarted = Now();
         }
 
-        public void StepCompleted(int step, int totalSteps, JobPreview? preview = null)
+        public void StepCompleted(int step, int totalSteps, JobPreview? preview = null, Tensors.Tensor? checkpoint = null)
         {
             if (step == totalSteps) _lastStep = Now();
         }

@@ -65,12 +65,12 @@ public static class ClusterUpCommand
             console.MarkupLine($"[red]{Markup.Escape(redis)}[/]");
             return ExitCodes.Failed;
         }
-        // The primary (a silo of this machine) reads the same data folder: a token it needs is made here, and shown here once.
+        // The primary (a silo of this machine) reads the same data folder (store.data): a token it needs is made here, and shown here once.
         Server.Security.ApiToken? token;
         try
         {
             token = Server.Security.ApiToken.Resolve([new System.Net.IPEndPoint(System.Net.IPAddress.Parse(config.Primary.Host), config.Primary.GrpcPort)],
-                Environment.GetEnvironmentVariable(Server.Security.ApiToken.Variable), Server.Security.DataFolder.Path);
+                Environment.GetEnvironmentVariable(Server.Security.ApiToken.Variable), config.Store?.DataFolder ?? StoreSpec.DefaultDataFolder(config.Name));
         }
         catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
         {

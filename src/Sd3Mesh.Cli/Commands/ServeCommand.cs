@@ -13,24 +13,30 @@ using Sd3Mesh.Server.Cluster;
 using Sd3Mesh.Server.Grpc;
 using Sd3Mesh.Server.Jobs;
 using Sd3Mesh.Server.Security;
+using Sd3Mesh.Server.Jobs.Storage;
 using Sd3Mesh.Tensors;
 using Spectre.Console;
 
 namespace Sd3Mesh.Cli.Commands;
 
 /// <summary>
-/// `sd3mesh serve --listen 127.0.0.1:50051 [--http HOST:PORT] [--models DIR] [--device D] [--tls-cert PFX]`:
+/// `sd3mesh serve --listen 127.0.0.1:50051 [--http HOST:PORT] [--models DIR] [--device D] [--tls-cert PFX]
+/// [--data DIR] [--postgres CONNSTR] [--checkpoint-every N]`:
 /// one silo (a Generic Host, see <see cref="SiloHost"/>) that runs SD3 jobs with the one-process pipeline
 /// (the cached tiny models without --models), serving the public API (Generation, Cluster), health and
 /// reflection until Ctrl+C, SIGINT or SIGTERM; then a graceful stop bounded by
-/// <see cref="GrpcServerOptions.DrainTimeout"/> (jobs cancelled, open calls drained) and exit 0.
+/// <see cref="GrpcServerOptions.DrainTimeout"/> (Generate calls' jobs cancelled, submitted jobs kept, open calls
+/// drained) and exit 0. Jobs are kept in the data folder (SQLite, and the result files) or in PostgreSQL: a
+/// restarted server on the same store lists them, runs the queued ones and resumes the running ones.
 /// </summary>
 public static class ServeCommand
 {
     public const string DefaultListen = "127.0.0.1:50051";
 
+    /// <param name="Data">the data folder; null: <see cref="StoreSpec.DefaultDataFolder"/>("serve")</param>
     public sealed record Settings(string Listen, DirectoryInfo? Models = null, Device? Device = null, FileInfo? TlsCert = null,
-        string? TlsPassword = null, string? HttpListen = null);
+        string? TlsPassword = null, string? HttpListen = null, DirectoryInfo? Data = null, string? Postgres = null,
+        int CheckpointEvery = StoreSpec.DefaultCheckpointEvery);
 
     public static Command Create()
     {
@@ -40,10 +46,14 @@ public static class ServeCommand
         var device = CliOptions.Device("--device", $"Where the submodules run: {Device.AcceptedForms} (default cpu)");
         var tlsCert = new Option<FileInfo?>("--tls-cert") { Description = "Serve TLS with this PKCS#12 (.pfx) certificate and key" };
         var tlsPassword = new Option<string?>("--tls-password") { Description = "Password of the --tls-cert file" };
+        var data = new Option<DirectoryInfo?>("--data") { Description = $"Data folder: the job store (SQLite jobs.db) and result files. Default {StoreSpec.DefaultDataFolder("serve")}" };
+        var postgres = new Option<string?>("--postgres") { Description = "Keep jobs in PostgreSQL instead of SQLite: an Npgsql connection string (Host=...;Database=...;Username=...)" };
+        var checkpoints = CliOptions.WholeNumber("--checkpoint-every", $"Save a running job's latents every N steps, to resume there after a crash (0: never; default {StoreSpec.DefaultCheckpointEvery})");
         var command = new Command("serve", "Run an sd3mesh server that generates SD3 images (gRPC: Generation, Cluster, Health, Reflection)");
-        foreach (var option in new Option[] { listen, http, models, device, tlsCert, tlsPassword }) command.Options.Add(option);
+        foreach (var option in new Option[] { listen, http, models, device, tlsCert, tlsPassword, data, postgres, checkpoints }) command.Options.Add(option);
         command.SetAction((parse, ct) => RunAsync(AnsiConsole.Console, new Settings(parse.GetValue(listen)!, parse.GetValue(models),
-            parse.GetValue(device), parse.GetValue(tlsCert), parse.GetValue(tlsPassword), parse.GetValue(http)), ct));
+            parse.GetValue(device), parse.GetValue(tlsCert), parse.GetValue(tlsPassword), parse.GetValue(http), parse.GetValue(data),
+            parse.GetValue(postgres), (int)Math.Min(parse.GetValue(checkpoints) ?? StoreSpec.DefaultCheckpointEvery, int.MaxValue)), ct));
         return command;
     }
 
@@ -56,7 +66,7 @@ public static class ServeCommand
         {
             certificate = CheckOptions(settings);
             token = ApiToken.Resolve(new[] { settings.Listen, settings.HttpListen }.OfType<string>().Select(ListenAddress.Parse),
-                Environment.GetEnvironmentVariable(ApiToken.Variable), DataFolder.Path);
+                Environment.GetEnvironmentVariable(ApiToken.Variable), DataFolder(settings));
         }
         catch (Exception e) when (e is ArgumentException or IOException or CryptographicException or UnauthorizedAccessException)
         {
@@ -79,7 +89,10 @@ public static class ServeCommand
         }
 
         // One silo of a one-silo cluster: the same grains and coordinator as `cluster up`, every submodule on --device.
-        var config = EmbeddedCluster.Config(new ModelSpec(folder.Repository.Directory, null), device);
+        var config = EmbeddedCluster.Config(new ModelSpec(folder.Repository.Directory, null), device) with
+        {
+            Store = new StoreSpec(DataFolder(settings), settings.Postgres, settings.CheckpointEvery),
+        };
         var options = new SiloHostOptions
         {
             HttpListen = settings.HttpListen,
@@ -94,21 +107,33 @@ public static class ServeCommand
         {
             await host.StartAsync(cancellationToken);
         }
+        catch (JobStoreException e)
+        {
+            console.MarkupLine($"[red]{Markup.Escape($"job store: {e.Message}")}[/]");
+            return ExitCodes.Failed;
+        }
         catch (IOException e)
         {
             console.MarkupLine($"[red]cannot listen on {Markup.Escape(settings.Listen)}{(settings.HttpListen is null ? "" : " and " + Markup.Escape(settings.HttpListen))}: {Markup.Escape(e.Message)}[/]");
             return ExitCodes.Failed;
         }
+        if (host.Jobs.Store.Journal is { } journal)
+            console.MarkupLine(Markup.Escape($"jobs kept in {journal.Description}, results in {config.Store.DataFolder}" +
+                                             $" ({host.Jobs.Store.Count} from earlier runs)"));
         console.MarkupLine(Markup.Escape($"sd3mesh serving {folder.Name} on {DeviceNames.Of(device)} at {host.Address} " +
                                          $"(silo {host.Silo.Id}, a one-silo cluster); Ctrl+C stops"));
         if (host.HttpAddress is { } pages) console.MarkupLine(Markup.Escape($"pages at {pages} (GET /healthz)"));
         ShowToken(console, token);
         host.App.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() =>
-            console.MarkupLine(Markup.Escape($"stopping: cancelling jobs, draining calls (at most {options.DrainTimeout.TotalSeconds:F0} s)")));
+            console.MarkupLine(Markup.Escape($"stopping: cancelling jobs of open Generate calls, keeping submitted jobs for the next start, " +
+                                             $"draining calls (at most {options.DrainTimeout.TotalSeconds:F0} s)")));
         await host.WaitForShutdownAsync(cancellationToken);
         console.MarkupLine("stopped");
         return ExitCodes.Ok;
     }
+
+    /// <summary>The data folder: the job store, the result files, the API token a server generated.</summary>
+    private static string DataFolder(Settings settings) => settings.Data?.FullName ?? StoreSpec.DefaultDataFolder("serve");
 
     /// <summary>
     /// What a server's clients need to know about its API token: a token generated by this start is shown this once (it
@@ -133,6 +158,10 @@ public static class ServeCommand
                 throw new ArgumentException($"--http: {http} is the gRPC endpoint's address; HTTP/1.1 pages need a port of their own");
         }
         if (settings.Models is { Exists: false } models) throw new ArgumentException($"--models: '{models.FullName}' does not exist");
+        if (settings.CheckpointEvery is < 0 or > StoreSpec.MaxCheckpointEvery)
+            throw new ArgumentException($"--checkpoint-every: {settings.CheckpointEvery} is outside 0..{StoreSpec.MaxCheckpointEvery} (0: no checkpoints)");
+        if (settings.Postgres is { } postgres && string.IsNullOrWhiteSpace(postgres))
+            throw new ArgumentException("--postgres: empty; give a connection string such as \"Host=db;Database=sd3mesh;Username=sd3mesh\"");
         if (settings.TlsCert is not { } tlsCert) return null;
         if (!tlsCert.Exists) throw new ArgumentException($"--tls-cert: '{tlsCert.FullName}' does not exist");
         var certificate = X509CertificateLoader.LoadPkcs12FromFile(tlsCert.FullName, settings.TlsPassword);

@@ -12,6 +12,7 @@ using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Placement;
 using Sd3Mesh.Server;
 using Sd3Mesh.Server.Security;
+using Sd3Mesh.Server.Jobs.Storage;
 using Spectre.Console;
 
 namespace Sd3Mesh.Cli.Commands;
@@ -89,7 +90,7 @@ public static class SiloCommand
         try
         {
             token = spec.Primary ? ApiToken.Resolve([new IPEndPoint(IPAddress.Parse(spec.Host), spec.GrpcPort)],
-                Environment.GetEnvironmentVariable(ApiToken.Variable), DataFolder.Path) : null;
+                Environment.GetEnvironmentVariable(ApiToken.Variable), config.Store?.DataFolder ?? StoreSpec.DefaultDataFolder(config.Name)) : null;
         }
         catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
         {
@@ -128,6 +129,8 @@ public static class SiloCommand
                                          $"devices {string.Join(", ", spec.Devices)}; gRPC {host.Address}; {Endpoints(spec)}"));
         console.MarkupLine(Markup.Escape($"model {catalog.ModelId}; grains here: {(mine.Count == 0 ? "none" : string.Join(", ", mine))}"));
         foreach (var warning in catalog.Plan.Warnings) console.MarkupLine($"[yellow]{Markup.Escape(warning)}[/]");
+        if (host.Jobs.Store.Journal is { } journal && config.Store is { } store)
+            console.MarkupLine(Markup.Escape($"jobs kept in {journal.Description}, results in {store.DataFolder}"));
         if (host.HttpAddress is { } pages) console.MarkupLine(Markup.Escape($"pages at {pages} (GET /healthz)"));
         console.MarkupLine(settings.ParentPid is { } parentPid ? $"stops with process {parentPid}, or on Ctrl+C" : "Ctrl+C stops");
 
@@ -152,6 +155,7 @@ public static class SiloCommand
                 (ExitCodes.Usage, e.Message),
             // Kestrel's endpoint (IOException), Orleans' silo or gateway port (AddressInUseException).
             IOException or AddressInUseException => (ExitCodes.Failed, $"cannot listen on {Endpoints(spec)}: {e.Message}"),
+            JobStoreException => (ExitCodes.Failed, $"job store: {e.Message}"),
             _ => (ExitCodes.Failed, $"{e.Message} ({e.GetType().Name})"),
         };
         console.MarkupLine($"[red]{Markup.Escape($"silo {spec.Name} cannot start: {what}")}[/]");

@@ -34,6 +34,13 @@ public sealed class FlowMatchSchedule
     public FlowMatchSchedule ForStrength(double strength) =>
         new((float[])Timesteps, (float[])Sigmas, StartIndex(Timesteps.Count, strength));
 
+    /// <summary>The rest of this schedule once <paramref name="steps"/> of its steps have run (a job resumed from a checkpoint).</summary>
+    public FlowMatchSchedule After(int steps)
+    {
+        if (steps < 0 || steps > StepCount) throw new ArgumentOutOfRangeException(nameof(steps), steps, $"0..{StepCount} steps can have run");
+        return new((float[])Timesteps, (float[])Sigmas, BeginIndex + steps);
+    }
+
     /// <summary>t_start of <see cref="ForStrength"/> for a schedule of <paramref name="steps"/> steps.</summary>
     public static int StartIndex(int steps, double strength)
     {

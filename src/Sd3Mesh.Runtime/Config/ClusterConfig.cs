@@ -22,6 +22,8 @@ public sealed record ClusterConfig
     public bool CfgParallel { get; init; }
     public OffloadSpec Offload { get; init; } = new();
     public JobLimits Jobs { get; init; } = new();
+    /// <summary>The primary's job store; null: jobs in memory only (the embedded silo of a local `generate`).</summary>
+    public StoreSpec? Store { get; init; }
     /// <summary>How the silos find each other (Orleans membership).</summary>
     public ClusteringSpec Clustering { get; init; } = ClusteringSpec.Localhost;
     /// <summary>

@@ -15,6 +15,7 @@ internal sealed class ClusterConfigFile
     public bool? CfgParallel { get; set; }
     public OffloadFile? Offload { get; set; }
     public JobsFile? Jobs { get; set; }
+    public StoreFile? Store { get; set; }
     public ClusteringFile? Clustering { get; set; }
     /// <summary>Submodule name -> the device its grain moves to when the silo of its placed device is declared dead.</summary>
     public Dictionary<string, string>? Fallback { get; set; }
@@ -60,6 +61,13 @@ internal sealed class ClusterConfigFile
     internal sealed class ClusteringFile
     {
         public string? Redis { get; set; }
+    }
+
+    internal sealed class StoreFile
+    {
+        public string? Data { get; set; }
+        public string? Postgres { get; set; }
+        public int? CheckpointEvery { get; set; }
     }
 
     public static readonly JsonSerializerOptions Json = new()

@@ -129,6 +129,7 @@ public static class ClusterConfigReader
         var clustering = ReadClustering(file.Clustering, errors);
         var fallback = ReadFallback(file.Fallback, placement, silos, owners, errors);
         if (string.IsNullOrWhiteSpace(file.Name)) errors.Add("name: missing; give the cluster a name");
+        var store = ReadStore(file.Store, file.Name, baseDirectory, errors);
 
         if (errors.Count > 0) throw new ClusterConfigException(source, errors);
         return new ClusterConfig
@@ -143,6 +144,7 @@ public static class ClusterConfigReader
             Jobs = jobs,
             Clustering = clustering,
             Fallback = fallback,
+            Store = store,
         };
     }
 
@@ -212,6 +214,19 @@ public static class ClusterConfigReader
             fallback[submodule] = device;
         }
         return fallback;
+    }
+
+    /// <summary>The store section: data relative to the config's folder (default: the user's data folder for this cluster).</summary>
+    private static StoreSpec ReadStore(ClusterConfigFile.StoreFile? f, string? name, string? baseDirectory, List<string> errors)
+    {
+        if (f?.Data is { } data && string.IsNullOrWhiteSpace(data)) errors.Add("store.data: empty; give a folder or leave it out");
+        if (f?.Postgres is { } postgres && string.IsNullOrWhiteSpace(postgres))
+            errors.Add("store.postgres: empty; give a connection string such as \"Host=db;Database=sd3mesh;Username=sd3mesh\" or leave it out");
+        string folder = f?.Data is { Length: > 0 } given
+            ? Path.GetFullPath(Path.Combine(baseDirectory ?? ".", given))
+            : StoreSpec.DefaultDataFolder(string.IsNullOrWhiteSpace(name) ? "cluster" : name);
+        return new StoreSpec(folder, f?.Postgres,
+            ReadRange(f?.CheckpointEvery, "store.checkpoint_every", StoreSpec.DefaultCheckpointEvery, 0, StoreSpec.MaxCheckpointEvery, errors));
     }
 
     private static List<SiloSpec> ReadSilos(List<ClusterConfigFile.SiloFile>? files, List<string> errors)

@@ -66,6 +66,8 @@ public struct GenerationRequestSurrogate
     [Id(19)] public CfgMode CfgMode;
     [Id(20)] public float[]? Sigmas;
     [Id(21)] public PosteriorSampling PosteriorSampling;
+    [Id(22)] public int ResumeStep;
+    [Id(23)] public Tensor? ResumeLatents;
 }
 
 [RegisterConverter]
@@ -78,6 +80,7 @@ public sealed class GenerationRequestConverter : IConverter<GenerationRequest, G
         Width = s.Width, Height = s.Height, Steps = s.Steps, GuidanceScale = s.GuidanceScale, Seeds = s.Seeds, Count = s.Count,
         MaxSequenceLength = s.MaxSequenceLength, UseT5 = s.UseT5, InitImage = s.InitImage, Strength = s.Strength, Latents = s.Latents,
         OutputType = s.OutputType, ClipSkip = s.ClipSkip, CfgMode = s.CfgMode, Sigmas = s.Sigmas, PosteriorSampling = s.PosteriorSampling,
+        Resume = s.ResumeLatents is { } latents ? new DenoisingCheckpoint(s.ResumeStep, latents) : null,
     };
 
     public GenerationRequestSurrogate ConvertToSurrogate(in GenerationRequest r) => new()
@@ -87,5 +90,6 @@ public sealed class GenerationRequestConverter : IConverter<GenerationRequest, G
         Width = r.Width, Height = r.Height, Steps = r.Steps, GuidanceScale = r.GuidanceScale, Seeds = [.. r.Seeds], Count = r.Count,
         MaxSequenceLength = r.MaxSequenceLength, UseT5 = r.UseT5, InitImage = r.InitImage, Strength = r.Strength, Latents = r.Latents,
         OutputType = r.OutputType, ClipSkip = r.ClipSkip, CfgMode = r.CfgMode, Sigmas = r.Sigmas?.ToArray(), PosteriorSampling = r.PosteriorSampling,
+        ResumeStep = r.Resume?.Step ?? 0, ResumeLatents = r.Resume?.Latents,
     };
 }

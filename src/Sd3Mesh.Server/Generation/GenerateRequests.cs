@@ -25,6 +25,7 @@ public sealed class InvalidGenerationRequestException(IReadOnlyList<ValidationEr
 public static class GenerateRequests
 {
     public const int MaxInitImageBytes = 32 * 1024 * 1024;
+    public const int MaxRequestIdLength = 128;
 
     /// <summary>
     /// The validated job for <paramref name="request"/>; throws <see cref="InvalidGenerationRequestException"/>
@@ -51,6 +52,10 @@ public static class GenerateRequests
             Add("output_type", $"{(int)request.OutputType} is not OUTPUT_TYPE_IMAGE or OUTPUT_TYPE_LATENT");
         if (!Enum.IsDefined(request.CfgMode))
             Add("cfg_mode", $"{(int)request.CfgMode} is not CFG_MODE_BATCHED or CFG_MODE_SPLIT");
+        if (request.RequestId.Length > MaxRequestIdLength)
+            Add("request_id", $"is {request.RequestId.Length} characters long; at most {MaxRequestIdLength} are allowed");
+        else if (request.RequestId.AsSpan().IndexOfAnyExceptInRange('!', '~') is var at and >= 0)
+            Add("request_id", $"has a character outside printable ASCII (! to ~) at position {at}");
         if (request.HasStrength && request.InitImage.IsEmpty)
             Add("strength", "applies to image-to-image only: give an init image or leave it unset");
         RgbImage? initImage = null;

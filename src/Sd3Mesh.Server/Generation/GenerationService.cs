@@ -42,7 +42,7 @@ public sealed class GenerationService(JobScheduler scheduler, IJobExecutor execu
 
     public override async Task Generate(GenerateRequest request, IServerStreamWriter<JobEvent> responseStream, ServerCallContext context)
     {
-        var job = scheduler.Submit(GenerateRequests.ToSpec(request, executor.Model), request, ClientOf(context));
+        var job = scheduler.Submit(GenerateRequests.ToSpec(request, executor.Model), request, detached: false, client: ClientOf(context));
         try
         {
             await foreach (var e in job.Events.ReadAsync(0, context.CancellationToken))
@@ -60,15 +60,30 @@ public sealed class GenerationService(JobScheduler scheduler, IJobExecutor execu
 
     public override Task<SubmitResponse> Submit(GenerateRequest request, ServerCallContext context)
     {
-        var job = scheduler.Submit(GenerateRequests.ToSpec(request, executor.Model), request, ClientOf(context));
+        var job = scheduler.Submit(GenerateRequests.ToSpec(request, executor.Model), request, client: ClientOf(context));
         return Task.FromResult(new SubmitResponse { JobId = job.Id, QueuePosition = (uint)job.QueuePosition });
     }
 
     public override async Task Watch(WatchRequest request, IServerStreamWriter<JobEvent> responseStream, ServerCallContext context)
     {
         var job = Store.Get(request.JobId);
-        await foreach (var e in job.Events.ReadAsync(request.FromSequence, context.CancellationToken))
-            await responseStream.WriteAsync(e, context.CancellationToken);
+        // A job the server keeps for its next start does not end when it stops: its stream does.
+        using var watching = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken,
+            scheduler.Keeps(job) ? scheduler.Stopping : CancellationToken.None);
+        ulong next = request.FromSequence;
+        try
+        {
+            await foreach (var e in job.Events.ReadAsync(request.FromSequence, watching.Token))
+            {
+                await responseStream.WriteAsync(e, context.CancellationToken);
+                next = e.Sequence + 1;
+            }
+        }
+        catch (OperationCanceledException) when (scheduler.Stopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                $"the server is stopping; job {job.Id} is kept and goes on when it is back: Watch it again from sequence {next}"));
+        }
     }
 
     public override Task<CancelResponse> Cancel(CancelRequest request, ServerCallContext context)

@@ -37,7 +37,8 @@ public sealed class ClusterJobExecutor(IGrainFactory grains, ModelCatalog catalo
         var observer = grains.CreateObjectReference<IJobObserver>(relay);
         try
         {
-            var outputs = await RunAsync(coordinator, new JobRequest(id, spec.Request, spec.PreviewInterval), observer, cancellationToken).ConfigureAwait(false);
+            var outputs = await RunAsync(coordinator, new JobRequest(id, spec.Request, spec.PreviewInterval, spec.CheckpointInterval), observer,
+                cancellationToken).ConfigureAwait(false);
             return [.. outputs.Select(o => new JobImage(o.MediaType, o.Data, o.Width, o.Height, o.Seed))];
         }
         catch (SubmoduleUnavailableException e)
@@ -90,7 +91,8 @@ public sealed class ClusterJobExecutor(IGrainFactory grains, ModelCatalog catalo
         public Task OnProgress(JobProgress p)
         {
             if (!p.IsStep) progress.StageStarted(p.Stage);
-            else progress.StepCompleted(p.Step, p.TotalSteps, p.PreviewPng is { } png ? new JobPreview(JobImage.Png, png, p.PreviewWidth, p.PreviewHeight) : null);
+            else progress.StepCompleted(p.Step, p.TotalSteps, p.PreviewPng is { } png ? new JobPreview(JobImage.Png, png, p.PreviewWidth, p.PreviewHeight) : null,
+                p.Checkpoint);
             return Task.CompletedTask;
         }
     }

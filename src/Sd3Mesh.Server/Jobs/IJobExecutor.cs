@@ -24,8 +24,11 @@ public interface IJobProgress
 {
     void StageStarted(PipelineStage stage);
 
-    /// <summary>Denoising step <paramref name="step"/> (1-based) of <paramref name="totalSteps"/> is done.</summary>
-    void StepCompleted(int step, int totalSteps, JobPreview? preview = null);
+    /// <summary>
+    /// Denoising step <paramref name="step"/> (1-based) of <paramref name="totalSteps"/> is done;
+    /// <paramref name="checkpoint"/>: the latents after it, every <see cref="GenerationSpec.CheckpointInterval"/> steps.
+    /// </summary>
+    void StepCompleted(int step, int totalSteps, JobPreview? preview = null, Tensors.Tensor? checkpoint = null);
 }
 
 /// <summary>

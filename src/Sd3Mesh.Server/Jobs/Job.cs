@@ -8,6 +8,8 @@ public sealed record StoredImage(string Id, int Index, JobImage Image)
 {
     /// <summary>The size of the result (kept when the bytes are evicted).</summary>
     public long SizeBytes { get; init; } = Image.Data.Length;
+    /// <summary>Its file in a durable store's data folder (relative path): the bytes when they are not in memory.</summary>
+    public string? File { get; init; }
 }
 
 /// <summary>One generation job: its request, state, progress, results and event log.</summary>
@@ -15,23 +17,57 @@ public sealed class Job
 {
     private readonly object _gate = new();
 
-    internal Job(string id, long sequence, GenerationSpec spec, GenerateRequest request)
+    /// <param name="detached">the job outlives its call (Submit), as opposed to a Generate call's job</param>
+    /// <param name="recorded">called with each event before any watcher sees it (a durable store records it)</param>
+    internal Job(string id, long sequence, GenerationSpec spec, GenerateRequest request, bool detached = true, Action<Job, JobEvent>? recorded = null)
     {
         Id = id;
         Sequence = sequence;
-        Spec = spec;
+        _spec = new Lazy<GenerationSpec>(() => spec);
         // The listing shows the request without the init image bytes (they may be megabytes).
         InitImageBytes = request.InitImage.Length;
         Request = request.Clone();
         Request.InitImage = Google.Protobuf.ByteString.Empty;
         CreatedAt = DateTime.UtcNow;
-        Events = new JobEventLog(id);
+        Detached = detached;
+        Events = new JobEventLog(id, [], recorded is null ? null : e => recorded(this, e));
     }
+
+    /// <summary>
+    /// A job as a durable store kept it (see <see cref="JobJournal"/>), with its past events. Its spec is made when it
+    /// runs again (an unfinished job), from its stored request.
+    /// </summary>
+    internal Job(Storage.JobRecord record, IReadOnlyList<StoredImage> images, IReadOnlyList<JobEvent> events, Func<GenerationSpec> spec,
+        Action<Job, JobEvent> recorded)
+    {
+        var s = record.State;
+        Id = s.Id;
+        Sequence = record.Sequence;
+        _spec = new Lazy<GenerationSpec>(spec);
+        Request = s.Request;
+        InitImageBytes = (int)s.InitImageBytes;
+        CreatedAt = s.CreatedAt.ToDateTime();
+        StartedAt = s.StartedAt?.ToDateTime();
+        FinishedAt = s.FinishedAt?.ToDateTime();
+        State = s.State;
+        Stage = s.Stage;
+        Step = (int)s.Step;
+        TotalSteps = (int)s.TotalSteps;
+        Images = images;
+        Error = s.Error;
+        Detached = record.Detached;
+        Events = new JobEventLog(Id, events, e => recorded(this, e));
+        _previewBytes = events.Sum(e => (long)(e.Step?.Preview?.Data.Length ?? 0));
+    }
+
+    private readonly Lazy<GenerationSpec> _spec;
 
     public string Id { get; }
     /// <summary>Submission order (newest jobs have the largest).</summary>
     public long Sequence { get; }
-    public GenerationSpec Spec { get; }
+    public GenerationSpec Spec => _spec.Value;
+    /// <summary>Submitted to outlive its call (Submit); a Generate call's job ends with its call.</summary>
+    public bool Detached { get; }
     public GenerateRequest Request { get; }
     public int InitImageBytes { get; }
     public JobEventLog Events { get; }
@@ -66,6 +102,17 @@ public sealed class Job
         lock (_gate)
         {
             if (State != JobState.Queued || (position == QueuePosition && Events.Count > 0)) return;
+            QueuePosition = position;
+            Events.Append(new JobEvent { Queued = new Queued { Position = (uint)position } });
+        }
+    }
+
+    /// <summary>Back in the queue after a restart (a running job keeps its progress until it runs again).</summary>
+    internal void Requeue(int position)
+    {
+        lock (_gate)
+        {
+            State = JobState.Queued;
             QueuePosition = position;
             Events.Append(new JobEvent { Queued = new Queued { Position = (uint)position } });
         }

@@ -8,15 +8,20 @@ namespace Sd3Mesh.Server.Jobs;
 /// A job's events in order (sequence 0, 1, ...), readable by any number of watchers from any point:
 /// past events are replayed, then new ones arrive as they are appended, until the terminal event.
 /// </summary>
-public sealed class JobEventLog(string jobId)
+/// <param name="past">the events a durable store kept (a restored job's log goes on after them)</param>
+/// <param name="appended">called with each event before watchers see it (a durable store records it)</param>
+public sealed class JobEventLog(string jobId, IReadOnlyList<JobEvent> past, Action<JobEvent>? appended = null)
 {
     private readonly object _gate = new();
-    private readonly List<JobEvent> _events = [];
+    private readonly List<JobEvent> _events = [.. past];
     // Completed and replaced on every append: readers await the current one.
     private TaskCompletionSource _appended = NewSignal();
 
     public int Count { get { lock (_gate) return _events.Count; } }
-    public bool IsEnded { get; private set; }
+    public bool IsEnded { get; private set; } = past.Count > 0 && IsTerminal(past[^1]);
+
+    private static bool IsTerminal(JobEvent e) =>
+        e.EventCase is JobEvent.EventOneofCase.Finished or JobEvent.EventOneofCase.Failed or JobEvent.EventOneofCase.Cancelled;
 
     /// <summary>Appends an event (its job id, sequence and time are filled in). Ignored after the terminal event.</summary>
     public JobEvent? Append(JobEvent e)
@@ -27,8 +32,9 @@ public sealed class JobEventLog(string jobId)
             e.JobId = jobId;
             e.Sequence = (ulong)_events.Count;
             e.Time = Timestamp.FromDateTime(DateTime.UtcNow);
+            appended?.Invoke(e);
             _events.Add(e);
-            IsEnded = e.EventCase is JobEvent.EventOneofCase.Finished or JobEvent.EventOneofCase.Failed or JobEvent.EventOneofCase.Cancelled;
+            IsEnded = IsTerminal(e);
             _appended.TrySetResult();
             _appended = NewSignal();
             return e;

@@ -5,6 +5,7 @@ using Grpc.Core;
 using Sd3Mesh.Pipeline;
 using Sd3Mesh.Protos.V1;
 using Sd3Mesh.Server.Grpc;
+using Sd3Mesh.Tensors;
 
 namespace Sd3Mesh.Server.Jobs;
 
@@ -12,7 +13,8 @@ namespace Sd3Mesh.Server.Jobs;
 /// Runs jobs first come first served, up to <see cref="MaxInFlight"/> at once (more than one lets the grain
 /// runtime pipeline jobs: encoders on job k+1 while the transformer denoises job k): accepts them (with their
 /// queue position), starts the next when a slot is free, turns the executor's progress and outcome into events,
-/// and cancels queued or running jobs on request.
+/// and cancels queued or running jobs on request. With a durable store it first queues again the jobs the last
+/// run left unfinished (<see cref="Start"/>), and stopping keeps submitted jobs for the next start (<see cref="Keeps"/>).
 /// </summary>
 public sealed class JobScheduler : IAsyncDisposable
 {
@@ -52,45 +54,87 @@ public sealed class JobScheduler : IAsyncDisposable
     public int MaxInFlight { get; init; } = 1;
     public JobStore Store => _store;
 
+    /// <summary>Starts running jobs: first those a durable store kept unfinished (see <see cref="Recover"/>), then new ones.</summary>
     public void Start()
     {
         _slots ??= new SemaphoreSlim(MaxInFlight);
+        if (_worker is null) Recover();
         _worker ??= Task.Run(RunAsync);
     }
 
+    /// <summary>Ends when stopping begins: the streams of jobs kept for the next start (<see cref="Keeps"/>) end with it.</summary>
+    public CancellationToken Stopping => _stopping.Token;
+
     /// <summary>
-    /// Queues a validated job. RESOURCE_EXHAUSTED when the queue is full, or <paramref name="client"/> has as many jobs
-    /// waiting as one client may, with a retry hint (a <see cref="RetryPushbackTrailer"/> trailer, and the same in the
-    /// message); UNAVAILABLE while stopping.
+    /// Whether stopping leaves this job to the next start rather than cancelling it: a submitted job (not a Generate
+    /// call's, which lives only as long as its call) in a durable store.
+    /// </summary>
+    public bool Keeps(Job job) => _store.Journal is not null && job.Detached;
+
+    /// <summary>
+    /// Queues a validated job (<paramref name="detached"/>: it outlives its call, as Submit's do). A request id that
+    /// names a job already gives that job. RESOURCE_EXHAUSTED when the queue is full, or <paramref name="client"/> has
+    /// as many jobs waiting as one client may, with a retry hint (a <see cref="RetryPushbackTrailer"/> trailer, and the
+    /// same in the message); UNAVAILABLE while stopping.
     /// </summary>
     /// <param name="client">who submits it (a client id, else the peer's address); null: not counted per client</param>
-    public Job Submit(GenerationSpec spec, GenerateRequest request, string? client = null)
+    public Job Submit(GenerationSpec spec, GenerateRequest request, bool detached = true, string? client = null)
     {
         lock (_gate)
         {
             if (_stopping.IsCancellationRequested)
                 throw new RpcException(new Status(StatusCode.Unavailable, "the server is shutting down and accepts no new jobs"));
+            if (_store.FindRequest(request) is { } first) return first;
             if (_waiting.Count >= MaxQueuedJobs)
                 throw Exhausted($"the job queue is full ({MaxQueuedJobs} jobs waiting)", ahead: 0);
             if (client is not null)
             {
-                int mine = 0, first = -1, position = 0;
+                int mine = 0, firstWaiting = -1, position = 0;
                 foreach (var waiting in _waiting)
                 {
-                    if (_clientOf.GetValueOrDefault(waiting) == client && mine++ == 0) first = position;
+                    if (_clientOf.GetValueOrDefault(waiting) == client && mine++ == 0) firstWaiting = position;
                     position++;
                 }
                 // Room for this client opens when its first waiting job starts: after the jobs ahead of it have started.
                 if (mine >= MaxQueuedJobsPerClient)
-                    throw Exhausted($"{client} has {mine} jobs waiting, as many as one client may (jobs.client_queue_capacity {MaxQueuedJobsPerClient})", ahead: first);
+                    throw Exhausted($"{client} has {mine} jobs waiting, as many as one client may (jobs.client_queue_capacity {MaxQueuedJobsPerClient})", ahead: firstWaiting);
             }
-            var job = _store.Create(spec, request);
+            var job = _store.Create(spec, request, detached);
             _waiting.AddLast(job);
             if (client is not null) _clientOf[job] = client;
             job.SetQueuePosition(_waiting.Count - 1 + RunningAhead);
             _available.Release();
             return job;
         }
+    }
+
+    /// <summary>
+    /// The jobs the last run left unfinished, from a durable store, oldest first: submitted ones queue again (a job
+    /// that was running resumes from its checkpoint); a Generate call's job is cancelled, as its call ended with the
+    /// server.
+    /// </summary>
+    private void Recover()
+    {
+        var unfinished = _store.Restore();
+        if (_store.Journal is not { } journal) return;
+        int requeued = 0;
+        foreach (var job in unfinished)
+        {
+            if (!job.Detached)
+            {
+                job.MarkCancelled("the server stopped during the job's Generate call (its job lives only as long as the call)");
+                continue;
+            }
+            lock (_gate)
+            {
+                _waiting.AddLast(job);
+                job.Requeue(_waiting.Count - 1);
+                _available.Release();
+            }
+            requeued++;
+        }
+        _logger.LogInformation("job store {Store}: {Jobs} jobs kept; {Requeued} unfinished queued again, {Cancelled} Generate calls' jobs cancelled",
+            journal.Description, _store.Count, requeued, unfinished.Count - requeued);
     }
 
     /// <summary>Cancels a queued or running job; false when it had already ended.</summary>
@@ -166,11 +210,11 @@ public sealed class JobScheduler : IAsyncDisposable
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(job.Cancellation.Token, _stopping.Token);
         try
         {
-            var images = await _executor.ExecuteAsync(job.Spec, new Progress(job), cancel.Token).ConfigureAwait(false);
+            var images = await _executor.ExecuteAsync(job.Spec, new Progress(job, _store), cancel.Token).ConfigureAwait(false);
             cancel.Token.ThrowIfCancellationRequested();
             if (images.Count != job.Spec.Count)
                 throw new InvalidOperationException($"the executor returned {images.Count} images for count {job.Spec.Count}");
-            var stored = images.Select((image, i) => new StoredImage($"{job.Id}_{i}", i, image)).ToList();
+            var stored = _store.Save(job, images);
             var finished = new Finished { ElapsedSeconds = clock.Elapsed.TotalSeconds };
             finished.Images.AddRange(stored.Select(s => Job.ImageProto(s, InlineImageLimit)));
             job.Succeed(stored, finished);
@@ -178,7 +222,9 @@ public sealed class JobScheduler : IAsyncDisposable
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
-            job.MarkCancelled(_stopping.IsCancellationRequested ? "the server is shutting down" : "cancelled");
+            // A job kept for the next start stays as it is (running, with its checkpoint) and resumes then.
+            if (!(_stopping.IsCancellationRequested && Keeps(job)))
+                job.MarkCancelled(_stopping.IsCancellationRequested ? "the server is shutting down" : "cancelled");
         }
         catch (Exception e)
         {
@@ -223,7 +269,8 @@ public sealed class JobScheduler : IAsyncDisposable
 
     /// <summary>
     /// Refuses new jobs and cancels the queued and running ones at once (their event streams end now, whatever
-    /// the executor does); completes when the running jobs' executor calls have returned.
+    /// the executor does), except those kept for the next start (<see cref="Keeps"/>), which stop where they are;
+    /// completes when the running jobs' executor calls have returned.
     /// </summary>
     public async Task StopAsync()
     {
@@ -237,6 +284,7 @@ public sealed class JobScheduler : IAsyncDisposable
                 _waiting.Clear();
                 _clientOf.Clear();
                 ending.AddRange(_running);
+                ending.RemoveAll(Keeps);
             }
             else ending = [];
         }
@@ -249,15 +297,17 @@ public sealed class JobScheduler : IAsyncDisposable
 
     public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
 
-    /// <summary>The executor's progress, recorded on the job (and so sent to its watchers).</summary>
-    private sealed class Progress(Job job) : IJobProgress
+    /// <summary>The executor's progress, recorded on the job (and so sent to its watchers); checkpoints go to the store.</summary>
+    private sealed class Progress(Job job, JobStore store) : IJobProgress
     {
         public void StageStarted(PipelineStage stage)
         {
             foreach (var apiStage in JobStages.OnStart(stage)) job.StageStarted(apiStage);
         }
 
-        public void StepCompleted(int step, int totalSteps, JobPreview? preview = null) =>
+        public void StepCompleted(int step, int totalSteps, JobPreview? preview = null, Tensor? checkpoint = null)
+        {
+            if (checkpoint is not null) store.Journal?.SaveCheckpoint(job, step, checkpoint);
             job.StepCompleted(step, totalSteps, preview is null ? null : new Preview
             {
                 MediaType = preview.MediaType,
@@ -265,5 +315,6 @@ public sealed class JobScheduler : IAsyncDisposable
                 Height = (uint)preview.Height,
                 Data = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(preview.Data), // handed over, not copied
             });
+        }
     }
 }

@@ -6,8 +6,9 @@ namespace Sd3Mesh.Server.Security;
 
 /// <summary>
 /// The bearer token the public API (and the web endpoint) require: configured (<see cref="Variable"/>), or, when the
-/// server listens beyond loopback and none is configured, generated once into the data folder (<see cref="FileName"/>,
-/// readable by its owner only) and read from there on later starts. <see cref="ToString"/> never shows the value.
+/// server listens beyond loopback and none is configured, generated once into its data folder (`serve --data`, a
+/// cluster config's <c>store.data</c>) as <see cref="FileName"/>, readable by its owner only, and read from there on
+/// later starts. <see cref="ToString"/> never shows the value.
 /// </summary>
 public sealed class ApiToken
 {

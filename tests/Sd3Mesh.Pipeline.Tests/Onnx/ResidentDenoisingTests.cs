@@ -78,6 +78,24 @@ public sealed class ResidentDenoisingTests(ResidentFixture fixture) : IClassFixt
     }
 
     [Fact]
+    public async Task An_image_to_image_job_resumed_on_the_device_loop_ends_with_the_uninterrupted_runs_png()
+    {
+        var device = fixture.Device;
+        var first = await new Sd3Pipeline(tiny.Model.Components).GenerateAsync(Request with { OutputType = OutputType.Image });
+        var init = Sd3Mesh.Pipeline.Imaging.PngDecoder.Decode(first.Images[0].ToPng()).Image;
+        var request = Request with { InitImage = init, Strength = 0.75, OutputType = OutputType.Image }; // 3 of 4 steps
+        Tensor? checkpoint = null;
+        var whole = await new Sd3Pipeline(tiny.Model.Components).GenerateAsync(request, p =>
+        {
+            if (p is { Step: 1, Latents: { } latents }) checkpoint = latents.Clone();
+        }, latentsAt: step => step == 1);
+        // The device loop prepares its first model input from the checkpoint at the schedule's step index 2 (1 + 1).
+        var resumed = await new Sd3Pipeline(device.Components).GenerateAsync(request with { Resume = new DenoisingCheckpoint(1, checkpoint!) });
+        Assert.Equal(2, resumed.Timings.Calls("scheduler"));
+        Assert.Equal(whole.Images[0].ToPng(), resumed.Images[0].ToPng());
+    }
+
+    [Fact]
     public async Task Previews_read_the_device_latents_only_when_asked()
     {
         var device = fixture.Device;
@@ -85,7 +103,7 @@ public sealed class ResidentDenoisingTests(ResidentFixture fixture) : IClassFixt
         await new Sd3Pipeline(tiny.Model.Components).GenerateAsync(Request, p =>
         {
             if (p.Latents is { } latents) hostSteps.Add(latents.ToArray<float>());
-        }, latentsEvery: 1);
+        }, latentsAt: _ => true);
         var deviceSteps = new List<float[]>();
         int asked = 0;
         await new Sd3Pipeline(device.Components).GenerateAsync(Request, p =>
@@ -95,7 +113,7 @@ public sealed class ResidentDenoisingTests(ResidentFixture fixture) : IClassFixt
                 asked++;
                 deviceSteps.Add(latents.ToArray<float>());
             }
-        }, latentsEvery: 2);
+        }, latentsAt: step => step % 2 == 0);
         Assert.Equal(2, asked);
         Assert.Equal(hostSteps[1], deviceSteps[0]); // after step 2
         Assert.Equal(hostSteps[3], deviceSteps[1]); // after step 4

@@ -275,7 +275,7 @@ public class Sd3PipelineTests
         {
             events.Add(p);
             if (p.Latents is { } latents) stepLatents.Add(latents.ToArray<float>()); // valid only now: copy
-        }, latentsEvery: 1);
+        }, latentsAt: _ => true);
         Assert.Equal(Enum.GetValues<PipelineStage>(), events.Where(e => e.Kind == ProgressKind.StageStarted).Select(e => e.Stage));
         Assert.Equal([1, 2, 3, 4], events.Where(e => e.Kind == ProgressKind.Step).Select(e => e.Step));
         Assert.All(events.Where(e => e.Kind == ProgressKind.Step), e => Assert.Equal(4, e.TotalSteps));
@@ -288,6 +288,40 @@ public class Sd3PipelineTests
         Assert.Equal(2, result.Timings.Calls("text_encoder"));
         Assert.Equal(1, result.Timings.Calls("vae_decoder"));
         Assert.True(result.Total >= result.Timings["transformer"]);
+    }
+
+    [Fact]
+    public async Task A_job_resumed_from_a_checkpoint_runs_only_the_remaining_steps_and_ends_with_the_same_png()
+    {
+        Tensor? afterTwo = null;
+        var whole = await new Sd3Pipeline(new FakeSd3().Components()).GenerateAsync(Request(), p =>
+        {
+            if (p is { Step: 2, Latents: { } latents }) afterTwo = latents.Clone(); // the loop's own buffer: copy
+        }, latentsAt: step => step == 2);
+
+        var fakes = new FakeSd3();
+        var steps = new List<int>();
+        var resumed = await new Sd3Pipeline(fakes.Components()).GenerateAsync(Request() with { Resume = new DenoisingCheckpoint(2, afterTwo!) },
+            p => { if (p.Kind == ProgressKind.Step) steps.Add(p.Step); });
+        Assert.Equal([3, 4], steps);
+        Assert.Equal(2, resumed.Timings.Calls("transformer"));
+        Assert.Equal(whole.Latents.ToArray<float>(), resumed.Latents.ToArray<float>());
+        Assert.Equal(whole.Images[0].ToPng(), resumed.Images[0].ToPng());
+
+        // After the last step only the decode is left.
+        var decodeOnly = await new Sd3Pipeline(new FakeSd3().Components()).GenerateAsync(Request() with { Resume = new DenoisingCheckpoint(4, whole.Latents) });
+        Assert.Equal(0, decodeOnly.Timings.Calls("transformer"));
+        Assert.Equal(whole.Images[0].ToPng(), decodeOnly.Images[0].ToPng());
+    }
+
+    [Fact]
+    public void A_checkpoint_from_another_request_is_refused()
+    {
+        var model = new FakeSd3().Components().Model;
+        var errors = (Request() with { Resume = new DenoisingCheckpoint(5, Tensor.FromArray(new float[4 * 4 * 4], 1, 4, 4, 4)) }).Validate(model);
+        Assert.Equal(["resume: step 5 is outside the job's denoising steps 0..4",
+            "resume: shape [1, 4, 4, 4] does not match [count, channels, height/8, width/8] = [1, 4, 6, 4]"], errors.Select(e => e.ToString()));
+        Assert.Empty((Request() with { Resume = new DenoisingCheckpoint(4, Tensor.FromArray(new float[4 * 6 * 4], 1, 4, 6, 4)) }).Validate(model));
     }
 
     [Fact]

@@ -7,8 +7,10 @@
 #   chromium                          the browser the dashboard tests drive (Playwright, no browser download)
 #   postgresql                        the server the PostgreSQL job store tests start (initdb + pg_ctl in a temporary
 #                                     folder, as the postgres user when run as root; the package's own cluster stays down)
+#   redis-server                      Orleans membership across hosts (Microsoft.Orleans.Clustering.Redis): the multi-host
+#                                     cluster tests start their own server on a free port (cluster/redis.sh)
 set -euo pipefail
-packages=(python3-grpcio python3-protobuf python3-onnx python3-sentencepiece python3-prometheus-client chromium postgresql)
+packages=(python3-grpcio python3-protobuf python3-onnx python3-sentencepiece python3-prometheus-client chromium postgresql redis-server)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [[ ${#missing[@]} -eq 0 ]] && exit 0

@@ -15,7 +15,7 @@ public static class ExitCodes
     /// <summary>
     /// The command line cannot run as given: unknown option or unparsable value, a value out of range or a bad
     /// combination, a file or model folder that is missing or unreadable, a device this machine cannot use, a
-    /// request the server refused as invalid, an unknown job id. Nothing was done.
+    /// request the server refused as invalid, an unknown job id, a missing or wrong API token. Nothing was done.
     /// </summary>
     public const int Usage = 2;
     /// <summary>The server could not be reached (commands with --server).</summary>
@@ -27,7 +27,8 @@ public static class ExitCodes
     public static int FromStatus(StatusCode code) => code switch
     {
         StatusCode.OK => Ok,
-        StatusCode.InvalidArgument or StatusCode.NotFound or StatusCode.FailedPrecondition or StatusCode.OutOfRange => Usage,
+        StatusCode.InvalidArgument or StatusCode.NotFound or StatusCode.FailedPrecondition or StatusCode.OutOfRange
+            or StatusCode.Unauthenticated or StatusCode.PermissionDenied => Usage,
         StatusCode.Unavailable => Unreachable,
         StatusCode.Cancelled => Interrupted,
         _ => Failed,

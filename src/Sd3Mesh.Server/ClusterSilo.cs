@@ -37,6 +37,7 @@ public static class ClusterSilo
         options.PublicApi = spec.Primary;
         options.MaxJobsInFlight = config.Jobs.MaxInFlight;
         options.MaxQueuedJobs = config.Jobs.QueueCapacity;
+        options.MaxQueuedJobsPerClient = config.Jobs.ClientQueueCapacity;
         options.Store ??= spec.Primary ? config.Store : null; // the primary runs the jobs, so it keeps them
         decorate ??= e => e;
         return new SiloHost(provider => decorate(new ClusterJobExecutor(provider.GetRequiredService<IGrainFactory>(), provider.GetRequiredService<ModelCatalog>())),

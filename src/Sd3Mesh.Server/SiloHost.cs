@@ -22,6 +22,8 @@ public sealed class SiloHostOptions : GrpcServerOptions
     public long InlineImageLimit { get; set; } = 2 * 1024 * 1024;
     public int MaxJobs { get; set; } = 1000;
     public int MaxQueuedJobs { get; set; } = 100;
+    /// <summary>Jobs one client (its sd3mesh-client-id, else its address) may have waiting.</summary>
+    public int MaxQueuedJobsPerClient { get; set; } = Runtime.Config.JobLimits.DefaultClientQueueCapacity;
     /// <summary>Image and step preview bytes kept in memory; beyond, the oldest ended jobs lose theirs.</summary>
     public long MaxImageBytes { get; set; } = 1L << 30;
     /// <summary>Memory placement may use on the cpu device; null: all the process may use.</summary>
@@ -30,6 +32,8 @@ public sealed class SiloHostOptions : GrpcServerOptions
     public int MaxJobsInFlight { get; set; } = 1;
     /// <summary>Serve the public API (Generation, Cluster): the primary silo does, the others serve only the transport.</summary>
     public bool PublicApi { get; set; } = true;
+    /// <summary>The bearer token every call but health and the tensor transport must carry (<see cref="Security.ApiToken.Resolve"/>); null: none.</summary>
+    public Security.ApiToken? ApiToken { get; set; }
     /// <summary>Where jobs are kept (SQLite or PostgreSQL, and the data folder); null: in memory only.</summary>
     public StoreSpec? Store { get; set; }
 }
@@ -88,6 +92,7 @@ public sealed class SiloHost : IAsyncDisposable
         {
             InlineImageLimit = options.InlineImageLimit,
             MaxInFlight = options.MaxJobsInFlight,
+            MaxQueuedJobsPerClient = options.MaxQueuedJobsPerClient,
         });
         services.AddSingleton<GenerationService>();
         services.AddSingleton<ClusterService>();
@@ -96,6 +101,8 @@ public sealed class SiloHost : IAsyncDisposable
         configure?.Invoke(builder);
 
         App = builder.Build();
+        if (options.ApiToken is { } token) App.UseMiddleware<Security.ApiTokenCheck>(token);
+        App.UseGrpcRequestCheck();
         if (options.PublicApi)
         {
             App.MapGrpcService<GenerationService>();

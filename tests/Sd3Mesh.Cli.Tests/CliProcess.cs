@@ -54,9 +54,10 @@ public sealed class CliProcess : IDisposable
     }
 
     /// <summary>Runs `sd3mesh ARGS` to its end; (exit code, stdout and stderr).</summary>
-    public static async Task<(int ExitCode, string Output)> RunAsync(string[] args, string? cacheHome = null, int timeoutSeconds = 60)
+    public static async Task<(int ExitCode, string Output)> RunAsync(string[] args, string? cacheHome = null, int timeoutSeconds = 60,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
-        using var cli = Start(args, cacheHome);
+        using var cli = Start(args, cacheHome, environment);
         int code = await cli.WaitForExitAsync(TimeSpan.FromSeconds(timeoutSeconds));
         return (code, cli.Output);
     }

@@ -70,6 +70,29 @@ public sealed class ClusterCommandTests(TinyModelFolder folder) : IClassFixture<
     }
 
     [Fact]
+    public async Task Without_an_answer_from_the_configs_redis_cluster_up_starts_no_silo_and_a_silo_does_not_start_each_exiting_1()
+    {
+        int port = EmbeddedCluster.FreeLoopbackPorts(1)[0]; // nothing listens there
+        var (root, path, _) = ClusterUp.WriteConfig("redis-2host.json", folder.Model,
+            config => config["clustering"] = new System.Text.Json.Nodes.JsonObject { ["redis"] = $"127.0.0.1:{port}" });
+        try
+        {
+            string expected = $"clustering.redis: no Redis server answers at 127.0.0.1:{port}; start one (cluster/redis.sh start) or fix the address";
+            var (code, output) = await CliProcess.RunAsync(["cluster", "up", "--config", path, "--logs", Path.Combine(root, "logs")]);
+            Assert.Equal((1, true), (code, output.Contains(expected)));
+            Assert.DoesNotContain(" pid ", output);
+
+            (code, output) = await CliProcess.RunAsync(["silo", "--config", path, "--name", "host3"]);
+            Assert.Equal(1, code);
+            Assert.Contains($"silo host3 cannot start: {expected}", output);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Silo_with_a_name_the_config_lacks_exits_2()
     {
         var (root, path, _) = ClusterUp.WriteConfig("local-2cpu.json", folder.Model);

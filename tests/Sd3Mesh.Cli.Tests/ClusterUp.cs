@@ -37,7 +37,7 @@ public sealed partial class ClusterUp : IAsyncDisposable
     public GrpcChannel Channel { get; }
     /// <summary>Each silo's process id, as `cluster up` printed it.</summary>
     public IReadOnlyDictionary<string, int> SiloPids { get; }
-    public Uri Api => new($"http://127.0.0.1:{Port(Primary, "grpc_port")}");
+    public Uri Api => ApiOf(Config);
     public string Primary => Silos.Single(s => (bool?)s["primary"] == true)["name"]!.GetValue<string>();
 
     private IEnumerable<JsonNode> Silos => Config["silos"]!.AsArray().Select(s => s!);
@@ -68,9 +68,18 @@ public sealed partial class ClusterUp : IAsyncDisposable
             process.Dispose();
             throw;
         }
-        var primary = config["silos"]!.AsArray().Single(s => (bool?)s!["primary"] == true)!;
-        return new ClusterUp(root, config, process, GrpcChannels.Create($"http://127.0.0.1:{primary["grpc_port"]}"));
+        return new ClusterUp(root, config, process, GrpcChannels.Create(ApiOf(config)));
     }
+
+    /// <summary>The primary's public API: its host (loopback unless the config says) and gRPC port.</summary>
+    private static Uri ApiOf(JsonObject config)
+    {
+        var primary = config["silos"]!.AsArray().Single(s => (bool?)s!["primary"] == true)!;
+        return new Uri($"http://{(string?)primary["host"] ?? "127.0.0.1"}:{primary["grpc_port"]}");
+    }
+
+    /// <summary>A silo's host as the config gives it (loopback by default).</summary>
+    public string Host(string silo) => (string?)Silos.Single(s => (string?)s["name"] == silo)["host"] ?? "127.0.0.1";
 
     /// <summary>A copy of a shipped config in a new temporary folder: free loopback ports, <paramref name="modelFolder"/>, a data folder in it, then <paramref name="edit"/>.</summary>
     public static (string Root, string Path, JsonObject Config) WriteConfig(string shipped, string modelFolder, Action<JsonObject>? edit = null)

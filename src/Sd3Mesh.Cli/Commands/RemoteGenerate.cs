@@ -22,7 +22,9 @@ namespace Sd3Mesh.Cli.Commands;
 public static class RemoteGenerate
 {
     /// <summary>generate's options, sent to <paramref name="address"/>.</summary>
-    public static async Task<int> RunAsync(IAnsiConsole console, GenerateOptions.Values values, string address, CancellationToken cancellationToken)
+    /// <param name="tokenFile">the server's API token (else $SD3MESH_TOKEN)</param>
+    public static async Task<int> RunAsync(IAnsiConsole console, GenerateOptions.Values values, string address, CancellationToken cancellationToken,
+        FileInfo? tokenFile = null)
     {
         var errors = LocalOnly(values);
         Uri? server = null;
@@ -35,7 +37,7 @@ public static class RemoteGenerate
             foreach (var error in errors) console.MarkupLine($"[red]error:[/] {Markup.Escape(error)}");
             return ExitCodes.Usage;
         }
-        return await RunAsync(request, server!, new DirectoryInfo(values.Out), console, cancellationToken);
+        return await RunAsync(request, server!, new DirectoryInfo(values.Out), console, cancellationToken, tokenFile);
     }
 
     /// <summary>The options a server cannot take: it owns its models and placement, and the API takes prompts and an init image.</summary>
@@ -49,9 +51,9 @@ public static class RemoteGenerate
     }
 
     public static async Task<int> RunAsync(GenerateRequest request, Uri server, DirectoryInfo outDir, IAnsiConsole console,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, FileInfo? tokenFile = null)
     {
-        using var channel = ServerChannel.Open(server, console);
+        using var channel = ServerChannel.Open(server, console, tokenFile);
         if (channel is null) return ExitCodes.Usage;
         var client = new GenerationClient(channel);
         string? jobId = null;

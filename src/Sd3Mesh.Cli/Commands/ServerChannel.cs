@@ -22,11 +22,25 @@ public static class ServerChannel
         throw new ArgumentException($"--server: '{address}' is not a server URL like {DefaultAddress} (or https://HOST:PORT)");
     }
 
-    /// <summary>A channel to <paramref name="server"/>; null (said on <paramref name="console"/>) when the certificate to trust is unusable.</summary>
-    public static GrpcChannel? Open(Uri server, IAnsiConsole console)
+    /// <summary>
+    /// A channel to <paramref name="server"/> that sends the API token of <paramref name="tokenFile"/> (else of
+    /// $SD3MESH_TOKEN, else none); null (said on <paramref name="console"/>) when the token file or the certificate to
+    /// trust is unusable.
+    /// </summary>
+    public static GrpcChannel? Open(Uri server, IAnsiConsole console, FileInfo? tokenFile = null)
     {
+        string? token;
+        try
+        {
+            token = Token(tokenFile);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            console.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
+            return null;
+        }
         if (server.Scheme != "https" || Environment.GetEnvironmentVariable(TrustedCertificateVariable) is not { Length: > 0 } pem)
-            return GrpcChannels.Create(server);
+            return GrpcChannels.Create(server, bearerToken: token);
         X509Certificate2 trusted;
         try
         {
@@ -39,7 +53,17 @@ public static class ServerChannel
         }
         return GrpcChannels.Create(server, (_, certificate, _, errors) =>
             errors == System.Net.Security.SslPolicyErrors.None
-            || certificate is not null && certificate.GetCertHashString() == trusted.GetCertHashString());
+            || certificate is not null && certificate.GetCertHashString() == trusted.GetCertHashString(), bearerToken: token);
+    }
+
+    /// <summary>The API token to send: the file's first line, else $SD3MESH_TOKEN, else none.</summary>
+    private static string? Token(FileInfo? tokenFile)
+    {
+        if (tokenFile is null)
+            return Environment.GetEnvironmentVariable(Server.Security.ApiToken.Variable) is { Length: > 0 } variable ? variable.Trim() : null;
+        if (!tokenFile.Exists) throw new ArgumentException($"--token-file: '{tokenFile.FullName}' does not exist");
+        var token = File.ReadLines(tokenFile.FullName).FirstOrDefault()?.Trim();
+        return string.IsNullOrEmpty(token) ? throw new ArgumentException($"--token-file: '{tokenFile.FullName}' is empty") : token;
     }
 
     /// <summary>A one-line explanation of a failed call for the terminal.</summary>
@@ -47,6 +71,7 @@ public static class ServerChannel
     {
         StatusCode.InvalidArgument => $"the server refused the request: {e.Status.Detail}",
         StatusCode.Unavailable => $"cannot reach the server at {server}: {Cause(e)}",
+        StatusCode.Unauthenticated => $"the server at {server} refused the call: {e.Status.Detail}",
         _ => e.Status.Describe(),
     };
 

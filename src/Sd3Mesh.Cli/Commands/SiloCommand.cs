@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -10,6 +11,7 @@ using Sd3Mesh.Runtime.Catalog;
 using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Placement;
 using Sd3Mesh.Server;
+using Sd3Mesh.Server.Security;
 using Sd3Mesh.Server.Jobs.Storage;
 using Spectre.Console;
 
@@ -83,7 +85,23 @@ public static class SiloCommand
             return ExitCodes.Usage;
         }
 
-        var host = ClusterSilo.Create(config, spec.Name, new SiloHostOptions { Logging = logging => Logging(logging, settings.Log is not null) });
+        // The primary serves the public API: beyond loopback it needs a token (never written here: this output may be a log).
+        ApiToken? token;
+        try
+        {
+            token = spec.Primary ? ApiToken.Resolve([new IPEndPoint(IPAddress.Parse(spec.Host), spec.GrpcPort)],
+                Environment.GetEnvironmentVariable(ApiToken.Variable), config.Store?.DataFolder ?? StoreSpec.DefaultDataFolder(config.Name)) : null;
+        }
+        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            console.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
+            return ExitCodes.Usage;
+        }
+        var host = ClusterSilo.Create(config, spec.Name, new SiloHostOptions
+        {
+            Logging = logging => Logging(logging, settings.Log is not null),
+            ApiToken = token,
+        });
         try
         {
             await host.StartAsync(cancellationToken);
@@ -92,9 +110,11 @@ public static class SiloCommand
         {
             try { await host.DisposeAsync(); }
             catch (InvalidOperationException) { } // Orleans refuses to stop a silo that never ran: nothing to stop
-            return StartFailed(console, spec, e);
+            return StartFailed(console, config, spec, e);
         }
 
+        if (token is not null)
+            console.MarkupLine(Markup.Escape($"calls to the public API need the {token}{(token.Generated ? " (generated now; read it there)" : "")}"));
         await using (host)
             return await RunStartedAsync(console, settings, config, spec, host, cancellationToken);
     }
@@ -128,11 +148,12 @@ public static class SiloCommand
     }
 
     /// <summary>One line saying why the silo could not start: 2 when the model or its placement is wrong, 1 when a port is taken or anything else.</summary>
-    private static int StartFailed(IAnsiConsole console, SiloSpec spec, Exception e)
+    private static int StartFailed(IAnsiConsole console, ClusterConfig config, SiloSpec spec, Exception e)
     {
         while (e is AggregateException { InnerExceptions.Count: 1 } aggregate) e = aggregate.InnerExceptions[0];
         var (code, what) = e switch
         {
+            StackExchange.Redis.RedisConnectionException => (ExitCodes.Failed, RedisCheck.NoAnswer(config.Clustering)),
             ClusterConfigException or DevicePlacementException or ModelFormatException or DirectoryNotFoundException or FileNotFoundException =>
                 (ExitCodes.Usage, e.Message),
             // Kestrel's endpoint (IOException), Orleans' silo or gateway port (AddressInUseException).

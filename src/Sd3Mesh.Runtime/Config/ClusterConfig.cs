@@ -24,6 +24,13 @@ public sealed record ClusterConfig
     public JobLimits Jobs { get; init; } = new();
     /// <summary>The primary's job store; null: jobs in memory only (the embedded silo of a local `generate`).</summary>
     public StoreSpec? Store { get; init; }
+    /// <summary>How the silos find each other (Orleans membership).</summary>
+    public ClusteringSpec Clustering { get; init; } = ClusteringSpec.Localhost;
+    /// <summary>
+    /// Where a submodule's grain is activated when no active silo owns its placed device (its silo was declared dead):
+    /// a device of another silo. Submodules without one fail their jobs with UNAVAILABLE instead.
+    /// </summary>
+    public IReadOnlyDictionary<PlacedSubmodule, Device> Fallback { get; init; } = new Dictionary<PlacedSubmodule, Device>();
 
     public SiloSpec Primary => Silos.Single(s => s.Primary);
     public SiloSpec Silo(string name) => Silos.FirstOrDefault(s => s.Name == name)
@@ -74,9 +81,28 @@ public sealed record OffloadSpec
     public bool Warm { get; init; }
 }
 
-/// <summary>How many jobs run at once (pipelining) and how many may wait.</summary>
+/// <summary>How many jobs run at once (pipelining) and how many may wait, in all and per client.</summary>
 public sealed record JobLimits
 {
+    public const int DefaultQueueCapacity = 64, DefaultClientQueueCapacity = 16;
+
     public int MaxInFlight { get; init; } = 2;
-    public int QueueCapacity { get; init; } = 64;
+    public int QueueCapacity { get; init; } = DefaultQueueCapacity;
+    /// <summary>Jobs one client (its client id, else its address) may have waiting at once.</summary>
+    public int ClientQueueCapacity { get; init; } = DefaultClientQueueCapacity;
+}
+
+/// <summary>
+/// Orleans membership: localhost clustering (the primary silo keeps the table; every silo on one host) or a Redis
+/// server every silo reaches (silos on several hosts). <see cref="Redis"/> is a StackExchange.Redis configuration
+/// string: HOST:PORT, optionally followed by options (<c>127.0.0.1:6379,password=...,ssl=true</c>).
+/// </summary>
+public sealed record ClusteringSpec(string? Redis)
+{
+    public static readonly ClusteringSpec Localhost = new((string?)null);
+
+    public bool IsRedis => Redis is not null;
+
+    /// <summary>For messages: the endpoint only (a password in the options never shows).</summary>
+    public override string ToString() => Redis is { } r ? $"redis {r.Split(',')[0]}" : "localhost (through the primary silo)";
 }

@@ -16,6 +16,9 @@ internal sealed class ClusterConfigFile
     public OffloadFile? Offload { get; set; }
     public JobsFile? Jobs { get; set; }
     public StoreFile? Store { get; set; }
+    public ClusteringFile? Clustering { get; set; }
+    /// <summary>Submodule name -> the device its grain moves to when the silo of its placed device is declared dead.</summary>
+    public Dictionary<string, string>? Fallback { get; set; }
 
     internal sealed class ModelFile
     {
@@ -52,6 +55,12 @@ internal sealed class ClusterConfigFile
     {
         public int? MaxInFlight { get; set; }
         public int? QueueCapacity { get; set; }
+        public int? ClientQueueCapacity { get; set; }
+    }
+
+    internal sealed class ClusteringFile
+    {
+        public string? Redis { get; set; }
     }
 
     internal sealed class StoreFile

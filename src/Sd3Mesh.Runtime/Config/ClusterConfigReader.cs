@@ -118,11 +118,16 @@ public static class ClusterConfigReader
         if (offload.IdleTimeout < OffloadSpec.MinIdleTimeout)
             errors.Add($"offload.idle_timeout: '{file.Offload!.IdleTimeout}' is shorter than the {OffloadSpec.MinIdleTimeout.TotalSeconds:0}s minimum " +
                        "(Orleans' grain collection, which releases idle grains, looks for them every half of it)");
+        int queueCapacity = ReadRange(file.Jobs?.QueueCapacity, "jobs.queue_capacity", JobLimits.DefaultQueueCapacity, 1, 10_000, errors);
         var jobs = new JobLimits
         {
             MaxInFlight = ReadRange(file.Jobs?.MaxInFlight, "jobs.max_in_flight", 2, 1, 64, errors),
-            QueueCapacity = ReadRange(file.Jobs?.QueueCapacity, "jobs.queue_capacity", 64, 1, 10_000, errors),
+            QueueCapacity = queueCapacity,
+            ClientQueueCapacity = ReadRange(file.Jobs?.ClientQueueCapacity, "jobs.client_queue_capacity",
+                Math.Min(JobLimits.DefaultClientQueueCapacity, queueCapacity), 1, queueCapacity, errors),
         };
+        var clustering = ReadClustering(file.Clustering, errors);
+        var fallback = ReadFallback(file.Fallback, placement, silos, owners, errors);
         if (string.IsNullOrWhiteSpace(file.Name)) errors.Add("name: missing; give the cluster a name");
         var store = ReadStore(file.Store, file.Name, baseDirectory, errors);
 
@@ -137,8 +142,78 @@ public static class ClusterConfigReader
             CfgParallel = cfgParallel,
             Offload = offload,
             Jobs = jobs,
+            Clustering = clustering,
+            Fallback = fallback,
             Store = store,
         };
+    }
+
+    private static ClusteringSpec ReadClustering(ClusterConfigFile.ClusteringFile? file, List<string> errors)
+    {
+        if (file?.Redis is not { } redis) return ClusteringSpec.Localhost;
+        if (string.IsNullOrWhiteSpace(redis))
+        {
+            errors.Add("clustering.redis: '' names no server; write HOST:PORT, e.g. 127.0.0.1:6379 (see cluster/redis.sh)");
+            return ClusteringSpec.Localhost;
+        }
+        StackExchange.Redis.ConfigurationOptions options;
+        try
+        {
+            options = StackExchange.Redis.ConfigurationOptions.Parse(redis);
+        }
+        catch (ArgumentException e)
+        {
+            errors.Add($"clustering.redis: '{redis.Split(',')[0]}...' is not a Redis configuration ({e.Message}); write HOST:PORT, e.g. 127.0.0.1:6379");
+            return ClusteringSpec.Localhost;
+        }
+        if (options.EndPoints.Count == 0)
+        {
+            errors.Add($"clustering.redis: '{redis.Split(',')[0]}' names no server; write HOST:PORT, e.g. 127.0.0.1:6379 (see cluster/redis.sh)");
+            return ClusteringSpec.Localhost;
+        }
+        return new ClusteringSpec(redis);
+    }
+
+    /// <summary>
+    /// fallback.SUBMODULE: a device of a silo other than the placed device's, so that the grain has somewhere to go
+    /// when that silo is declared dead.
+    /// </summary>
+    private static Dictionary<PlacedSubmodule, Device> ReadFallback(Dictionary<string, string>? file, Dictionary<PlacedSubmodule, IReadOnlyList<Device>> placement,
+        List<SiloSpec> silos, Dictionary<Device, string> owners, List<string> errors)
+    {
+        var fallback = new Dictionary<PlacedSubmodule, Device>();
+        foreach (var (name, text) in file ?? [])
+        {
+            string field = $"fallback.{name}";
+            if (!PlacedSubmodules.TryParse(name, out var submodule))
+            {
+                errors.Add($"{field}: unknown submodule; expected {string.Join(", ", PlacedSubmodules.All.Select(s => s.Name()))}");
+                continue;
+            }
+            if (!Device.TryParse(text, out var device))
+            {
+                errors.Add($"{field}: '{text}' is not a device; expected {Device.AcceptedForms}");
+                continue;
+            }
+            if (!owners.TryGetValue(device, out var silo))
+            {
+                errors.Add($"{field}: no silo owns {device} ({string.Join(", ", silos.Select(s => $"silo {s.Name} owns {string.Join(", ", s.Devices)}"))})");
+                continue;
+            }
+            if (!placement.TryGetValue(submodule, out var placed) || placed.Count == 0)
+            {
+                errors.Add($"{field}: {name} is not placed (placement.{name} is missing or null), so it has nothing to fall back from");
+                continue;
+            }
+            // Useful only if some placed device is on another silo (the fallback serves when that silo is gone).
+            if (placed.All(d => owners.GetValueOrDefault(d) == silo))
+            {
+                errors.Add($"{field}: {device} belongs to silo {silo}, which also holds placement.{name}; a fallback must be on another silo (it is used when that one is gone)");
+                continue;
+            }
+            fallback[submodule] = device;
+        }
+        return fallback;
     }
 
     /// <summary>The store section: data relative to the config's folder (default: the user's data folder for this cluster).</summary>
@@ -171,6 +246,12 @@ public static class ClusterConfigReader
             if (string.IsNullOrWhiteSpace(f.Name)) errors.Add($"silos[{i}].name: missing");
             else if (silos.Any(s => s.Name == name)) errors.Add($"{field}: the name is used twice");
             string host = f.Host ?? "127.0.0.1";
+            // Orleans advertises an address, not a name: what other silos and clients connect to.
+            if (!System.Net.IPAddress.TryParse(host, out _))
+            {
+                errors.Add($"{field}.host: '{host}' is not an IP address; give the address other hosts reach this silo on (e.g. 10.0.0.12)");
+                host = "127.0.0.1";
+            }
             int Port(int? value, string what, bool required)
             {
                 if (value is null)

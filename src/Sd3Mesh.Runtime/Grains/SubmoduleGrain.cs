@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Devices;
 using Sd3Mesh.Runtime.Catalog;
@@ -23,8 +24,11 @@ public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories mem
     protected ModelCatalog Catalog { get; } = catalog;
     protected ITensorExchange Tensors { get; } = tensors;
     protected PlacedGrain Placed { get; private set; } = null!;
+    /// <summary>Where its sessions run: its key's device, or the submodule's fallback when that device's silo is gone.</summary>
+    protected Onnx.Device Device { get; private set; }
     protected GrainSessions<T> Sessions { get; private set; } = null!;
     private CallStats Stats { get; } = new();
+    private SiloSpec _silo = null!;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -32,8 +36,10 @@ public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories mem
         Placed = Catalog.Plan.Grains.FirstOrDefault(g => g.Key == key)
             ?? throw new InvalidOperationException($"{key} is not a grain of the cluster config '{Catalog.Config.Name}' (its grains: " +
                 $"{string.Join(", ", Catalog.Plan.Grains.Select(g => g.Key))})");
-        Sessions = new GrainSessions<T>(key.ToString(), Placed.WeightBytes, memories.For(key.Device), LoadNamedAsync);
-        _tags = metrics.GrainTags(Placed.Submodule.Name(), key.Device);
+        _silo = ServiceProvider.GetRequiredService<SiloSpec>();
+        Device = Catalog.Config.DeviceOn(_silo, key);
+        Sessions = new GrainSessions<T>(key.ToString(), Placed.WeightBytes, memories.For(Device), LoadNamedAsync);
+        _tags = metrics.GrainTags(Placed.Submodule.Name(), Device);
         reports.Activated(key.ToString(), Snapshot);
         return Task.CompletedTask;
     }
@@ -47,7 +53,7 @@ public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories mem
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            throw new SubmoduleLoadException(Placed, e);
+            throw new SubmoduleLoadException(Placed with { Silo = _silo.Name }, e); // the silo it runs on (its fallback's, after a failover)
         }
     }
 
@@ -97,7 +103,7 @@ public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories mem
     private GrainReport Snapshot()
     {
         var (calls, mean, p95) = Stats.Snapshot();
-        return new GrainReport(Placed.Key.ToString(), Placed.Submodule.Name(), Placed.Key.Device.ToString(), Placed.Silo,
+        return new GrainReport(Placed.Key.ToString(), Placed.Submodule.Name(), Device.ToString(), _silo.Name,
             Sessions.State, Placed.WeightBytes, calls, mean, p95, Stats.LastError, Stats.LastCall, Sessions.LoadTime.TotalMilliseconds, Sessions.Loads);
     }
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Runtime.MembershipService.SiloMetadata;
@@ -14,15 +15,34 @@ public static class SiloConfiguration
     public const string ServiceId = "sd3mesh";
 
     /// <summary>
-    /// Endpoints and membership (localhost clustering: the primary silo keeps the membership table), then the grains
-    /// (<see cref="AddSd3MeshGrains"/>).
+    /// Endpoints and membership, then the grains (<see cref="AddSd3MeshGrains"/>). Membership is the config's
+    /// <c>clustering</c>: localhost clustering by default (the primary silo keeps the membership table, so every silo
+    /// must reach it and it must start first), or a Redis server every silo reaches (silos on several hosts, in any order).
     /// </summary>
     public static ISiloBuilder UseSd3MeshSilo(this ISiloBuilder silo, ClusterConfig config, SiloSpec spec, SiloRuntimeOptions? options = null)
     {
         var primary = config.Primary;
-        silo.UseLocalhostClustering(spec.SiloPort, spec.GatewayPort,
-            new IPEndPoint(IPAddress.Parse(primary.Host), primary.SiloPort), ServiceId, config.Name);
-        silo.Configure<EndpointOptions>(o => o.AdvertisedIPAddress = IPAddress.Parse(spec.Host));
+        if (config.Clustering.Redis is { } redis)
+        {
+            silo.UseRedisClustering(o => o.ConfigurationOptions = StackExchange.Redis.ConfigurationOptions.Parse(redis));
+            silo.Configure<ClusterOptions>(o => { o.ServiceId = ServiceId; o.ClusterId = config.Name; });
+            silo.Configure<EndpointOptions>(o =>
+            {
+                o.SiloPort = spec.SiloPort;
+                o.GatewayPort = spec.GatewayPort;
+            });
+        }
+        else
+            silo.UseLocalhostClustering(spec.SiloPort, spec.GatewayPort,
+                new IPEndPoint(IPAddress.Parse(primary.Host), primary.SiloPort), ServiceId, config.Name);
+        // Other silos and clients reach it on its host's address; it listens there only, so silos of one machine may
+        // share port numbers on different loopback addresses (127.0.0.2, 127.0.0.3) as on different hosts.
+        silo.Configure<EndpointOptions>(o =>
+        {
+            o.AdvertisedIPAddress = IPAddress.Parse(spec.Host);
+            o.SiloListeningEndpoint = new IPEndPoint(o.AdvertisedIPAddress, spec.SiloPort);
+            o.GatewayListeningEndpoint = new IPEndPoint(o.AdvertisedIPAddress, spec.GatewayPort);
+        });
         // A silo that stops answering is declared dead within seconds, not the production default of about a minute:
         // a job waiting on its grains then fails with UNAVAILABLE naming the silo instead of hanging.
         silo.Configure<ClusterMembershipOptions>(o =>

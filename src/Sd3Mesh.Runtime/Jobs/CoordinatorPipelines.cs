@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
 using Sd3Mesh.Onnx;
 using Sd3Mesh.Pipeline;
 using Sd3Mesh.Pipeline.Stages;
@@ -17,7 +18,8 @@ namespace Sd3Mesh.Runtime.Jobs;
 /// cluster's grains (tokenizers and configs from the silo's <see cref="ModelCatalog"/>), kept for the silo's life so
 /// its prompt-embedding cache serves repeated prompts across jobs; and the model's latent preview, fitted once.
 /// </summary>
-public sealed class CoordinatorPipelines(ModelCatalog catalog, ITensorExchange tensors, IGrainFactory grains, JobTraces? traces = null)
+public sealed class CoordinatorPipelines(ModelCatalog catalog, ITensorExchange tensors, IGrainFactory grains, ILogger<StageCalls> logger,
+    JobTraces? traces = null)
 {
     private readonly ConcurrentDictionary<Device, Lazy<Sd3Pipeline>> _pipelines = new();
     private Task<LatentPreview>? _preview;
@@ -35,7 +37,7 @@ public sealed class CoordinatorPipelines(ModelCatalog catalog, ITensorExchange t
     {
         var plan = catalog.Plan;
         var folder = catalog.Folder;
-        var calls = new StageCalls(catalog.Config, traces);
+        var calls = new StageCalls(catalog.Config, logger, traces);
         T Grain<T>(PlacedSubmodule s) where T : IGrainWithStringKey => grains.GetGrain<T>(plan.Single(s).Key.ToString());
         var transformers = plan.Replicas(PlacedSubmodule.Transformer);
         var own = transformers.FirstOrDefault(g => g.Key.Device == transformerDevice)

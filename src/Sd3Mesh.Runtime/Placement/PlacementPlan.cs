@@ -49,6 +49,9 @@ public sealed class PlacementPlan
                     config.OwnerOf(device).Name, bytes));
             }
         }
+        foreach (var (submodule, device) in config.Fallback)
+            if (grains.FirstOrDefault(g => g.Submodule == submodule) is { } grain && budget(device) is long limit && grain.WeightBytes > limit)
+                errors.Add($"fallback.{submodule.Name()}: its weights ({ByteSize.Format(grain.WeightBytes)}) exceed {device}'s memory budget ({ByteSize.Format(limit)})");
         if (errors.Count > 0) throw new ClusterConfigException(config.Name, errors);
 
         var warnings = new List<string>();

@@ -8,7 +8,9 @@ using Sd3Mesh.Tensors;
 namespace Sd3Mesh.Runtime.Stages;
 
 // The pipeline's stage interfaces over grains: what the coordinator grain's Sd3Pipeline calls. Each stage publishes
-// its inputs, calls its grain, and resolves the grain's outputs; failures name the grain (see StageCalls).
+// its inputs, calls its grain, and resolves the grain's outputs; failures name the grain (see StageCalls). The encoders'
+// and the VAE's calls hold no state on their grain, so they are sent again when their grain fails over to its fallback
+// device; the transformer's hold the job's latents, so a lost transformer fails the job.
 
 public sealed class GrainClipTextEncoder(IClipEncoderGrain grain, ITensorExchange tensors, StageCalls calls) : IClipTextEncoder
 {
@@ -18,28 +20,31 @@ public sealed class GrainClipTextEncoder(IClipEncoderGrain grain, ITensorExchang
             var refs = await grain.Encode(tensors.Publish(inputIds), hiddenStateFromEnd, cancellationToken).ConfigureAwait(false);
             return new ClipTextEncoding(await tensors.ResolveAsync(refs.Pooled, cancellationToken).ConfigureAwait(false),
                 await tensors.ResolveAsync(refs.HiddenState, cancellationToken).ConfigureAwait(false));
-        });
+        }, retry: true, cancellationToken);
 }
 
 public sealed class GrainT5TextEncoder(IT5EncoderGrain grain, ITensorExchange tensors, StageCalls calls) : IT5TextEncoder
 {
     public Task<Tensor> EncodeAsync(Tensor inputIds, CancellationToken cancellationToken = default) =>
         calls.RunAsync(grain, "encode", async () => await tensors.ResolveAsync(
-            await grain.Encode(tensors.Publish(inputIds), cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false));
+            await grain.Encode(tensors.Publish(inputIds), cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false),
+            retry: true, cancellationToken);
 }
 
 public sealed class GrainVaeDecoder(IVaeGrain grain, ITensorExchange tensors, StageCalls calls) : IVaeDecoder
 {
     public Task<Tensor> DecodeAsync(Tensor latentSample, CancellationToken cancellationToken = default) =>
         calls.RunAsync(grain, "decode", async () => await tensors.ResolveAsync(
-            await grain.Decode(tensors.Publish(latentSample), cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false));
+            await grain.Decode(tensors.Publish(latentSample), cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false),
+            retry: true, cancellationToken);
 }
 
 public sealed class GrainVaeEncoder(IVaeGrain grain, ITensorExchange tensors, StageCalls calls) : IVaeEncoder
 {
     public Task<Tensor> EncodeAsync(Tensor sample, CancellationToken cancellationToken = default) =>
         calls.RunAsync(grain, "encode", async () => await tensors.ResolveAsync(
-            await grain.Encode(tensors.Publish(sample), cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false));
+            await grain.Encode(tensors.Publish(sample), cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false),
+            retry: true, cancellationToken);
 }
 
 /// <summary>

@@ -74,8 +74,10 @@ public sealed class OrleansClusterView(IClusterMembershipService membership, ISi
     }
 
     /// <summary>
-    /// Every placed grain with its report, asked of its device's report grain (one call per device, none to the grains
-    /// themselves: polling them would keep idle grains from being collected). A grain never activated is inactive.
+    /// Every placed grain with its report, asked of the device report grains (one call per device, none to the grains
+    /// themselves: polling them would keep idle grains from being collected). A grain reports from where it runs now: its
+    /// config's silo and device, or its fallback's after that silo was declared dead. A grain never activated is
+    /// inactive; one whose device's silo does not answer, and that runs nowhere else, is unavailable.
     /// </summary>
     public async Task<IReadOnlyList<Grain>> GrainsAsync(CancellationToken cancellationToken)
     {
@@ -91,7 +93,9 @@ public sealed class OrleansClusterView(IClusterMembershipService membership, ISi
                 return (Device: device, Reports: Array.Empty<GrainReport>(), Error: $"silo {Config.OwnerOf(device).Name} does not answer ({e.GetType().Name})");
             }
         }));
-        var reports = byDevice.SelectMany(d => d.Reports).ToDictionary(r => r.Key, StringComparer.Ordinal);
+        // A grain deactivated on one silo and active on another (after a failover): its live report.
+        var reports = byDevice.SelectMany(d => d.Reports).GroupBy(r => r.Key, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.OrderBy(r => r.Deactivated).ThenByDescending(r => r.LastCall).First(), StringComparer.Ordinal);
         var unanswered = byDevice.Where(d => d.Error is not null).ToDictionary(d => d.Device, d => d.Error!);
         return [.. catalog.Plan.Grains.Select(g =>
         {
@@ -99,14 +103,10 @@ public sealed class OrleansClusterView(IClusterMembershipService membership, ISi
             {
                 Key = g.Key.ToString(), Submodule = g.Submodule.Name(), SiloId = g.Silo, Device = g.Key.Device.ToString(), WeightBytes = (ulong)g.WeightBytes,
             };
-            if (unanswered.TryGetValue(g.Key.Device, out var error))
+            if (reports.TryGetValue(grain.Key, out var r))
             {
-                grain.State = GrainState.Unavailable;
-                grain.LastError = error;
-            }
-            else if (!reports.TryGetValue(grain.Key, out var r)) grain.State = GrainState.Inactive;
-            else
-            {
+                grain.SiloId = r.Silo;
+                grain.Device = r.Device;
                 grain.State = r.Deactivated ? GrainState.Inactive : r.State switch
                 {
                     SessionState.Active => GrainState.Active,
@@ -122,6 +122,12 @@ public sealed class OrleansClusterView(IClusterMembershipService membership, ISi
                 grain.LoadMs = r.LoadMs;
                 if (r.LastCall is { } last) grain.LastUsed = Timestamp.FromDateTime(DateTime.SpecifyKind(last, DateTimeKind.Utc));
             }
+            else if (unanswered.TryGetValue(g.Key.Device, out var error))
+            {
+                grain.State = GrainState.Unavailable;
+                grain.LastError = error;
+            }
+            else grain.State = GrainState.Inactive;
             return grain;
         })];
     }

@@ -23,8 +23,8 @@ public sealed class ClusterPictures(IClusterView view, IGrainActivations activat
         var submodules = grains.Result.Select(g => (Device: g.Device, View: new GrainView(g.Key, "submodule", g.Submodule, StateName(g.State),
             where.GetValueOrDefault(g.Key), (long)g.WeightBytes, (long)g.Calls, g.MeanLatencyMs, g.P95LatencyMs, g.LastError.Length > 0 ? g.LastError : null,
             g.LastUsed?.ToDateTime(), (int)g.Loads, g.LoadMs, JobId: null)));
-        var coordinators = activated.Result.Where(a => a.Key.Name.StartsWith("job/", StringComparison.Ordinal)).Select(a => (Device: a.Key.Device.ToString(),
-            View: new GrainView(a.Key.ToString(), "coordinator", "coordinator", "active", a.Silo, 0, 0, 0, 0, null, null, 0, 0, JobId: a.Key.Name["job/".Length..])));
+        var coordinators = activated.Result.Where(a => a.Key.Name.StartsWith(Runtime.Placement.Fallbacks.JobPrefix, StringComparison.Ordinal)).Select(a => (Device: a.Key.Device.ToString(),
+            View: new GrainView(a.Key.ToString(), "coordinator", "coordinator", "active", a.Silo, 0, 0, 0, 0, null, null, 0, 0, JobId: JobOf(a.Key.Name))));
         var views = submodules.Concat(coordinators.OrderBy(c => c.View.Key, StringComparer.Ordinal))
             .ToLookup(x => x.Device, x => x.View);
 
@@ -33,6 +33,14 @@ public sealed class ClusterPictures(IClusterView view, IGrainActivations activat
         return new ClusterPicture(clusterName, DateTime.UtcNow,
             [.. silos.Result.Select(s => new SiloView(s.Id, s.Address, SiloStatusName(s.Status), s.Primary, s.StartedAt?.ToDateTime(), s.Version, [.. s.Devices]))],
             deviceViews);
+    }
+
+    /// <summary>The job a coordinator's key names: job/ID-RUN (<see cref="Jobs.ClusterJobExecutor"/>).</summary>
+    public static string JobOf(string coordinatorName)
+    {
+        string run = coordinatorName[Runtime.Placement.Fallbacks.JobPrefix.Length..];
+        int dash = run.IndexOf('-');
+        return dash > 0 ? run[..dash] : run;
     }
 
     /// <summary>The activations, or none when the management grain does not answer (the picture then lacks only them).</summary>

@@ -20,9 +20,29 @@ public sealed class GenerationService(JobScheduler scheduler, IJobExecutor execu
 
     private JobStore Store => scheduler.Store;
 
+    /// <summary>The request header that names a client for admission (jobs one client may have waiting); without it, its address.</summary>
+    public const string ClientIdHeader = "sd3mesh-client-id";
+    public const int MaxClientIdLength = 64;
+
+    /// <summary>Who submits a job: "client ID" from <see cref="ClientIdHeader"/>, else "client at ADDRESS" (the peer, port left out).</summary>
+    public static string ClientOf(ServerCallContext context)
+    {
+        if (context.RequestHeaders.GetValue(ClientIdHeader) is { } id)
+        {
+            if (id.Length is 0 or > MaxClientIdLength || id.Any(c => c is < '!' or > '~'))
+                throw new ArgumentException($"{ClientIdHeader}: 1..{MaxClientIdLength} printable ASCII characters without spaces; got {id.Length} characters");
+            return $"client {id}";
+        }
+        // grpc-dotnet's peer: ipv4:127.0.0.1:5000 or ipv6:[::1]:5000.
+        var peer = context.Peer;
+        int port = peer.LastIndexOf(':');
+        int scheme = peer.IndexOf(':');
+        return $"client at {(port > scheme && scheme >= 0 ? peer[(scheme + 1)..port] : peer)}";
+    }
+
     public override async Task Generate(GenerateRequest request, IServerStreamWriter<JobEvent> responseStream, ServerCallContext context)
     {
-        var job = scheduler.Submit(GenerateRequests.ToSpec(request, executor.Model), request, detached: false);
+        var job = scheduler.Submit(GenerateRequests.ToSpec(request, executor.Model), request, detached: false, client: ClientOf(context));
         try
         {
             await foreach (var e in job.Events.ReadAsync(0, context.CancellationToken))
@@ -40,7 +60,7 @@ public sealed class GenerationService(JobScheduler scheduler, IJobExecutor execu
 
     public override Task<SubmitResponse> Submit(GenerateRequest request, ServerCallContext context)
     {
-        var job = scheduler.Submit(GenerateRequests.ToSpec(request, executor.Model), request);
+        var job = scheduler.Submit(GenerateRequests.ToSpec(request, executor.Model), request, client: ClientOf(context));
         return Task.FromResult(new SubmitResponse { JobId = job.Id, QueuePosition = (uint)job.QueuePosition });
     }
 

@@ -15,8 +15,10 @@ public static class GrpcChannels
     /// <param name="address">http://HOST:PORT (cleartext HTTP/2) or https://HOST:PORT</param>
     /// <param name="trustServer">for https: decides whether to trust the server's certificate (e.g. a self-signed one); null: the system's trust store</param>
     /// <param name="streamWindow">the initial HTTP/2 stream window; null: .NET's default</param>
+    /// <param name="bearerToken">sent with every call as <c>authorization: Bearer TOKEN</c> (a server's API token); null: none</param>
     public static GrpcChannel Create(Uri address, RemoteCertificateValidationCallback? trustServer = null, int? streamWindow = DefaultStreamWindow,
-        int maxReceiveMessageSize = GrpcServerOptions.DefaultMaxMessageSize, int maxSendMessageSize = GrpcServerOptions.DefaultMaxMessageSize)
+        int maxReceiveMessageSize = GrpcServerOptions.DefaultMaxMessageSize, int maxSendMessageSize = GrpcServerOptions.DefaultMaxMessageSize,
+        string? bearerToken = null)
     {
         var handler = new SocketsHttpHandler
         {
@@ -29,7 +31,7 @@ public static class GrpcChannels
         if (trustServer is not null) handler.SslOptions.RemoteCertificateValidationCallback = trustServer;
         return GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
-            HttpHandler = handler,
+            HttpHandler = bearerToken is null ? handler : new BearerToken(bearerToken) { InnerHandler = handler },
             DisposeHttpClient = true,
             MaxReceiveMessageSize = maxReceiveMessageSize,
             MaxSendMessageSize = maxSendMessageSize,
@@ -37,4 +39,14 @@ public static class GrpcChannels
     }
 
     public static GrpcChannel Create(string address) => Create(new Uri(address));
+}
+
+/// <summary>Adds <c>authorization: Bearer TOKEN</c> to every request (on http and https alike, unlike gRPC call credentials).</summary>
+internal sealed class BearerToken(string token) : DelegatingHandler
+{
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        return base.SendAsync(request, cancellationToken);
+    }
 }

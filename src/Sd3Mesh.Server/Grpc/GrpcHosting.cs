@@ -45,6 +45,7 @@ public static class GrpcHosting
 
         var endpoints = new HostEndpoints(options.Certificate is not null);
         builder.Services.AddSingleton(endpoints);
+        builder.Services.AddSingleton(options);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

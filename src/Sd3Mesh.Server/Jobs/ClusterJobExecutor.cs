@@ -30,9 +30,10 @@ public sealed class ClusterJobExecutor(IGrainFactory grains, ModelCatalog catalo
         var device = catalog.Config.CfgParallel
             ? transformers[0].Key.Device
             : transformers[(int)((uint)Interlocked.Increment(ref _next) % (uint)transformers.Count)].Key.Device;
-        // Keyed by the job's id (job/ID@DEVICE): the dashboard finds a job's coordinator among the activations.
-        string id = progress.JobId;
-        var coordinator = grains.GetGrain<IJobCoordinatorGrain>(new Runtime.Placement.DeviceKey($"job/{id}", device).ToString());
+        // Keyed by the job's id and this run of it (job/ID-RUN@DEVICE): the dashboard finds a job's coordinator among the
+        // activations, and a job run again after a restart never meets a coordinator left from its earlier run.
+        string id = $"{progress.JobId}-{Guid.NewGuid().ToString("N")[..8]}";
+        var coordinator = grains.GetGrain<IJobCoordinatorGrain>(new Runtime.Placement.DeviceKey(Runtime.Placement.Fallbacks.JobPrefix + id, device).ToString());
         // Orleans holds observer objects weakly: this local keeps it alive until the job has ended.
         var relay = new Observer(progress);
         var observer = grains.CreateObjectReference<IJobObserver>(relay);

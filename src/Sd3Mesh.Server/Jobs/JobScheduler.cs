@@ -27,6 +27,10 @@ public sealed class JobScheduler : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly HashSet<Job> _running = [];
     private readonly List<Task> _runs = [];
+    /// <summary>Who submitted each waiting job (admission per client).</summary>
+    private readonly Dictionary<Job, string> _clientOf = [];
+    /// <summary>How long a job has taken lately (exponentially weighted), for the retry hint; null until one has ended.</summary>
+    private TimeSpan? _typicalJob;
     private SemaphoreSlim? _slots;
     private Task? _worker;
 
@@ -39,6 +43,12 @@ public sealed class JobScheduler : IAsyncDisposable
     }
 
     public int MaxQueuedJobs { get; }
+
+    /// <summary>Jobs one client may have waiting at once (the cluster config's jobs.client_queue_capacity).</summary>
+    public int MaxQueuedJobsPerClient { get; init; } = int.MaxValue;
+
+    /// <summary>The trailer that tells a client when to retry (gRFC A6's server pushback), in milliseconds.</summary>
+    public const string RetryPushbackTrailer = "retry-pushback-ms";
 
     /// <summary>Jobs that run at once (1: strictly one after another).</summary>
     public int MaxInFlight { get; init; } = 1;
@@ -63,9 +73,12 @@ public sealed class JobScheduler : IAsyncDisposable
 
     /// <summary>
     /// Queues a validated job (<paramref name="detached"/>: it outlives its call, as Submit's do). A request id that
-    /// names a job already gives that job. RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE while stopping.
+    /// names a job already gives that job. RESOURCE_EXHAUSTED when the queue is full, or <paramref name="client"/> has
+    /// as many jobs waiting as one client may, with a retry hint (a <see cref="RetryPushbackTrailer"/> trailer, and the
+    /// same in the message); UNAVAILABLE while stopping.
     /// </summary>
-    public Job Submit(GenerationSpec spec, GenerateRequest request, bool detached = true)
+    /// <param name="client">who submits it (a client id, else the peer's address); null: not counted per client</param>
+    public Job Submit(GenerationSpec spec, GenerateRequest request, bool detached = true, string? client = null)
     {
         lock (_gate)
         {
@@ -73,9 +86,22 @@ public sealed class JobScheduler : IAsyncDisposable
                 throw new RpcException(new Status(StatusCode.Unavailable, "the server is shutting down and accepts no new jobs"));
             if (_store.FindRequest(request) is { } first) return first;
             if (_waiting.Count >= MaxQueuedJobs)
-                throw new RpcException(new Status(StatusCode.ResourceExhausted, $"the job queue is full ({MaxQueuedJobs} jobs waiting); try again later"));
+                throw Exhausted($"the job queue is full ({MaxQueuedJobs} jobs waiting)", ahead: 0);
+            if (client is not null)
+            {
+                int mine = 0, firstWaiting = -1, position = 0;
+                foreach (var waiting in _waiting)
+                {
+                    if (_clientOf.GetValueOrDefault(waiting) == client && mine++ == 0) firstWaiting = position;
+                    position++;
+                }
+                // Room for this client opens when its first waiting job starts: after the jobs ahead of it have started.
+                if (mine >= MaxQueuedJobsPerClient)
+                    throw Exhausted($"{client} has {mine} jobs waiting, as many as one client may (jobs.client_queue_capacity {MaxQueuedJobsPerClient})", ahead: firstWaiting);
+            }
             var job = _store.Create(spec, request, detached);
             _waiting.AddLast(job);
+            if (client is not null) _clientOf[job] = client;
             job.SetQueuePosition(_waiting.Count - 1 + RunningAhead);
             _available.Release();
             return job;
@@ -119,6 +145,7 @@ public sealed class JobScheduler : IAsyncDisposable
         {
             if (_waiting.Remove(job))
             {
+                _clientOf.Remove(job);
                 job.MarkCancelled(reason);
                 UpdatePositions();
                 return true;
@@ -153,6 +180,7 @@ public sealed class JobScheduler : IAsyncDisposable
                     continue;
                 }
                 _waiting.RemoveFirst();
+                _clientOf.Remove(job);
                 _running.Add(job);
                 job.MarkRunning();
                 UpdatePositions();
@@ -190,6 +218,7 @@ public sealed class JobScheduler : IAsyncDisposable
             var finished = new Finished { ElapsedSeconds = clock.Elapsed.TotalSeconds };
             finished.Images.AddRange(stored.Select(s => Job.ImageProto(s, InlineImageLimit)));
             job.Succeed(stored, finished);
+            lock (_gate) _typicalJob = _typicalJob is { } typical ? typical * 0.8 + clock.Elapsed * 0.2 : clock.Elapsed;
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
@@ -207,6 +236,20 @@ public sealed class JobScheduler : IAsyncDisposable
         {
             _store.JobEnded();
         }
+    }
+
+    /// <summary>
+    /// RESOURCE_EXHAUSTED with when to try again: after <paramref name="ahead"/> + 1 jobs have started, that is as many
+    /// jobs ending at <see cref="MaxInFlight"/> at a time, each taking what jobs have lately (1 s before any has ended);
+    /// at least 1 s, at most 10 minutes.
+    /// </summary>
+    private RpcException Exhausted(string why, int ahead)
+    {
+        var typical = _typicalJob ?? TimeSpan.FromSeconds(1);
+        var wait = TimeSpan.FromMilliseconds(Math.Clamp(typical.TotalMilliseconds * (ahead + 1) / MaxInFlight, 1000, 600_000));
+        long ms = (long)Math.Ceiling(wait.TotalMilliseconds);
+        return new RpcException(new Status(StatusCode.ResourceExhausted, $"{why}; try again in {Math.Ceiling(wait.TotalSeconds):F0} s"),
+            new Metadata { { RetryPushbackTrailer, ms.ToString(System.Globalization.CultureInfo.InvariantCulture) } });
     }
 
     /// <summary>Image bytes up to this size travel inside the finished event; larger ones only by GetImage.</summary>
@@ -239,6 +282,7 @@ public sealed class JobScheduler : IAsyncDisposable
                 _stopping.Cancel();
                 ending = _waiting.ToList();
                 _waiting.Clear();
+                _clientOf.Clear();
                 ending.AddRange(_running);
                 ending.RemoveAll(Keeps);
             }

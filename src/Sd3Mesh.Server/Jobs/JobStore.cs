@@ -108,7 +108,7 @@ public sealed class JobStore(int maxJobs = 1000, long maxImageBytes = 1L << 30, 
     public Job Get(string id)
     {
         if (string.IsNullOrEmpty(id)) throw new ArgumentException("job_id is required");
-        return Find(id) ?? throw new KeyNotFoundException($"no job '{id}' (unknown, or dropped from the history)");
+        return Find(id) ?? throw new KeyNotFoundException($"job_id: no job '{id}' (unknown, or dropped from the history)");
     }
 
     /// <summary>Newest first, optionally only jobs in <paramref name="states"/>, starting below sequence <paramref name="before"/>.</summary>
@@ -134,12 +134,12 @@ public sealed class JobStore(int maxJobs = 1000, long maxImageBytes = 1L << 30, 
         int split = imageId.LastIndexOf('_');
         var job = split > 0 ? Find(imageId[..split]) : null;
         var image = job?.Images.FirstOrDefault(i => i.Id == imageId)
-            ?? throw new KeyNotFoundException($"no image '{imageId}'");
+            ?? throw new KeyNotFoundException($"image_id: no image '{imageId}'");
         // Not in memory (evicted, or restored from the journal): its file has the bytes.
         if (image.File is not null && Journal is { } journal && image.Image.Data.Length == 0)
             return image with { Image = image.Image with { Data = journal.Read(image) } };
         if (job!.ImagesEvicted)
-            throw new KeyNotFoundException($"image '{imageId}' was dropped from the store (history limit of {MaxImageBytes} bytes)");
+            throw new KeyNotFoundException($"image_id: image '{imageId}' was dropped from the store (history limit of {MaxImageBytes} bytes)");
         return image;
     }
 

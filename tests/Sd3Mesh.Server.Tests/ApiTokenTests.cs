@@ -111,7 +111,8 @@ public sealed class ApiTokenTests : IDisposable
         var page = await http.GetAsync(host.HttpAddress);
         Assert.Equal((HttpStatusCode.Unauthorized, "Bearer"), (page.StatusCode, page.Headers.WwwAuthenticate.Single().Scheme));
         using var authorized = new HttpRequestMessage(HttpMethod.Get, host.HttpAddress) { Headers = { Authorization = new AuthenticationHeaderValue("Bearer", token.Value) } };
-        Assert.Equal(HttpStatusCode.NotFound, (await http.SendAsync(authorized)).StatusCode); // let through: there is no page at / here
+        var dashboard = await http.SendAsync(authorized); // let through: the dashboard
+        Assert.Equal((HttpStatusCode.OK, "text/html"), (dashboard.StatusCode, dashboard.Content.Headers.ContentType?.MediaType));
 
         await host.StopAsync();
         Assert.Contains("Request starting HTTP/2 POST", log.Text); // the log saw every request, at every level

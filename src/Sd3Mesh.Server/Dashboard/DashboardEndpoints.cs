@@ -16,9 +16,7 @@ public static class DashboardEndpoints
     {
         app.MapGet("/", (HttpResponse response) =>
         {
-            // The page loads only its own files and this server's JSON, images and events.
-            response.Headers.ContentSecurityPolicy = "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; " +
-                                                     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+            response.Headers.ContentSecurityPolicy = PagePolicy;
             return Asset("index.html", "text/html; charset=utf-8");
         });
         app.MapGet("/dashboard.js", () => Asset("dashboard.js", "text/javascript; charset=utf-8"));
@@ -61,6 +59,43 @@ public static class DashboardEndpoints
     }
 
     /// <summary>
+    /// Sign-in for a server with an API token (see <see cref="Security.ApiTokenCheck"/>): GET /login is a form, POST /login
+    /// with the token sets the sign-in cookie (HttpOnly, SameSite=Strict: never sent by another site's page) and goes on
+    /// to <paramref name="home"/>. Without a token there is nothing to sign in to.
+    /// </summary>
+    public static IEndpointRouteBuilder MapSignIn(this IEndpointRouteBuilder app, string home)
+    {
+        app.MapGet("/login", (HttpResponse response) => SignInPage(response, ""));
+        app.MapPost("/login", async (HttpContext context, SiloHostOptions options) =>
+        {
+            if (options.ApiToken is not { } token) return Results.Redirect(home);
+            if (!context.Request.HasFormContentType)
+                return Error(StatusCodes.Status415UnsupportedMediaType, "login: send the form (application/x-www-form-urlencoded, field 'token')");
+            var form = await context.Request.ReadFormAsync(context.RequestAborted);
+            if (form["token"].ToString() is not { Length: > 0 } presented || !token.Matches(presented))
+                return SignInPage(context.Response, "That is not this server's API token.", StatusCodes.Status401Unauthorized);
+            context.Response.Cookies.Append(Security.ApiTokenCheck.CookieName, token.CookieValue, new CookieOptions
+            {
+                HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = context.Request.IsHttps, Path = "/",
+            });
+            return Results.Redirect(home);
+        });
+        return app;
+    }
+
+    private static IResult SignInPage(HttpResponse response, string message, int status = StatusCodes.Status200OK)
+    {
+        response.Headers.ContentSecurityPolicy = PagePolicy;
+        string page = System.Text.Encoding.UTF8.GetString(Assets.GetOrAdd("login.html", Read))
+            .Replace("<!--message-->", System.Net.WebUtility.HtmlEncode(message), StringComparison.Ordinal);
+        return Results.Content(page, "text/html; charset=utf-8", System.Text.Encoding.UTF8, status);
+    }
+
+    /// <summary>The pages load only their own files and this server's JSON, images and events.</summary>
+    private const string PagePolicy = "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; " +
+                                      "frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+    /// <summary>
     /// Cancels a queued or running job. Only a request with Content-Type application/json is taken: a page of another
     /// site cannot send one without the browser asking this server first (CORS), which it does not allow.
     /// </summary>
@@ -80,12 +115,14 @@ public static class DashboardEndpoints
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> Assets = new(StringComparer.Ordinal);
 
     /// <summary>An embedded file of the page, read from the assembly once.</summary>
-    private static IResult Asset(string name, string contentType) => Results.Bytes(Assets.GetOrAdd(name, static name =>
+    private static IResult Asset(string name, string contentType) => Results.Bytes(Assets.GetOrAdd(name, Read), contentType);
+
+    private static byte[] Read(string name)
     {
         using var stream = typeof(DashboardEndpoints).Assembly.GetManifestResourceStream($"dashboard/{name}")
             ?? throw new InvalidOperationException($"the dashboard asset '{name}' is not embedded in {typeof(DashboardEndpoints).Assembly.GetName().Name}");
         using var bytes = new MemoryStream();
         stream.CopyTo(bytes);
         return bytes.ToArray();
-    }), contentType);
+    }
 }

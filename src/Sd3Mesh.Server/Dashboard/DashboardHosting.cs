@@ -49,6 +49,7 @@ public static class DashboardHosting
     public static WebApplication MapSd3MeshObservability(this WebApplication app, bool dashboard)
     {
         app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapSignIn(home: dashboard ? "/" : $"{ClusterSilo.OrleansDashboardPath}/");
         if (dashboard) app.MapSd3MeshDashboard();
         return app;
     }

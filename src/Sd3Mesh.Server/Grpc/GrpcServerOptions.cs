@@ -13,7 +13,7 @@ public class GrpcServerOptions
     public string Listen { get; set; } = "127.0.0.1:50051";
 
     /// <summary>
-    /// HOST:PORT of an HTTP/1.1 endpoint for pages (today /healthz; the dashboard next); null: none.
+    /// HOST:PORT of an HTTP/1.1 endpoint for pages (the dashboard, /metrics, /healthz); null: none.
     /// Kestrel cannot serve HTTP/1.1 and cleartext HTTP/2 (gRPC) on one port, hence two endpoints.
     /// </summary>
     public string? HttpListen { get; set; }

@@ -24,7 +24,19 @@ public sealed class ApiToken
         Source = source;
         Generated = generated;
         _hash = SHA256.HashData(Encoding.UTF8.GetBytes(value));
+        CookieValue = Convert.ToBase64String(HMACSHA256.HashData(Encoding.UTF8.GetBytes(value), "sd3mesh dashboard"u8))
+            .TrimEnd('=').Replace('+', '-').Replace('/', '_');
     }
+
+    /// <summary>
+    /// What the dashboard's sign-in cookie holds (a browser cannot send a bearer header on its own): derived from the
+    /// token, so the cookie is not the token, and opens the web endpoint only.
+    /// </summary>
+    public string CookieValue { get; }
+
+    /// <summary>Whether <paramref name="presented"/> is <see cref="CookieValue"/> (compared in constant time).</summary>
+    public bool MatchesCookie(string presented) =>
+        CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(CookieValue), Encoding.UTF8.GetBytes(presented));
 
     /// <summary>The token itself: for the one line that shows a generated token, and for clients. Never log it.</summary>
     public string Value { get; }

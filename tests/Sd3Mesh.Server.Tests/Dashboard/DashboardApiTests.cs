@@ -121,7 +121,7 @@ public sealed class DashboardApiTests
                  {
                      ("/api/jobs/nope", "no job 'nope' (unknown, or dropped from the history)"),
                      ("/api/jobs/nope/trace.json", "no job 'nope' (unknown, or dropped from the history)"),
-                     ("/api/images/nope_0", "no image 'nope_0'"),
+                     ("/api/images/nope_0", "image_id: no image 'nope_0'"),
                  })
         {
             var missing = await http.GetAsync(path);
@@ -209,6 +209,48 @@ public sealed class DashboardApiTests
         Assert.True(ended is null or IOException or HttpRequestException, $"{ended}");
         await stopping.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.True(clock.Elapsed < new SiloHostOptions().DrainTimeout / 2, $"the stop took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task With_an_api_token_a_browser_signs_in_once_and_its_cookie_opens_the_web_endpoint_not_the_api()
+    {
+        const string secret = "dashboard-test-token-0123456789";
+        var token = Security.ApiToken.Resolve([], secret, Path.GetTempPath())!;
+        await using var silo = await TestSilo.StartWithAsync(new ScriptedExecutor(), options: new SiloHostOptions { HttpListen = "127.0.0.1:0", ApiToken = token });
+        var cookies = new CookieContainer();
+        using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, CookieContainer = cookies }) { BaseAddress = silo.Host.DashboardAddress };
+
+        // Without it: a browser opening the page is sent to sign in; the JSON and the metrics answer 401.
+        var page = new HttpRequestMessage(HttpMethod.Get, "/");
+        page.Headers.Accept.ParseAdd("text/html");
+        var sent = await http.SendAsync(page);
+        Assert.Equal((HttpStatusCode.Redirect, "/login"), (sent.StatusCode, sent.Headers.Location?.ToString()));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/api/jobs")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/metrics")).StatusCode);
+        Assert.Contains("name=\"token\"", await http.GetStringAsync("/login"));
+
+        var wrong = await http.PostAsync("/login", new FormUrlEncodedContent([new("token", "not-the-token-at-all")]));
+        Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        Assert.Contains("That is not this server&#39;s API token.", await wrong.Content.ReadAsStringAsync());
+        Assert.Empty(cookies.GetCookies(silo.Host.DashboardAddress!));
+
+        var right = await http.PostAsync("/login", new FormUrlEncodedContent([new("token", secret)]));
+        Assert.Equal((HttpStatusCode.Redirect, "/"), (right.StatusCode, right.Headers.Location?.ToString()));
+        var setCookie = Assert.Single(right.Headers.GetValues("Set-Cookie"));
+        Assert.Contains("httponly", setCookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("samesite=strict", setCookie, StringComparison.OrdinalIgnoreCase);
+        var cookie = Assert.Single(cookies.GetCookies(silo.Host.DashboardAddress!).Cast<Cookie>());
+        Assert.NotEqual(secret, cookie.Value); // derived from the token, not the token
+
+        // Signed in: the page, its JSON and the metrics answer; the cookie's value is no API token.
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/api/jobs")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/metrics")).StatusCode);
+        using var bare = new HttpClient { BaseAddress = silo.Host.DashboardAddress };
+        bare.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", cookie.Value);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await bare.GetAsync("/api/jobs")).StatusCode);
+        bare.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", secret);
+        Assert.Equal(HttpStatusCode.OK, (await bare.GetAsync("/api/jobs")).StatusCode);
     }
 
     private static async Task<(string Type, string Data)> ReadEventAsync(StreamReader reader)

@@ -52,17 +52,7 @@ public static class JobsCommand
     private static async Task<int> Run(string address, FileInfo? tokenFile, Func<GenerationClient, Task<int>> action)
     {
         var console = AnsiConsole.Console;
-        Uri server;
-        try
-        {
-            server = ServerChannel.Parse(address);
-        }
-        catch (ArgumentException e)
-        {
-            console.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
-            return ExitCodes.Usage;
-        }
-        using var channel = ServerChannel.Open(server, console, tokenFile);
+        using var channel = ServerChannel.Open(address, console, tokenFile, out var server);
         if (channel is null) return ExitCodes.Usage;
         try
         {

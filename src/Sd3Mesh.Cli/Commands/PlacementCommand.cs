@@ -28,17 +28,7 @@ public static class PlacementCommand
 
     public static async Task<int> RunAsync(IAnsiConsole console, string address, CancellationToken cancellationToken, FileInfo? tokenFile = null)
     {
-        Uri server;
-        try
-        {
-            server = ServerChannel.Parse(address);
-        }
-        catch (ArgumentException e)
-        {
-            console.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
-            return ExitCodes.Usage;
-        }
-        using var channel = ServerChannel.Open(server, console, tokenFile);
+        using var channel = ServerChannel.Open(address, console, tokenFile, out var server);
         if (channel is null) return ExitCodes.Usage;
         var client = new ClusterClient(channel);
         try

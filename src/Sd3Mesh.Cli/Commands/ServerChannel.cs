@@ -23,6 +23,25 @@ public static class ServerChannel
     }
 
     /// <summary>
+    /// <see cref="Open(Uri, IAnsiConsole, FileInfo?)"/> for an address as typed (<c>--server</c>); null, said on
+    /// <paramref name="console"/>, when it is not a server URL either.
+    /// </summary>
+    public static GrpcChannel? Open(string address, IAnsiConsole console, FileInfo? tokenFile, out Uri server)
+    {
+        try
+        {
+            server = Parse(address);
+        }
+        catch (ArgumentException e)
+        {
+            console.MarkupLine($"[red]{Markup.Escape(e.Message)}[/]");
+            server = null!;
+            return null;
+        }
+        return Open(server, console, tokenFile);
+    }
+
+    /// <summary>
     /// A channel to <paramref name="server"/> that sends the API token of <paramref name="tokenFile"/> (else of
     /// $SD3MESH_TOKEN, else none); null (said on <paramref name="console"/>) when the token file or the certificate to
     /// trust is unusable.

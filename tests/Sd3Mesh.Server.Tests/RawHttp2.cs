@@ -11,8 +11,8 @@ namespace Sd3Mesh.Server.Tests;
 /// </summary>
 public static class RawHttp2
 {
-    private const byte Data = 0x0, Headers = 0x1, RstStream = 0x3, Settings = 0x4, GoAway = 0x7, Continuation = 0x9;
-    private const byte EndStream = 0x1, EndHeaders = 0x4, Ack = 0x1;
+    private const byte Headers = 0x1, RstStream = 0x3, Settings = 0x4, GoAway = 0x7, Continuation = 0x9;
+    private const byte EndStream = 0x1, EndHeaders = 0x4;
 
     /// <summary>(frame, HTTP/2 error code) of the server's answer: "GOAWAY", "RST_STREAM" or "HEADERS :status N".</summary>
     public static async Task<(string Frame, uint ErrorCode)> SendHeadersAsync(Uri server, IEnumerable<(string Name, string Value)> headers)
@@ -32,36 +32,46 @@ public static class RawHttp2
             WriteString(block, value);
         }
         var bytes = block.ToArray();
+        // Read while writing: the server may answer and close the connection before the whole block is written (the
+        // rest of the writes then fail with a broken pipe), and its answer must not be lost to that.
+        var answer = ReadAnswerAsync(stream);
         const int MaxFrame = 16384; // the server's SETTINGS_MAX_FRAME_SIZE is at least this
-        for (int offset = 0, index = 0; offset < bytes.Length; offset += MaxFrame, index++)
+        try
         {
-            int n = Math.Min(MaxFrame, bytes.Length - offset);
-            bool last = offset + n >= bytes.Length;
-            await WriteFrameAsync(stream, index == 0 ? Headers : Continuation, (byte)((last ? EndHeaders : 0) | (index == 0 ? EndStream : 0)), 1,
-                bytes.AsMemory(offset, n));
+            for (int offset = 0, index = 0; offset < bytes.Length && !answer.IsCompleted; offset += MaxFrame, index++)
+            {
+                int n = Math.Min(MaxFrame, bytes.Length - offset);
+                bool last = offset + n >= bytes.Length;
+                await WriteFrameAsync(stream, index == 0 ? Headers : Continuation, (byte)((last ? EndHeaders : 0) | (index == 0 ? EndStream : 0)), 1,
+                    bytes.AsMemory(offset, n));
+            }
         }
+        catch (IOException) when (!answer.IsFaulted)
+        {
+            // The server closed the connection mid-block: its answer is in flight or already read.
+        }
+        return await answer.WaitAsync(TimeSpan.FromSeconds(10));
+    }
 
+    /// <summary>The first frame that ends the exchange (SETTINGS are not acknowledged: no frame may come between HEADERS and CONTINUATION).</summary>
+    private static async Task<(string Frame, uint ErrorCode)> ReadAnswerAsync(NetworkStream stream)
+    {
         var header = new byte[9];
         while (true)
         {
             await stream.ReadExactlyAsync(header);
             int length = (header[0] << 16) | (header[1] << 8) | header[2];
-            byte type = header[3], flags = header[4];
+            byte type = header[3];
             var payload = new byte[length];
             await stream.ReadExactlyAsync(payload);
             switch (type)
             {
-                case Settings when (flags & Ack) == 0:
-                    await WriteFrameAsync(stream, Settings, Ack, 0, ReadOnlyMemory<byte>.Empty);
-                    break;
                 case GoAway:
                     return ("GOAWAY", BinaryPrimitives.ReadUInt32BigEndian(payload.AsSpan(4)));
                 case RstStream:
                     return ("RST_STREAM", BinaryPrimitives.ReadUInt32BigEndian(payload));
                 case Headers:
                     return ("HEADERS", 0);
-                case Data:
-                    break;
             }
         }
     }

@@ -138,11 +138,12 @@ public static class ServeCommand
         if (host.Jobs.Store.Journal is { } journal)
             console.MarkupLine(Markup.Escape($"jobs kept in {journal.Description}, results in {config.Store.DataFolder}" +
                                              $" ({host.Jobs.Store.Count} from earlier runs)"));
-        console.MarkupLine(Markup.Escape($"sd3mesh serving {folder.Name} on {DeviceNames.Of(device)} at {host.Address} " +
-                                         $"(silo {host.Silo.Id}, a one-silo cluster); Ctrl+C stops"));
         if (host.DashboardAddress is { } dashboard)
             console.MarkupLine(Markup.Escape($"dashboard at {dashboard} (Orleans dashboard at {ClusterSilo.OrleansDashboardPath}/, Prometheus metrics at /metrics)"));
         ShowToken(console, token);
+        // Last: scripts and tests wait for this line, and everything above is printed by then.
+        console.MarkupLine(Markup.Escape($"sd3mesh serving {folder.Name} on {DeviceNames.Of(device)} at {host.Address} " +
+                                         $"(silo {host.Silo.Id}, a one-silo cluster); Ctrl+C stops"));
         host.App.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() =>
             console.MarkupLine(Markup.Escape($"stopping: cancelling jobs of open Generate calls, keeping submitted jobs for the next start, " +
                                              $"draining calls (at most {options.DrainTimeout.TotalSeconds:F0} s)")));

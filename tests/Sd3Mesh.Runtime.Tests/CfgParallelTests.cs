@@ -7,9 +7,9 @@ using Sd3Mesh.Runtime.Grains;
 namespace Sd3Mesh.Runtime.Tests;
 
 /// <summary>cfg-parallel-2gpu.json on logical CPU devices: a transformer grain on each silo, T5 on s1, warm start.</summary>
-public sealed class CfgParallelCluster : IAsyncLifetime
+public sealed class CfgParallelCluster : ConfiguredCluster
 {
-    public ClusterConfig Config { get; } = ClusterConfigReader.Parse($$"""
+    public override ClusterConfig Config { get; } = ClusterConfigReader.Parse($$"""
         { "name": "cfg-parallel-test", {{TestClusters.Model}},
           "silos": [
             { "name": "s0", "primary": true, "devices": ["cpu:0"], "silo_port": 1, "gateway_port": 2, "grpc_port": 3 },
@@ -19,21 +19,6 @@ public sealed class CfgParallelCluster : IAsyncLifetime
           "cfg_parallel": true,
           "offload": { "warm": true } }
         """, "test");
-
-    public RuntimeTestCluster Cluster { get; private set; } = null!;
-    public OnnxSd3Model Local { get; private set; } = null!;
-
-    public async Task InitializeAsync()
-    {
-        Local = OnnxSd3Model.Open(TinyWeights.Folder);
-        Cluster = await TestClusters.DeployAsync(Config);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await Cluster.DisposeAsync();
-        Local.Dispose();
-    }
 }
 
 public sealed class CfgParallelTests(CfgParallelCluster fixture) : IClassFixture<CfgParallelCluster>

@@ -13,32 +13,17 @@ namespace Sd3Mesh.Runtime.Tests;
 /// One silo with two devices: the three text encoders on cpu:1, whose memory budget holds the largest of them but
 /// never two (the tiny model's encoders are 6.5, 6.5 and 8.6 MB); the transformer and the VAE on cpu:0, unbudgeted.
 /// </summary>
-public sealed class TightBudgetCluster : IAsyncLifetime
+public sealed class TightBudgetCluster : ConfiguredCluster
 {
     public static readonly Device EncoderDevice = Device.Parse("cpu:1");
     public static readonly long Budget = TinyWeights.Encoders.Max(TinyWeights.Of);
 
-    public ClusterConfig Config { get; } = ClusterConfigReader.Parse($$"""
+    public override ClusterConfig Config { get; } = ClusterConfigReader.Parse($$"""
         { "name": "offload-test", {{TestClusters.Model}},
           "silos": [ { "name": "s0", "primary": true, "devices": ["cpu:0", "cpu:1"], "silo_port": 1, "gateway_port": 2, "grpc_port": 3 } ],
           "devices": { "cpu:1": { "memory_budget": "{{Budget}}" } },
           "placement": { "text_encoder": "cpu:1", "text_encoder_2": "cpu:1", "text_encoder_3": "cpu:1", "transformer": "cpu:0", "vae": "cpu:0" } }
         """, "test");
-
-    public RuntimeTestCluster Cluster { get; private set; } = null!;
-    public OnnxSd3Model Local { get; private set; } = null!;
-
-    public async Task InitializeAsync()
-    {
-        Local = OnnxSd3Model.Open(TinyWeights.Folder);
-        Cluster = await TestClusters.DeployAsync(Config);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await Cluster.DisposeAsync();
-        Local.Dispose();
-    }
 }
 
 public sealed class OffloadTests(TightBudgetCluster fixture) : IClassFixture<TightBudgetCluster>

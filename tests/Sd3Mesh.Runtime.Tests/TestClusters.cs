@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Orleans.TestingHost;
 using Sd3Mesh.Pipeline;
 using Sd3Mesh.Pipeline.IO;
+using Sd3Mesh.Pipeline.Onnx;
 using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Grains;
 using Sd3Mesh.Runtime.Hosting;
@@ -122,5 +123,28 @@ public sealed class RecordingObserver : IJobObserver
     {
         lock (_events) _events.Add((progress, DateTime.UtcNow));
         return Task.CompletedTask;
+    }
+}
+
+/// <summary>
+/// A class fixture: an in-process cluster deployed from <see cref="Config"/>, and the one-process model on the same
+/// tiny weights (the reference its jobs are compared with).
+/// </summary>
+public abstract class ConfiguredCluster : IAsyncLifetime
+{
+    public abstract ClusterConfig Config { get; }
+    public RuntimeTestCluster Cluster { get; private set; } = null!;
+    public OnnxSd3Model Local { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Local = OnnxSd3Model.Open(TinyWeights.Folder);
+        Cluster = await TestClusters.DeployAsync(Config);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Cluster.DisposeAsync();
+        Local.Dispose();
     }
 }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Sd3Mesh.Runtime.Catalog;
 using Sd3Mesh.Runtime.Config;
 using Sd3Mesh.Runtime.Hosting;
@@ -40,7 +41,8 @@ public static class ClusterSilo
         options.MaxQueuedJobsPerClient = config.Jobs.ClientQueueCapacity;
         options.Store ??= spec.Primary ? config.Store : null; // the primary runs the jobs, so it keeps them
         decorate ??= e => e;
-        return new SiloHost(provider => decorate(new ClusterJobExecutor(provider.GetRequiredService<IGrainFactory>(), provider.GetRequiredService<ModelCatalog>())),
+        return new SiloHost(provider => decorate(new ClusterJobExecutor(provider.GetRequiredService<IGrainFactory>(), provider.GetRequiredService<ModelCatalog>(),
+            provider.GetRequiredService<ILogger<ClusterJobExecutor>>())),
             options, configure: builder =>
             {
                 // The Orleans dashboard on every silo (its per-silo pages ask each silo), mapped where there is a web endpoint.

@@ -33,8 +33,7 @@ public sealed class PostgresServer : IAsyncLifetime
         Port = EmbeddedCluster.FreeLoopbackPorts(1)[0];
         string data = Path.Combine(_root, "data");
         await RunAsync("initdb", "-D", data, "-U", User, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions");
-        await RunAsync("pg_ctl", "-D", data, "-l", Path.Combine(_root, "server.log"), "-w", "-t", "60", "-o",
-            $"-p {Port} -k {_root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off", "start");
+        await RunAsync("pg_ctl", "-D", data, "-l", Path.Combine(_root, "server.log"), "-w", "-t", "60", "-o", Options, "start");
     }
 
     /// <summary>A new, empty database; its connection string.</summary>
@@ -51,6 +50,21 @@ public sealed class PostgresServer : IAsyncLifetime
     }
 
     public string ConnectionString(string database) => $"Host=127.0.0.1;Port={Port};Username={User};Database={database}";
+
+    /// <summary>
+    /// Stops the server (fast mode: every session is ended, what was committed kept; immediate mode would lose commits
+    /// here, as this server runs without synchronous commit) and starts it again with the same settings.
+    /// </summary>
+    public async Task RestartAsync()
+    {
+        await RunAsync("pg_ctl", "-D", Path.Combine(_root, "data"), "-m", "fast", "-w", "stop");
+        await RunAsync("pg_ctl", "-D", Path.Combine(_root, "data"), "-l", Path.Combine(_root, "server.log"), "-w", "-t", "60", "-o", Options, "start");
+        // This fixture's own pooled sessions (CreateDatabaseAsync's) ended with the server.
+        using var admin = new NpgsqlConnection(ConnectionString("postgres"));
+        NpgsqlConnection.ClearPool(admin);
+    }
+
+    private string Options => $"-p {Port} -k {_root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
 
     public async Task DisposeAsync()
     {

@@ -2,8 +2,8 @@ namespace Sd3Mesh.Server.Jobs.Storage;
 
 /// <summary>
 /// Results as files in the data folder's <c>images/</c>, named by image id. A file is written whole under a temporary
-/// name, flushed to disk, then renamed over its final name, so a reader (or a restarted server) finds either no file
-/// or the complete one; temporaries a killed process left behind are removed at open. The database records each file
+/// name, flushed to disk, then renamed over its final name and the folder flushed (<see cref="DirectorySync"/>), so a
+/// reader (or a server restarted after a crash or a power loss) finds either no file or the complete one; temporaries a killed process left behind are removed at open. The database records each file
 /// by its path relative to the data folder.
 /// </summary>
 public sealed class ImageFiles
@@ -32,6 +32,7 @@ public sealed class ImageFiles
             stream.Flush(flushToDisk: true);
         }
         File.Move(temporary, path, overwrite: true);
+        DirectorySync.Flush(Path.GetDirectoryName(path)!);
         return file;
     }
 

@@ -9,8 +9,9 @@ namespace Sd3Mesh.Cli.Tests;
 
 /// <summary>
 /// `cluster up` on cluster/redis-2host.json: two silo processes on two loopback addresses, as on two hosts (127.0.0.2: the
-/// primary with CLIP, the transformer and the VAE on cpu:0; 127.0.0.3: T5 on cpu:1, falling back to cpu:0), finding each
-/// other through a Redis server (cluster/redis.sh) instead of through the primary.
+/// primary with CLIP, the transformer and the VAE on cpu:0; 127.0.0.3: T5 on cpu:1, its own cpu:0 as a one-device
+/// machine's, falling back to the primary's cpu:0), finding each other through a Redis server (cluster/redis.sh)
+/// instead of through the primary.
 /// </summary>
 public sealed class MultiHostClusterFixture : IAsyncLifetime
 {
@@ -22,7 +23,12 @@ public sealed class MultiHostClusterFixture : IAsyncLifetime
     {
         Redis = await RedisServer.StartAsync();
         Cluster = await ClusterUp.StartAsync("redis-2host.json", Models.Folder,
-            edit: config => config["clustering"] = new JsonObject { ["redis"] = Redis.Address },
+            edit: config =>
+            {
+                config["clustering"] = new JsonObject { ["redis"] = Redis.Address };
+                // As a machine with one device would: the cluster's cpu:1 is host3's own cpu:0.
+                config["silos"]![1]!["local_devices"] = new JsonObject { ["cpu:1"] = "cpu:0" };
+            },
             environment: new Dictionary<string, string>
             {
                 ["Logging__LogLevel__Microsoft.AspNetCore.Hosting.Diagnostics"] = "Information",
@@ -68,6 +74,9 @@ public sealed class MultiHostClusterTests(MultiHostClusterFixture fixture) : ICl
         Assert.Contains($"POST http://127.0.0.3:{Cluster.Port("host3", "grpc_port")}/sd3mesh.v1.TensorTransport/Fetch", Cluster.Log("host3"));
         var t5 = (await GrainsAsync())["text_encoder_3"];
         Assert.Equal(("host3", "cpu:1", GrainState.Active, 2UL), (t5.SiloId, t5.Device, t5.State, t5.Calls));
+        var devices = (await new Protos.V1.Cluster.ClusterClient(Cluster.Channel).ListDevicesAsync(new ListDevicesRequest())).Devices;
+        Assert.Equal([("cpu:0", "host2", $"{Environment.ProcessorCount} logical cores"), ("cpu:1", "host3", $"{Environment.ProcessorCount} logical cores (this host's cpu:0)")],
+            devices.Select(d => (d.Name, d.SiloId, d.Description)));
     }
 
     [Fact, Order(2)]

@@ -81,6 +81,42 @@ public sealed class ClusterConfigTests
     }
 
     [Fact]
+    public void Local_devices_map_a_cluster_device_name_to_this_hosts_device_and_bad_maps_are_refused_naming_the_field()
+    {
+        const string hosts = """
+            { "name": "t", "model": { "preset": "tiny" },
+              "silos": [
+                { "name": "a", "primary": true, "host": "10.0.0.11", "devices": ["cuda:0"], "silo_port": 1, "gateway_port": 2, "grpc_port": 3 },
+                { "name": "b", "host": "10.0.0.12", "devices": ["cuda:1", "cpu:1"], "local_devices": { "cuda:1": "cuda:0" }, "silo_port": 1, "gateway_port": 2, "grpc_port": 3 }
+              ],
+              "placement": { "text_encoder": "cuda:0", "text_encoder_2": "cuda:0", "text_encoder_3": "cuda:1", "transformer": "cuda:0", "vae": "cuda:0" } }
+            """;
+        var c = ClusterConfigReader.Parse(hosts, "t.json");
+        Assert.Equal((D("cuda:0"), D("cpu:1")), (c.Silo("b").Local(D("cuda:1")), c.Silo("b").Local(D("cpu:1"))));
+        Assert.Equal(D("cuda:0"), c.Silo("a").Local(D("cuda:0")));
+        Assert.Equal("b", c.OwnerOf(D("cuda:1")).Name); // placement still speaks the cluster's names
+
+        foreach (var (map, expected) in new[]
+                 {
+                     ("{ \"cuda:3\": \"cuda:0\" }", "silos.b.local_devices.cuda:3: not one of this silo's devices (cuda:1, cpu:1)"),
+                     ("{ \"cuda:1\": \"cpu:0\" }", "silos.b.local_devices.cuda:1: cpu:0 is not the same kind of device as cuda:1"),
+                     ("{ \"cuda:1\": \"gpu\" }", "silos.b.local_devices.cuda:1: 'gpu' is not a device; expected"),
+                     ("{ \"cpu:1\": \"cpu:7\", \"cuda:1\": \"cuda:0\" }", null),
+                 })
+        {
+            var json = hosts.Replace("{ \"cuda:1\": \"cuda:0\" }", map);
+            if (expected is null) { Assert.Equal(D("cpu:7"), ClusterConfigReader.Parse(json, "t.json").Silo("b").Local(D("cpu:1"))); continue; }
+            var e = Assert.Throws<ClusterConfigException>(() => ClusterConfigReader.Parse(json, "t.json"));
+            Assert.Contains(e.Errors, m => m.StartsWith(expected, StringComparison.Ordinal));
+        }
+        var clash = Assert.Throws<ClusterConfigException>(() => ClusterConfigReader.Parse(
+            hosts.Replace("\"devices\": [\"cuda:1\", \"cpu:1\"]", "\"devices\": [\"cuda:1\", \"cuda:2\"]")
+                 .Replace("{ \"cuda:1\": \"cuda:0\" }", "{ \"cuda:1\": \"cuda:2\" }"), "t.json"));
+        Assert.Contains("silos.b.local_devices: cuda:1 and cuda:2 would both be this host's cuda:2; a silo's devices must be distinct devices of its host",
+            clash.Errors);
+    }
+
+    [Fact]
     public void Every_problem_is_reported_at_once()
     {
         const string json = """

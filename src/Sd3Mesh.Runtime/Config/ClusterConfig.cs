@@ -62,6 +62,15 @@ public sealed record SiloSpec
     /// </summary>
     public int WebPort { get; init; }
     public required IReadOnlyList<Device> Devices { get; init; }
+    /// <summary>
+    /// Which of this host's devices a cluster-wide device name stands for (config <c>local_devices</c>): device names
+    /// are the cluster's, so two machines with one GPU each call theirs cuda:0 and cuda:1, and the second maps cuda:1 to
+    /// its own cuda:0. Devices not listed are this host's device of the same name.
+    /// </summary>
+    public IReadOnlyDictionary<Device, Device> LocalDevices { get; init; } = new Dictionary<Device, Device>();
+
+    /// <summary>The device of this host that <paramref name="device"/> (a cluster-wide name) runs on.</summary>
+    public Device Local(Device device) => LocalDevices.TryGetValue(device, out var local) ? local : device;
 
     public Uri GrpcUri => new($"http://{Host}:{GrpcPort}");
     /// <summary>Its web endpoint's URL (on the primary: the dashboard's); null without a web port.</summary>

@@ -38,6 +38,7 @@ internal sealed class ClusterConfigFile
         public int? GrpcPort { get; set; }
         public int? WebPort { get; set; }
         public List<string>? Devices { get; set; }
+        public Dictionary<string, string>? LocalDevices { get; set; }
     }
 
     internal sealed class DeviceFile

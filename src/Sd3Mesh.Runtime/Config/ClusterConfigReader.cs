@@ -269,6 +269,7 @@ public static class ClusterConfigReader
                 if (Device.TryParse(d, out var device)) devices.Add(device);
                 else errors.Add($"{field}.devices: '{d}' is not a device; expected {Device.AcceptedForms}");
             if (f.Devices is not { Count: > 0 }) errors.Add($"{field}.devices: missing; a silo owns at least one device");
+            var local = ReadLocalDevices(f.LocalDevices, devices, $"{field}.local_devices", errors);
             silos.Add(new SiloSpec
             {
                 Name = name,
@@ -279,12 +280,37 @@ public static class ClusterConfigReader
                 GrpcPort = Port(f.GrpcPort, "grpc_port", true),
                 WebPort = Port(f.WebPort, "web_port", false),
                 Devices = devices,
+                LocalDevices = local,
             });
         }
         int primaries = silos.Count(s => s.Primary);
         if (primaries != 1)
             errors.Add($"silos: exactly one silo must be \"primary\": true (it hosts the public API and the job store); {primaries} are");
         return silos;
+    }
+
+    /// <summary>
+    /// local_devices: { "cuda:1": "cuda:0" }, each key one of the silo's devices, each value a device of the same kind on
+    /// its host; no two of the silo's devices may end up on one local device.
+    /// </summary>
+    private static Dictionary<Device, Device> ReadLocalDevices(Dictionary<string, string>? file, List<Device> devices, string field, List<string> errors)
+    {
+        var map = new Dictionary<Device, Device>();
+        foreach (var (name, value) in file ?? [])
+        {
+            if (!Device.TryParse(name, out var device)) { errors.Add($"{field}: '{name}' is not a device; expected {Device.AcceptedForms}"); continue; }
+            if (!devices.Contains(device))
+            {
+                errors.Add($"{field}.{name}: not one of this silo's devices ({string.Join(", ", devices)})");
+                continue;
+            }
+            if (!Device.TryParse(value, out var local)) { errors.Add($"{field}.{name}: '{value}' is not a device; expected {Device.AcceptedForms}"); continue; }
+            if (local.IsCuda != device.IsCuda) { errors.Add($"{field}.{name}: {local} is not the same kind of device as {device}"); continue; }
+            map[device] = local;
+        }
+        foreach (var clash in devices.GroupBy(d => map.TryGetValue(d, out var l) ? l : d).Where(g => g.Count() > 1))
+            errors.Add($"{field}: {string.Join(" and ", clash)} would both be this host's {clash.Key}; a silo's devices must be distinct devices of its host");
+        return map;
     }
 
     private static ModelSpec? ReadModel(ClusterConfigFile.ModelFile? f, string? baseDirectory, List<string> errors)

@@ -39,7 +39,9 @@ public sealed class DeviceReportGrain(DeviceMemories memories, Config.SiloSpec s
     {
         var device = DeviceKey.Parse(this.GetPrimaryKeyString()).Device;
         var memory = memories.For(device);
-        var (description, total, used) = Describe(device);
+        var local = silo.Local(device);
+        var (description, total, used) = Describe(local);
+        if (local != device) description += $" (this host's {local})";
         return Task.FromResult(new DeviceReport(device.ToString(), silo.Name, description, total, used, memory.Budget ?? 0, memory.Used,
             memory.Evictions, [.. memory.Residents]));
     }

@@ -17,7 +17,7 @@ public sealed class ClipEncoderGrain(ModelCatalog catalog, DeviceMemories memori
     protected override Task<LoadedStage<OnnxClipTextEncoder>> LoadAsync(CancellationToken cancellationToken)
     {
         var submodule = Placed.Submodule == PlacedSubmodule.TextEncoder ? Submodule.TextEncoder : Submodule.TextEncoder2;
-        var session = Catalog.Folder.CreateSession(submodule, Device, Catalog.SessionOptions, new OrtRunClock());
+        var session = Catalog.Folder.CreateSession(submodule, LocalDevice, Catalog.SessionOptions, new OrtRunClock());
         return LoadedStage<OnnxClipTextEncoder>.LoadAsync(session, s => new OnnxClipTextEncoder(s), cancellationToken);
     }
 
@@ -37,7 +37,7 @@ public sealed class T5EncoderGrain(ModelCatalog catalog, DeviceMemories memories
 {
     protected override Task<LoadedStage<OnnxT5TextEncoder>> LoadAsync(CancellationToken cancellationToken) =>
         LoadedStage<OnnxT5TextEncoder>.LoadAsync(
-            Catalog.Folder.CreateSession(Submodule.TextEncoder3, Device, Catalog.SessionOptions, new OrtRunClock()),
+            Catalog.Folder.CreateSession(Submodule.TextEncoder3, LocalDevice, Catalog.SessionOptions, new OrtRunClock()),
             s => new OnnxT5TextEncoder(s), cancellationToken);
 
     public Task<TensorRef> Encode(TensorRef inputIds, CancellationToken cancellationToken = default) =>
@@ -70,12 +70,12 @@ public sealed class VaeGrain(ModelCatalog catalog, DeviceMemories memories, ITen
     {
         var folder = Catalog.Folder;
         var decoder = await LoadedStage<OnnxVaeDecoder>.LoadAsync(
-            folder.CreateSession(Submodule.VaeDecoder, Device, Catalog.SessionOptions, new OrtRunClock()), s => new OnnxVaeDecoder(s), cancellationToken);
+            folder.CreateSession(Submodule.VaeDecoder, LocalDevice, Catalog.SessionOptions, new OrtRunClock()), s => new OnnxVaeDecoder(s), cancellationToken);
         if (!folder.Repository.Has(Submodule.VaeEncoder)) return new VaeSessions(decoder, null);
         try
         {
             var encoder = await LoadedStage<OnnxVaeEncoder>.LoadAsync(
-                folder.CreateSession(Submodule.VaeEncoder, Device, Catalog.SessionOptions, new OrtRunClock()), s => new OnnxVaeEncoder(s), cancellationToken);
+                folder.CreateSession(Submodule.VaeEncoder, LocalDevice, Catalog.SessionOptions, new OrtRunClock()), s => new OnnxVaeEncoder(s), cancellationToken);
             return new VaeSessions(decoder, encoder);
         }
         catch

@@ -26,6 +26,9 @@ public abstract class SubmoduleGrain<T>(ModelCatalog catalog, DeviceMemories mem
     protected PlacedGrain Placed { get; private set; } = null!;
     /// <summary>Where its sessions run: its key's device, or the submodule's fallback when that device's silo is gone.</summary>
     protected Onnx.Device Device { get; private set; }
+
+    /// <summary>The device of this host its sessions are created on: <see cref="Device"/> as the silo's local_devices map it.</summary>
+    protected Onnx.Device LocalDevice => _silo.Local(Device);
     protected GrainSessions<T> Sessions { get; private set; } = null!;
     private CallStats Stats { get; } = new();
     private SiloSpec _silo = null!;

@@ -52,7 +52,7 @@ public sealed class TransformerGrain(ModelCatalog catalog, DeviceMemories memori
     protected override async Task<TransformerSessions> LoadAsync(CancellationToken cancellationToken)
     {
         var options = Catalog.SessionOptions;
-        var submodule = Catalog.Folder.CreateSession(Submodule.Transformer, Device, options, new OrtRunClock(), cudaGraph: options.CudaGraph);
+        var submodule = Catalog.Folder.CreateSession(Submodule.Transformer, LocalDevice, options, new OrtRunClock(), cudaGraph: options.CudaGraph);
         try
         {
             await submodule.Queue.RunAsync(_ => submodule.Session, cancellationToken);

@@ -37,8 +37,10 @@ public static class RuntimeServices
         SiloRuntimeOptions? options = null)
     {
         options ??= new SiloRuntimeOptions();
-        services.AddSingleton(sp => new ModelCatalog(config, ResolveModel, ReportedMemory, options.Folder) { SessionOptions = options.Sessions });
-        services.AddSingleton(new DeviceMemories(config, ReportedMemory));
+        // A budget from what the device of this host reports (local_devices: cuda:1 may be this host's cuda:0).
+        long? Reported(Device device) => ReportedMemory(silo.Local(device));
+        services.AddSingleton(sp => new ModelCatalog(config, ResolveModel, Reported, options.Folder) { SessionOptions = options.Sessions });
+        services.AddSingleton(new DeviceMemories(config, Reported));
         services.AddMetrics();
         services.AddSingleton(sp => new RuntimeMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), silo,
             sp.GetRequiredService<DeviceMemories>()));

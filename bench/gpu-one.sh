@@ -3,7 +3,8 @@
 # 1024x1024, 28 steps, CFG 7) against diffusers + PyTorch on the same card, with each side's peak GPU memory.
 # Run on a GPU host after `. .device/app/prelude.sh` (see ../shared/device/README.md):
 #   bash bench/gpu-one.sh            # results under $OUT (default /tmp/gpu-one)
-# SECTIONS=doctor,create,ours,cluster,anchor picks parts (default: all; cluster: one silo's grains vs one process); VARIANTS="--cuda-graph;" lists `bench pipeline`
+# SECTIONS=doctor,create,ours,cluster,anchor picks parts (default: those; cluster: one silo's grains vs one process), and
+# dashboard (not in the default: about 2-3 more minutes) what 10 connected dashboard pages cost an SD3 Medium job; VARIANTS="--cuda-graph;" lists `bench pipeline`
 # option sets for ours, separated by ';' (default: with and without CUDA graphs).
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-one}; mkdir -p "$OUT"
@@ -41,6 +42,11 @@ if has cluster; then
   log "cluster: one silo's coordinator and transformer grains vs the one-process pipeline"
   sd3mesh bench cluster --models "$MODELS" --device cuda:0 --width 1024 --height 1024 --steps 28 --guidance 7 --runs 6 --warmup 1 \
     --part overhead --json "$OUT/bench-cluster.json" 2>&1 | tail -30
+fi
+if has dashboard; then
+  log "dashboard: a job with no page and with 10 dashboard pages connected, interleaved rounds"
+  sd3mesh bench dashboard --models "$MODELS" --device cuda:0 --size 1024 --steps 28 --preview 4 --rounds 6 \
+    --json "$OUT/bench-dashboard.json" 2>&1 | tail -25
 fi
 if has anchor; then
   log anchor

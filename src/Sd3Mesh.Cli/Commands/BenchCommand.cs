@@ -21,6 +21,7 @@ public static class BenchCommand
         yield return BenchPipelineCommand.Create();
         yield return BenchClusterCommand.Create();
         yield return BenchRpcCommand.Create();
+        foreach (var subcommand in BenchDashboardCommand.Subcommands()) yield return subcommand;
         foreach (var subcommand in BenchModelsCommand.Subcommands()) yield return subcommand;
     }
 }

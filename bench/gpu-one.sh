@@ -4,7 +4,9 @@
 # Run on a GPU host after `. .device/app/prelude.sh` (see ../shared/device/README.md):
 #   bash bench/gpu-one.sh            # results under $OUT (default /tmp/gpu-one)
 # SECTIONS=doctor,create,ours,cluster,anchor picks parts (default: those; cluster: one silo's grains vs one process), and
-# dashboard (not in the default: about 2-3 more minutes) what 10 connected dashboard pages cost an SD3 Medium job; VARIANTS="--cuda-graph;" lists `bench pipeline`
+# dashboard (not in the default: about 2-3 more minutes) what 10 connected dashboard pages cost an SD3 Medium job;
+# silos2 (not in the default) cluster/local-2gpu.json's two silo processes on this one GPU (gpu1's cuda:1 mapped to
+# the host's cuda:0 by local_devices): jobs through `cluster up` vs `generate` in one process, PNGs compared; VARIANTS="--cuda-graph;" lists `bench pipeline`
 # option sets for ours, separated by ';' (default: with and without CUDA graphs).
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-one}; mkdir -p "$OUT"
@@ -47,6 +49,31 @@ if has dashboard; then
   log "dashboard: a job with no page and with 10 dashboard pages connected, interleaved rounds"
   sd3mesh bench dashboard --models "$MODELS" --device cuda:0 --size 1024 --steps 28 --preview 4 --rounds 6 \
     --json "$OUT/bench-dashboard.json" 2>&1 | tail -25
+fi
+if has silos2; then
+  log "silos2: local-2gpu.json's two silo processes on this one GPU (T5 in the second, over gRPC)"
+  cfg=/tmp/silos2.json
+  sed -e "s|\"preset\": \"medium\", \"precision\": \"fp16\"|\"path\": \"$MODELS\"|" \
+      -e 's|"devices": \["cuda:1"\],|"devices": ["cuda:1"], "local_devices": { "cuda:1": "cuda:0" },|' cluster/local-2gpu.json > $cfg
+  grep -n "path\|local_devices" $cfg
+  sd3mesh cluster up --config $cfg --logs "$OUT/silos2-logs" > "$OUT/silos2-up.log" 2>&1 &
+  up=$!
+  for i in $(seq 1 240); do grep -q " is up in " "$OUT/silos2-up.log" && break; sleep 0.5; done
+  tail -8 "$OUT/silos2-up.log"
+  args=(--steps 28 --width 1024 --height 1024 --guidance 7 --seed 11)
+  for run in 1 2 3; do
+    /usr/bin/time -f "cluster job $run: %e s wall" sd3mesh generate "a lighthouse at dusk" "${args[@]}" --server http://127.0.0.1:50051 \
+      --out "$OUT/silos2-cluster" 2>&1 | tail -2
+  done
+  sd3mesh placement --server http://127.0.0.1:50051 2>&1 | tail -16
+  with_memory silos2 sleep 1
+  kill -TERM $up; wait $up
+  for run in 1 2; do
+    /usr/bin/time -f "one-process job $run (sessions created each run): %e s wall" sd3mesh generate "a lighthouse at dusk" "${args[@]}" \
+      --models "$MODELS" --device cuda:0 --out "$OUT/silos2-local" 2>&1 | tail -2
+  done
+  ls -la "$OUT/silos2-cluster" "$OUT/silos2-local"
+  for f in "$OUT"/silos2-cluster/*.png; do cmp "$f" "$OUT/silos2-local/sd3_generated_000.png" && echo "$(basename $f): same bytes as the one-process PNG"; done
 fi
 if has anchor; then
   log anchor

@@ -64,19 +64,22 @@ public sealed partial class SiloProcesses(string configPath, string logs, Stopwa
         return run;
     }
 
-    /// <summary>The resident set of a running process (VmRSS of /proc/PID/status), bytes.</summary>
-    public static long? ResidentBytes(int pid)
+    /// <summary>The resident set of a running process (VmRSS of /proc/PID/status) and its anonymous part (RssAnon: not file pages), bytes.</summary>
+    public static (long Resident, long Anonymous)? ResidentBytes(int pid)
     {
         try
         {
-            var match = VmRss().Match(File.ReadAllText($"/proc/{pid}/status"));
-            return match.Success ? long.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) * 1024 : null;
+            var status = File.ReadAllText($"/proc/{pid}/status");
+            var (rss, anon) = (VmRss().Match(status), RssAnon().Match(status));
+            return rss.Success && anon.Success ? (Kib(rss) * 1024, Kib(anon) * 1024) : null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null; // ended
         }
     }
+
+    private static long Kib(Match match) => long.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
 
     public static string ReadLog(string path)
     {
@@ -108,4 +111,7 @@ public sealed partial class SiloProcesses(string configPath, string logs, Stopwa
 
     [GeneratedRegex(@"^VmRSS:\s+(\d+) kB", RegexOptions.Multiline)]
     private static partial Regex VmRss();
+
+    [GeneratedRegex(@"^RssAnon:\s+(\d+) kB", RegexOptions.Multiline)]
+    private static partial Regex RssAnon();
 }

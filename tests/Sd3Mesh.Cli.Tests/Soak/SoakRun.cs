@@ -11,7 +11,7 @@ namespace Sd3Mesh.Cli.Tests.Soak;
 public sealed record SoakKill(string Silo, string Incarnation, TimeSpan At, DateTime AtUtc, int EndedBefore);
 
 /// <summary>A silo run's resident set at one moment, with the jobs ended by then.</summary>
-public sealed record MemorySample(string Incarnation, TimeSpan At, int Ended, long Bytes, bool End = false);
+public sealed record MemorySample(string Incarnation, TimeSpan At, int Ended, long Bytes, long AnonymousBytes, bool End = false);
 
 /// <summary>What the soak saw: its jobs, the kills, memory over time, and the report made of them.</summary>
 public sealed class SoakRun
@@ -67,7 +67,7 @@ public sealed class SoakRun
     {
         foreach (var run in silos.All.Where(r => r.KilledAt is null))
             if (SiloProcesses.ResidentBytes(run.Process.Id) is { } bytes)
-                _samples.Enqueue(new MemorySample(run.Name, _clock.Elapsed, EndedCount, bytes, end));
+                _samples.Enqueue(new MemorySample(run.Name, _clock.Elapsed, EndedCount, bytes.Resident, bytes.Anonymous, end));
     }
 
     /// <summary>
@@ -75,7 +75,7 @@ public sealed class SoakRun
     /// the worker since the latest start of the primary during its life), its peak, and its end sample (idle at the end;
     /// none for a run that was killed).
     /// </summary>
-    public (long? Baseline, long? Peak, long? End) Memory(SiloIncarnation run, IReadOnlyList<SiloIncarnation> all, int warmUp)
+    public (MemorySample? Baseline, long? Peak, MemorySample? End) Memory(SiloIncarnation run, IReadOnlyList<SiloIncarnation> all, int warmUp)
     {
         var mine = _samples.Where(s => s.Incarnation == run.Name).OrderBy(s => s.At).ToList();
         int EndedAt(TimeSpan at) => mine.FirstOrDefault(s => s.At >= at)?.Ended ?? int.MaxValue;
@@ -85,8 +85,8 @@ public sealed class SoakRun
             starts.AddRange(all.Where(p => p.Silo == SoakCluster.Primary && p.ReadyAt > run.ReadyAt && (run.KilledAt is null || p.ReadyAt < run.KilledAt))
                 .Select(p => p.ReadyAt));
         int from = starts.Select(EndedAt).Max();
-        long? baseline = from == int.MaxValue ? null : mine.FirstOrDefault(s => !s.End && s.Ended >= from + warmUp)?.Bytes;
-        return (baseline, mine.Count == 0 ? null : mine.Max(s => s.Bytes), mine.LastOrDefault(s => s.End)?.Bytes);
+        var baseline = from == int.MaxValue ? null : mine.FirstOrDefault(s => !s.End && s.Ended >= from + warmUp);
+        return (baseline, mine.Count == 0 ? null : mine.Max(s => s.Bytes), mine.LastOrDefault(s => s.End));
     }
 
     /// <summary>The figures as JSON: throughput, latency, recovery after each kill, memory per silo run, counts.</summary>
@@ -106,7 +106,8 @@ public sealed class SoakRun
             var nextEncoded = ended.Where(j => j.Log.Any(e => e.StageStarted?.Stage == Protos.V1.Stage.Encode && e.Time.ToDateTime() > kill.AtUtc))
                 .MinBy(j => j.Final!.Time.ToDateTime());
             var restarted = silos.All.FirstOrDefault(r => r.Silo == kill.Silo && r.StartedAt >= kill.At);
-            var answer = Answers.Where(a => a > kill.At).DefaultIfEmpty(TimeSpan.MaxValue).Min();
+            // The primary answering again: the first answer once its new run had started (one in flight at the kill may land just after it).
+            var answer = restarted is null ? TimeSpan.MaxValue : Answers.Where(a => a > restarted.StartedAt).DefaultIfEmpty(TimeSpan.MaxValue).Min();
             kills.Add(new JsonObject
             {
                 ["silo"] = kill.Incarnation,
@@ -114,7 +115,8 @@ public sealed class SoakRun
                 ["at_s"] = Seconds(kill.At - start),
                 ["next_job_ended_after_s"] = next is null ? null : Seconds(next.Final!.Time.ToDateTime() - kill.AtUtc),
                 ["first_job_encoded_after_the_kill_ended_after_s"] = nextEncoded is null ? null : Seconds(nextEncoded.Final!.Time.ToDateTime() - kill.AtUtc),
-                ["restarted_ready_after_s"] = restarted is null ? null : Seconds(restarted.ReadyAt - kill.At),
+                ["restarted_after_s"] = restarted is null ? null : Seconds(restarted.StartedAt - kill.At),
+                ["restart_to_ready_s"] = restarted is null ? null : Seconds(restarted.ReadyAt - restarted.StartedAt),
                 ["first_api_answer_after_s"] = kill.Silo == SoakCluster.Primary && answer != TimeSpan.MaxValue ? Seconds(answer - kill.At) : null,
             });
         }
@@ -126,10 +128,14 @@ public sealed class SoakRun
             {
                 ["silo"] = run.Name,
                 ["killed"] = run.KilledAt is not null,
-                ["baseline_mib"] = Mib(baseline),
+                ["baseline_mib"] = Mib(baseline?.Bytes),
+                ["baseline_at_jobs_ended"] = baseline?.Ended,
                 ["peak_mib"] = Mib(peak),
-                ["end_idle_mib"] = Mib(last),
-                ["end_minus_baseline_mib"] = baseline is not null && last is not null ? Mib(last - baseline) : null,
+                ["end_idle_mib"] = Mib(last?.Bytes),
+                ["end_minus_baseline_mib"] = baseline is not null && last is not null ? Mib(last.Bytes - baseline.Bytes) : null,
+                // [jobs ended, MiB resident, MiB of it anonymous] at each twentieth of the jobs: a leak grows with them, a heap settling does not.
+                ["by_jobs_ended"] = new JsonArray([.. _samples.Where(m => m.Incarnation == run.Name && !m.End)
+                    .GroupBy(m => m.Ended * 20 / Total).Select(g => (JsonNode)new JsonArray(g.First().Ended, Mib(g.First().Bytes), Mib(g.First().AnonymousBytes)))]),
             });
         }
         var counts = Jobs.GroupBy(j => j.Final?.EventCase.ToString() ?? "none").ToDictionary(g => g.Key, g => g.Count());

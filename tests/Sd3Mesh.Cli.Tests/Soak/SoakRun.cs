@@ -42,6 +42,31 @@ public sealed class SoakRun
 
     public void Ended(SoakJob job) => Interlocked.Increment(ref _ended);
 
+    private volatile TaskCompletionSource? _hold;
+    private TimeSpan _heldSince;
+
+    /// <summary>How long new jobs were held back (<see cref="Hold"/>) in all.</summary>
+    public TimeSpan Held { get; private set; }
+
+    /// <summary>Waits while new jobs are held back; a job's first Submit waits here, its retries do not.</summary>
+    public Task MayStartAsync(CancellationToken cancellationToken) => _hold?.Task.WaitAsync(cancellationToken) ?? Task.CompletedTask;
+
+    /// <summary>Holds back new jobs (those submitted already go on), so that a fault is not overtaken by the jobs' progress.</summary>
+    public void Hold()
+    {
+        if (_hold is not null) return;
+        _heldSince = _clock.Elapsed;
+        _hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    public void Release()
+    {
+        if (_hold is not { } hold) return;
+        Held += _clock.Elapsed - _heldSince;
+        _hold = null;
+        hold.SetResult();
+    }
+
     public async Task ReachedAsync(int ended, CancellationToken cancellationToken)
     {
         while (EndedCount < ended) await Task.Delay(20, cancellationToken);
@@ -160,6 +185,7 @@ public sealed class SoakRun
             ["watches"] = Jobs.Sum(j => j.Watches),
             ["pushbacks"] = Jobs.Sum(j => j.Pushbacks),
             ["retries"] = Jobs.Sum(j => j.Retries),
+            ["new_jobs_held_back_s"] = Seconds(Held),
             ["kills"] = kills,
             ["memory"] = memory,
             ["grains_at_the_end"] = new JsonObject([.. grains.Select(g => KeyValuePair.Create(g.Key, (JsonNode?)g.Value))]),

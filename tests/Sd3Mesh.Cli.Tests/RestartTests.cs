@@ -116,6 +116,10 @@ public sealed class RestartTests(TinyModels models, PostgresServer postgres) : I
             var jobs = (await client.ListJobsAsync(new ListJobsRequest())).Jobs.ToDictionary(j => j.Id);
             Assert.Equal(JobState.Succeeded, jobs[finishedId].State);
             Assert.Equal(await LocalPngAsync(finished.Local), (await client.DownloadImageAsync(jobs[finishedId].Images[0].Id)).Data);
+            // Watched again after the restart (a client whose stream the crash cut off), its finished event carries the
+            // image inline as before (the store keeps it in a file, not in the event).
+            var replayed = await ReadAsync(client.Api.Watch(new WatchRequest { JobId = finishedId }), _ => false);
+            Assert.Equal(await LocalPngAsync(finished.Local), Assert.Single(replayed[^1].Finished.Images).Data.ToByteArray());
             var queuedEvents = await ReadAsync(client.Api.Watch(new WatchRequest { JobId = queuedId }), _ => false);
             Assert.Equal(await LocalPngAsync(queued.Local), queuedEvents[^1].Finished.Images[0].Data.ToByteArray());
             Assert.Equal(JobState.Cancelled, jobs[generateId].State);

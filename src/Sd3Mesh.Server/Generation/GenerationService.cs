@@ -46,7 +46,7 @@ public sealed class GenerationService(JobScheduler scheduler, IJobExecutor execu
         try
         {
             await foreach (var e in job.Events.ReadAsync(0, context.CancellationToken))
-                await responseStream.WriteAsync(e, context.CancellationToken);
+                await responseStream.WriteAsync(WithImages(job, e), context.CancellationToken);
         }
         catch (Exception e) when (!job.IsEnded)
         {
@@ -75,7 +75,7 @@ public sealed class GenerationService(JobScheduler scheduler, IJobExecutor execu
         {
             await foreach (var e in job.Events.ReadAsync(request.FromSequence, watching.Token))
             {
-                await responseStream.WriteAsync(e, context.CancellationToken);
+                await responseStream.WriteAsync(WithImages(job, e), context.CancellationToken);
                 next = e.Sequence + 1;
             }
         }
@@ -84,6 +84,21 @@ public sealed class GenerationService(JobScheduler scheduler, IJobExecutor execu
             throw new RpcException(new Status(StatusCode.Unavailable,
                 $"the server is stopping; job {job.Id} is kept and goes on when it is back: Watch it again from sequence {next}"));
         }
+    }
+
+    /// <summary>
+    /// An event as a client gets it. A job read back from a durable store after a restart has its images in their files,
+    /// not in its finished event: their bytes go inline again, as before the restart (up to the inline limit; not for a
+    /// job whose images were dropped to keep the store within its budget).
+    /// </summary>
+    private JobEvent WithImages(Jobs.Job job, JobEvent e)
+    {
+        if (e.Finished is not { } finished || job.ImagesEvicted || finished.Images.All(i => !i.Data.IsEmpty || i.SizeBytes == 0)) return e;
+        var whole = e.Clone();
+        foreach (var image in whole.Finished.Images)
+            if (image.Data.IsEmpty && image.SizeBytes > 0 && image.SizeBytes <= (ulong)scheduler.InlineImageLimit)
+                image.Data = UnsafeByteOperations.UnsafeWrap(Store.GetImage(image.Id).Image.Data);
+        return whole;
     }
 
     public override Task<CancelResponse> Cancel(CancelRequest request, ServerCallContext context)

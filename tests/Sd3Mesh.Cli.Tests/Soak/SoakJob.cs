@@ -55,6 +55,21 @@ public sealed class SoakJob(int clientIndex, int index, uint steps)
         }
     }
 
+    /// <summary>
+    /// Its log has denoising started twice within one run (no queued event between): its coordinator was lost with the
+    /// worker silo, and a new one on the fallback went on with it.
+    /// </summary>
+    public bool ResumedOnFallback
+    {
+        get
+        {
+            var log = Log.ToList();
+            int lastQueued = log.FindLastIndex(e => e.EventCase == E.Queued);
+            return log.Skip(lastQueued + 1).Count(e => e.EventCase == E.StageStarted && e.StageStarted.Stage == Stage.Denoise) > 1
+                || log.Take(Math.Max(lastQueued, 0)).Count(e => e.EventCase == E.StageStarted && e.StageStarted.Stage == Stage.Denoise) > 1;
+        }
+    }
+
     public string Where => Final is { } f ? LocalClusterTests.Describe(f)
         : ClientError ?? $"{(Last is null ? "no event" : "last event: " + LocalClusterTests.Describe(Last))}; {Submits} submits, {Watches} watches, " +
                          $"{Pushbacks} pushbacks, {Retries} retries (last: {LastRetryReason ?? "none"})";

@@ -72,6 +72,16 @@ public sealed class SoakRun
         while (EndedCount < ended) await Task.Delay(20, cancellationToken);
     }
 
+    /// <summary>
+    /// Waits until a client has seen a job that has not ended go past its first checkpoint (a step event at or beyond
+    /// <paramref name="checkpointEvery"/>): the primary, killed then, takes a job down mid-run, which must resume.
+    /// </summary>
+    public async Task PastACheckpointAsync(int checkpointEvery, CancellationToken cancellationToken)
+    {
+        while (!Jobs.Any(j => !j.Ended && j.Last is { EventCase: E.Step } e && e.Step.Step >= checkpointEvery))
+            await Task.Delay(2, cancellationToken);
+    }
+
     public void Killed(SiloIncarnation incarnation) =>
         _kills.Enqueue(new SoakKill(incarnation.Silo, incarnation.Name, incarnation.KilledAt!.Value, DateTime.UtcNow, EndedCount));
 
@@ -181,6 +191,7 @@ public sealed class SoakRun
             ["cancelled"] = counts.GetValueOrDefault(nameof(E.Cancelled)),
             ["without_final_event"] = counts.GetValueOrDefault("none"),
             ["ran_across_primary_restart"] = Jobs.Count(j => j.RanAcrossRestart),
+            ["resumed_on_the_fallback"] = Jobs.Count(j => j.ResumedOnFallback),
             ["submits"] = Jobs.Sum(j => j.Submits),
             ["watches"] = Jobs.Sum(j => j.Watches),
             ["pushbacks"] = Jobs.Sum(j => j.Pushbacks),

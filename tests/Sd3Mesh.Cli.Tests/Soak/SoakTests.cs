@@ -108,20 +108,22 @@ public sealed class SoakTests(ITestOutputHelper output)
         }
         finally
         {
-            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
+            if (Environment.GetEnvironmentVariable("SD3MESH_SOAK_KEEP") is null) try { Directory.Delete(root, recursive: true); } catch (IOException) { }
         }
     }
 
     /// <summary>
-    /// The faults, by progress (jobs ended), not by wall time: the worker killed at a third and started again once a
+    /// The faults, by progress (jobs ended), not by wall time, each while a job is past a checkpoint (so that one is
+    /// caught mid-run): the worker killed at a third and started again once a
     /// few jobs have run on its fallback; the primary killed at two thirds and started again at once. A worker that
     /// is slow to come back (a loaded machine: 15-35 s here) would let the jobs run past two thirds, leaving the
     /// primary's new run too few jobs to measure: new jobs are held back from a window's worth before two thirds until
-    /// it is back (the report says how long), and the primary dies once jobs end again.
+    /// it is back (the report says how long), and the primary dies once jobs end again, while a job is past a checkpoint.
     /// </summary>
     private static async Task FaultsAsync(SoakRun run, SiloProcesses silos, CancellationToken cancellationToken)
     {
         await run.ReachedAsync(run.Total / 3, cancellationToken);
+        await run.PastACheckpointAsync(SoakCluster.CheckpointEvery, cancellationToken);
         var worker = await silos.KillAsync(SoakCluster.Worker);
         run.Killed(worker);
         await run.ReachedAsync(run.Kills[^1].EndedBefore + Math.Max(1, run.Total / 25), cancellationToken);
@@ -144,6 +146,7 @@ public sealed class SoakTests(ITestOutputHelper output)
         }
 
         await run.ReachedAsync(Math.Max(twoThirds, endedAtReturn + 2), cancellationToken);
+        await run.PastACheckpointAsync(SoakCluster.CheckpointEvery, cancellationToken);
         run.Killed(await silos.KillAsync(SoakCluster.Primary));
         await silos.StartAsync(SoakCluster.Primary, TimeSpan.FromSeconds(120));
     }
@@ -190,6 +193,7 @@ public sealed class SoakTests(ITestOutputHelper output)
         var succeeded = run.Jobs.Where(j => j.Final?.EventCase == E.Finished).OrderBy(j => j.EndedAt).ToList();
         var chosen = new List<(SoakJob, string)>();
         chosen.AddRange(succeeded.Where(j => j.RanAcrossRestart).Take(3).Select(j => (j, "ran across the primary's restart")));
+        chosen.AddRange(succeeded.Where(j => j.ResumedOnFallback).Take(3).Select(j => (j, "resumed on the fallback after the worker's kill")));
         var workerDown = run.Kills.FirstOrDefault(k => k.Silo == SoakCluster.Worker);
         if (workerDown is not null && succeeded.FirstOrDefault(j => j.EndedAt > workerDown.At) is { } duringFailover)
             chosen.Add((duringFailover, "first to end after the worker's kill"));
@@ -246,7 +250,8 @@ public sealed class SoakTests(ITestOutputHelper output)
 
     /// <summary>
     /// Every job finished with its one image, or failed or was cancelled with a reason. All are expected to finish:
-    /// the worker's death moves T5 to its fallback and the primary's restart resumes jobs from their checkpoints; at
+    /// the worker's death moves T5 and the transformer to their fallback (running jobs go on there from their last
+    /// checkpoint: at least one must, with the one-process PNG) and the primary's restart resumes jobs too; at
     /// most 1 % may end otherwise (a clean status, counted in the report), for a stage call caught by the kill.
     /// </summary>
     private static void AssertOutcomes(SoakRun run, List<(SoakJob Job, string Why, bool Equal)> references)
@@ -272,6 +277,7 @@ public sealed class SoakTests(ITestOutputHelper output)
         Assert.True(unfinished.Count <= run.Total / 100, $"{unfinished.Count} of {run.Total} jobs did not finish:\n" + string.Join("\n", unfinished));
 
         Assert.Contains(references, r => r.Why.StartsWith("ran across", StringComparison.Ordinal));
+        Assert.Contains(references, r => r.Why.StartsWith("resumed on the fallback", StringComparison.Ordinal));
         Assert.True(references.All(r => r.Equal), "PNGs unlike the one-process pipeline's:\n" +
             string.Join("\n", references.Where(r => !r.Equal).Select(r => $"{r.Job} ({r.Why})")));
     }

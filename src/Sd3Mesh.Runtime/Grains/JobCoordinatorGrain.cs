@@ -16,8 +16,8 @@ namespace Sd3Mesh.Runtime.Grains;
 /// the job ends.
 /// </summary>
 [DevicePlacement]
-public sealed class JobCoordinatorGrain(CoordinatorPipelines pipelines, JobTraces traces, RuntimeMetrics metrics, ModelCatalog catalog)
-    : Grain, IJobCoordinatorGrain
+public sealed class JobCoordinatorGrain(CoordinatorPipelines pipelines, JobTraces traces, RuntimeMetrics metrics, ModelCatalog catalog,
+    IClusterMembershipService membership) : Grain, IJobCoordinatorGrain
 {
     /// <summary>How long the job's end waits for another silo's spans; a silo that does not answer leaves them out.</summary>
     public static readonly TimeSpan TraceTimeout = TimeSpan.FromSeconds(2);
@@ -79,10 +79,12 @@ public sealed class JobCoordinatorGrain(CoordinatorPipelines pipelines, JobTrace
         }
     }
 
-    /// <summary>The spans left here and those of the other silos (each asked once, briefly), as one last event.</summary>
+    /// <summary>The spans left here and those of the other active silos (each asked once, briefly), as one last event.</summary>
     private async Task PostSpansAsync(ProgressRelay relay, JobTrace trace, string jobId)
     {
-        var others = catalog.Config.Silos.Where(s => s.Name != traces.Silo && s.Devices.Count > 0).Select(async s =>
+        // A silo declared dead is not asked: its trace grain could only be placed on a device nobody owns.
+        var active = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.Name).ToHashSet();
+        var others = catalog.Config.Silos.Where(s => s.Name != traces.Silo && s.Devices.Count > 0 && active.Contains(s.Name)).Select(async s =>
         {
             try
             {

@@ -83,7 +83,10 @@ internal static class ClusterBench
         return new ThroughputRun(layout, placement, jobs, config.Jobs.MaxInFlight, Stopwatch.GetElapsedTime(start).TotalSeconds);
     }
 
-    /// <summary>The job through the one-process pipeline, timed by its own progress events.</summary>
+    /// <summary>
+    /// The job through the one-process pipeline, timed by its own progress events; the job's time includes encoding its
+    /// PNG, as the cluster path's does (its coordinator returns PNG bytes).
+    /// </summary>
     public static async Task<JobTiming> LocalAsync(Sd3Pipeline pipeline, GenerationSpec spec, CancellationToken ct)
     {
         var clock = new StepClock();
@@ -93,8 +96,9 @@ internal static class ClusterBench
             if (p.Kind == ProgressKind.StageStarted) clock.StageStarted(p.Stage);
             else if (p.Kind == ProgressKind.Step) clock.StepCompleted(p.Step, p.TotalSteps);
         }, ct);
+        var png = Runtime.Jobs.JobOutputs.From(result, spec.Request)[0].Data;
         double jobMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        return clock.Timing(jobMs, spec.DenoisingSteps, result.Images[0].ToPng());
+        return clock.Timing(jobMs, spec.DenoisingSteps, png);
     }
 
     /// <summary>

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -147,7 +145,7 @@ public static class TransportThroughput
 
     private static ClusterConfig TwoSilos()
     {
-        var p = FreePorts(6);
+        var p = EmbeddedCluster.FreeLoopbackPorts(6);
         return ClusterConfigReader.Parse($$"""
             { "name": "bench-transport", "model": { "preset": "tiny" },
               "silos": [
@@ -158,14 +156,6 @@ public static class TransportThroughput
             """, "bench");
     }
 
-    private static int[] FreePorts(int count)
-    {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
-        foreach (var l in listeners) l.Start();
-        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-        foreach (var l in listeners) l.Stop();
-        return ports;
-    }
 
     /// <summary>Until this silo sees every silo active and knows their devices (placement reads both).</summary>
     private static async Task UntilDevicesAdvertisedAsync(IServiceProvider silo, int devices)

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Grpc.Core;
 using Sd3Mesh.Protos.V1;
 using Sd3Mesh.Server.Grpc;
@@ -21,12 +19,6 @@ public sealed class RestartTests(TinyModels models, PostgresServer postgres) : I
     private readonly string _data = Path.Combine(Path.GetTempPath(), "sd3mesh-restart-" + Guid.NewGuid().ToString("N")[..8]);
     private string? _postgres;
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private async Task<CliProcess> ServeAsync(int port)
     {
@@ -52,7 +44,7 @@ public sealed class RestartTests(TinyModels models, PostgresServer postgres) : I
     public async Task A_primary_killed_mid_job_resumes_it_from_its_checkpoint_and_its_png_is_the_uninterrupted_runs(string store)
     {
         if (store == "postgres") _postgres = await postgres.CreateDatabaseAsync();
-        int port = FreePort();
+        int port = Sd3Mesh.Runtime.Config.EmbeddedCluster.FreeLoopbackPorts(1)[0];
         var finished = Request("a lighthouse at dusk", 3, 1, "req-finished");
         var running = Request("a red fox in the snow", Steps, 2, "req-running");
         var queued = Request("a sailboat on a lake", 3, 3);
@@ -65,7 +57,7 @@ public sealed class RestartTests(TinyModels models, PostgresServer postgres) : I
             {
                 // The folder is this server's: a second one is refused before it serves anything (the stores themselves are
                 // tested for this in-process, PostgreSQL's advisory lock included).
-                var (code, output) = await CliProcess.RunAsync(ServeArgs(FreePort()));
+                var (code, output) = await CliProcess.RunAsync(ServeArgs(Sd3Mesh.Runtime.Config.EmbeddedCluster.FreeLoopbackPorts(1)[0]));
                 Assert.True(code == 1, output);
                 Assert.Contains($"job store: the data folder {_data} is in use by another sd3mesh server (jobs.lock is locked): " +
                                 "give each server a data folder of its own", output);

@@ -7,12 +7,6 @@ namespace Sd3Mesh.Cli.Tests;
 /// <summary>`sd3mesh serve --models` on the tiny models, driven by `generate --server`.</summary>
 public class ServeCommandTests(TinyModelFolder folder) : IClassFixture<TinyModelFolder>
 {
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private static async Task WaitUntilListeningAsync(int port, Task<int> serve)
     {
@@ -44,8 +38,8 @@ public class ServeCommandTests(TinyModelFolder folder) : IClassFixture<TinyModel
         var (console, _) = CapturedConsole.Create();
         Assert.Equal(0, await GenerateRunner.RunAsync(console, values, () => GenerateCommand.Load(console, values.Models, Onnx.Device.Cpu)));
 
-        int port = FreePort(), webPort;
-        do webPort = FreePort(); while (webPort == port);
+        var ports = Sd3Mesh.Runtime.Config.EmbeddedCluster.FreeLoopbackPorts(2);
+        int port = ports[0], webPort = ports[1];
         var (serveConsole, serveOutput) = CapturedConsole.Create();
         using var stop = new CancellationTokenSource();
         var serve = ServeCommand.RunAsync(serveConsole, new ServeCommand.Settings($"127.0.0.1:{port}", new DirectoryInfo(folder.Model),
@@ -100,7 +94,7 @@ public class ServeCommandTests(TinyModelFolder folder) : IClassFixture<TinyModel
         var (console, output) = CapturedConsole.Create();
         using var stop = new CancellationTokenSource();
         string root = Path.Combine(folder.Path, "serve-busy-" + Guid.NewGuid().ToString("N")[..6]);
-        var serve = ServeCommand.RunAsync(console, new ServeCommand.Settings($"127.0.0.1:{FreePort()}", new DirectoryInfo(folder.Model),
+        var serve = ServeCommand.RunAsync(console, new ServeCommand.Settings($"127.0.0.1:{Sd3Mesh.Runtime.Config.EmbeddedCluster.FreeLoopbackPorts(1)[0]}", new DirectoryInfo(folder.Model),
             HttpListen: $"127.0.0.1:{busy}", Data: new DirectoryInfo(root), HttpFallback: true), stop.Token);
         for (int i = 0; i < 600 && !output.ToString().Contains("dashboard at") && !serve.IsCompleted; i++) await Task.Delay(50);
         stop.Cancel();

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Grpc.Core;
 using Sd3Mesh.Protos.V1;
 using Sd3Mesh.Server.Grpc;
@@ -13,12 +11,6 @@ public sealed class SignalTests(TinyModelFolder folder) : IClassFixture<TinyMode
 {
     private string DataFolder() => Path.Combine(folder.Path, "data-" + Guid.NewGuid().ToString("N")[..8]);
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private CliProcess Serve(int port) =>
         CliProcess.Start(["serve", "--listen", $"127.0.0.1:{port}", "--http", "none", "--models", folder.Model, "--data", DataFolder()]);
@@ -28,7 +20,7 @@ public sealed class SignalTests(TinyModelFolder folder) : IClassFixture<TinyMode
     [InlineData(CliProcess.SigInt)]
     public async Task Serve_stops_gracefully_and_exits_0(int signal)
     {
-        int port = FreePort();
+        int port = Sd3Mesh.Runtime.Config.EmbeddedCluster.FreeLoopbackPorts(1)[0];
         using var serve = Serve(port);
         await serve.WaitForOutputAsync("Ctrl+C stops", TimeSpan.FromSeconds(60));
         serve.Signal(signal);
@@ -40,7 +32,7 @@ public sealed class SignalTests(TinyModelFolder folder) : IClassFixture<TinyMode
     [Fact]
     public async Task Sigterm_cancels_the_running_job_ends_its_stream_and_exits_0_in_bounded_time()
     {
-        int port = FreePort();
+        int port = Sd3Mesh.Runtime.Config.EmbeddedCluster.FreeLoopbackPorts(1)[0];
         using var serve = Serve(port);
         await serve.WaitForOutputAsync("Ctrl+C stops", TimeSpan.FromSeconds(60));
         using var channel = GrpcChannels.Create($"http://127.0.0.1:{port}");

@@ -11,7 +11,7 @@ public sealed class SiloHostingTests
 {
     internal static ClusterConfig TwoSilos()
     {
-        var p = FreePorts.Take(6);
+        var p = EmbeddedCluster.FreeLoopbackPorts(6);
         return ClusterConfigReader.Parse($$"""
             { "name": "hosting-test", "model": { "preset": "tiny" },
               "silos": [

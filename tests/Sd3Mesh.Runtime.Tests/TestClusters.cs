@@ -29,7 +29,7 @@ public static class TestClusters
     /// </summary>
     public static async Task<RuntimeTestCluster> DeployAsync(ClusterConfig config, Action<ISiloBuilder>? configure = null)
     {
-        var ports = FreePorts.Take(config.Silos.Count);
+        var ports = EmbeddedCluster.FreeLoopbackPorts(config.Silos.Count);
         config = config with { Silos = [.. config.Silos.Select((s, i) => s with { GrpcPort = ports[i] })] };
         var transports = await Task.WhenAll(config.Silos.Select(s => TransportHost.StartAsync(s.Name, port: s.GrpcPort)));
         var builder = new InProcessTestClusterBuilder((short)config.Silos.Count);

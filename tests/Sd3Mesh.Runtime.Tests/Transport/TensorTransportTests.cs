@@ -213,7 +213,7 @@ public sealed class TensorTransportTests(TwoTransportSilos silos) : IClassFixtur
     [Fact]
     public async Task A_silo_that_does_not_answer_is_unavailable_naming_it()
     {
-        var port = FreePorts.Take(1)[0];
+        var port = Sd3Mesh.Runtime.Config.EmbeddedCluster.FreeLoopbackPorts(1)[0];
         var reference = new TensorRef { Id = "x", Silo = "s9", Endpoint = $"http://127.0.0.1:{port}/", DType = (int)DType.Float32, Shape = [1 << 20] };
         using var channels = new TransportChannels();
         var reader = new GrpcTensorExchange(silos.S0.Store, channels, new TensorTransportOptions());

@@ -28,7 +28,7 @@ public sealed class TransportHost : IAsyncDisposable
     public static async Task<TransportHost> StartAsync(string silo, TensorTransportOptions? options = null, int? port = null,
         Action<WebApplicationBuilder>? configure = null)
     {
-        int p = port ?? FreePorts.Take(1)[0];
+        int p = port ?? Sd3Mesh.Runtime.Config.EmbeddedCluster.FreeLoopbackPorts(1)[0];
         var endpoint = new Uri($"http://127.0.0.1:{p}");
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using Microsoft.Playwright;
@@ -32,7 +30,7 @@ public sealed class DashboardCluster : IAsyncLifetime
 
     private static ClusterConfig TwoSilos()
     {
-        var p = FreePorts(7);
+        var p = EmbeddedCluster.FreeLoopbackPorts(7);
         return ClusterConfigReader.Parse($$"""
             { "name": "dashboard-test", "model": { "preset": "tiny" },
               "silos": [
@@ -80,15 +78,6 @@ public sealed class DashboardCluster : IAsyncLifetime
         if (Primary is not null) await Primary.DisposeAsync();
     }
 
-    /// <summary>Ports the OS says are free now (bound, then released together so no two are equal).</summary>
-    private static int[] FreePorts(int count)
-    {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
-        foreach (var l in listeners) l.Start();
-        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-        foreach (var l in listeners) l.Stop();
-        return ports;
-    }
 }
 
 [CollectionDefinition(Name)]
